@@ -1,0 +1,56 @@
+// attention(): softmax(scale · Q·Kᵀ + masks) · V over strided views, with the options real models use.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "simdattn/export.hpp"
+#include "simdattn/tensor.hpp"
+
+namespace simdattn {
+
+// Which keys a query sees, by position. With off = Sk - Sq (or kv_lengths[b] - Sq):
+//   bottom_right: query i sees key j iff j <= i + off  (KV-cache convention, FlashAttention >= 2.1)
+//   top_left:     query i sees key j iff j <= i        (PyTorch's is_causal when Sq != Sk)
+enum class Causal : int32_t { none = 0, bottom_right = 1, top_left = 2 };
+
+// composed: materialise a block of scores, softmax it, multiply by V (needed for weights output).
+// fused: online softmax over key tiles, memory independent of Sk. automatic picks per call.
+enum class Algorithm : int32_t { automatic = 0, composed = 1, fused = 2 };
+
+struct AttentionOptions {
+  // Multiplies Q·Kᵀ; unset means 1/sqrt(head_dim).
+  std::optional<float> scale;
+  Causal causal = Causal::none;
+  // Sliding window, aligned like causal: key j is visible iff i+off-left <= j <= i+off+right,
+  // where off is 0 for Causal::top_left and Sk - Sq (or kv_lengths[b] - Sq) otherwise.
+  // -1 leaves that side unbounded.
+  int64_t window_left = -1;
+  int64_t window_right = -1;
+  // Additive float mask [B or 1, Hq or 1, Sq, Sk]; a size-1 dimension broadcasts, zero strides are
+  // accepted; -inf excludes a key.
+  std::optional<ConstTensorView> mask;
+  // One entry per batch: keys j >= kv_lengths[b] do not exist for batch b. nullptr: all Sk keys.
+  const int64_t* kv_lengths = nullptr;
+  // logit = softcap · tanh(logit / softcap), applied to the scaled logits before any mask. 0: off.
+  float softcap = 0.0f;
+  // One slope per query head: adds -slope · |i + off - j| to the logits. nullptr: off.
+  const float* alibi_slopes = nullptr;
+  // Optional outputs: the softmax weights [B, Hq, Sq, Sk] and the per-row log-sum-exp of the
+  // scaled, biased logits [B, Hq, Sq, 1] (natural log; -inf for a row with no visible key).
+  std::optional<TensorView> weights;
+  std::optional<TensorView> lse;
+  // 0: OpenMP's default. Inside an enclosing parallel region the call runs on its own thread.
+  int num_threads = 0;
+  Algorithm algorithm = Algorithm::automatic;
+};
+
+// out[b,h,i,:] = Σ_j softmax_j(scale · q[b,h,i,:]·k[b,h',j,:] + bias)[j] · v[b,h',j,:], where
+// h' = h / (Hq / Hkv) (multi-head, grouped-query and multi-query attention alike).
+// q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv]; Hq % Hkv == 0.
+// A query row with no visible key gets zeros. Throws std::invalid_argument (naming the argument,
+// the expected and the actual value) before writing anything when an argument is wrong.
+SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
+                            const AttentionOptions& options = {});
+
+}  // namespace simdattn

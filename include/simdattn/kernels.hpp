@@ -1,0 +1,23 @@
+// The three stages of attention as separate calls on strided views.
+#pragma once
+
+#include "simdattn/export.hpp"
+#include "simdattn/tensor.hpp"
+
+namespace simdattn {
+
+// scores[b,h,i,j] = scale · Σ_d q[b,h,i,d] · k[b,h',j,d], h' = h / (Hq / Hkv).
+// q [B, Hq, Sq, D], k [B, Hkv, Sk, D], scores [B, Hq, Sq, Sk].
+SIMDATTN_API void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale,
+                            int num_threads = 0);
+
+// In place, per row: x ← exp(x - max) / Σ exp(x - max). A -inf entry gets weight 0; a row that is
+// all -inf becomes all zeros. scores [B, H, Sq, Sk].
+SIMDATTN_API void softmax_rows(TensorView scores, int num_threads = 0);
+
+// out[b,h,i,:] = Σ_j weights[b,h,i,j] · v[b,h',j,:], h' = h / (Hq / Hkv).
+// weights [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv].
+SIMDATTN_API void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out,
+                            int num_threads = 0);
+
+}  // namespace simdattn

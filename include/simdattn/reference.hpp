@@ -1,0 +1,43 @@
+// simdattn::reference — the scalar oracles: plain loops, double accumulation, never tuned.
+// They define what "correct" means for every fast path, and serve as a baseline for comparisons.
+#pragma once
+
+#include <vector>
+
+#include "simdattn/attention.hpp"
+#include "simdattn/export.hpp"
+#include "simdattn/tensor.hpp"
+
+namespace simdattn::reference {
+
+// --- Single vectors, as in the teaching documents the project grew from ---
+
+// Σ_i a[i]·b[i]. Throws std::invalid_argument when the lengths differ.
+SIMDATTN_API double dot_product(const std::vector<double>& a, const std::vector<double>& b);
+
+// exp(x - max) / Σ exp(x - max): finite for any finite input, -inf entries get 0, all -inf gives 0s.
+SIMDATTN_API std::vector<double> softmax(const std::vector<double>& scores);
+
+// exp(x) / Σ exp(x), the textbook formula, kept for contrast: it overflows to NaN for scores
+// near 710 (double) where softmax() does not.
+SIMDATTN_API std::vector<double> softmax_naive(const std::vector<double>& scores);
+
+// Σ_j weights[j] · values[j]: values is a list of equally long vectors, one per weight.
+SIMDATTN_API std::vector<double> weighted_sum(const std::vector<double>& weights,
+                                              const std::vector<std::vector<double>>& values);
+
+// weighted_sum(softmax(scale · keys·query), values): one query against a list of keys and values.
+SIMDATTN_API std::vector<double> single_query_attention(const std::vector<double>& query,
+                                                        const std::vector<std::vector<double>>& keys,
+                                                        const std::vector<std::vector<double>>& values,
+                                                        double scale = 1.0);
+
+// --- Tensors: the same contracts, argument checks and options as the fast functions ---
+
+SIMDATTN_API void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale);
+SIMDATTN_API void softmax_rows(TensorView scores);
+SIMDATTN_API void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out);
+SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
+                            const AttentionOptions& options = {});
+
+}  // namespace simdattn::reference

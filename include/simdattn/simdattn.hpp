@@ -1,0 +1,18 @@
+// simdattn: SIMD, cache-blocked, multithreaded scaled dot-product attention for CPUs.
+#pragma once
+
+#include "simdattn/attention.hpp"
+#include "simdattn/export.hpp"
+#include "simdattn/kernels.hpp"
+#include "simdattn/tensor.hpp"
+
+namespace simdattn {
+
+// The instruction set the kernels run with: "sse2", "avx2" or "avx512" (the best the CPU has,
+// capped by the environment variable SIMDATTN_ISA=sse2|avx2|avx512).
+SIMDATTN_API const char* active_isa();
+
+// "MAJOR.MINOR.PATCH".
+SIMDATTN_API const char* version();
+
+}  // namespace simdattn

@@ -1,0 +1,20 @@
+// Argument checks of the public entry points: every check happens here, once, before any output
+// is written; kernels only assert. Each function throws std::invalid_argument whose message names
+// the function, the argument, the expected and the actual value, e.g.
+//   "simdattn::attention: k.shape[3] (head_dim) must equal q.shape[3] = 64, got 32".
+#pragma once
+
+#include "simdattn/attention.hpp"
+#include "simdattn/tensor.hpp"
+
+namespace simdattn::detail {
+
+void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView k,
+                        TensorView scores, int num_threads);
+void validate_softmax_rows(const char* function, TensorView scores, int num_threads);
+void validate_weights_v(const char* function, ConstTensorView weights, ConstTensorView v,
+                        TensorView out, int num_threads);
+void validate_attention(const char* function, ConstTensorView q, ConstTensorView k,
+                        ConstTensorView v, TensorView out, const AttentionOptions& options);
+
+}  // namespace simdattn::detail
