@@ -1,0 +1,419 @@
+// Argument checks of every public entry (fast and reference alike): see validate.hpp. Each check
+// throws std::invalid_argument "<function>: <argument> must <expected>, got <actual>" before the
+// caller has written anything.
+#include "api/validate.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace simdattn::detail {
+namespace {
+
+using Shape = std::array<int64_t, 4>;
+
+// Throws std::invalid_argument with "<function>: " followed by the streamed parts.
+template <class... Parts>
+[[noreturn]] void fail(const char* function, const Parts&... parts) {
+  std::ostringstream message;
+  message << function << ": ";
+  (message << ... << parts);
+  throw std::invalid_argument(message.str());
+}
+
+// "[2, 4, 16, 64]": shapes and strides as users write them.
+std::string bracketed(const Shape& values) {
+  std::ostringstream text;
+  text << '[' << values[0] << ", " << values[1] << ", " << values[2] << ", " << values[3] << ']';
+  return text.str();
+}
+
+// The bytes a view can touch, as a closed interval of addresses; an empty view touches none.
+struct ByteRange {
+  bool empty = true;
+  std::uintptr_t first = 0;
+  std::uintptr_t last = 0;
+};
+
+// Where a view's dimensions may alias: inputs may repeat elements (zero strides are expanded
+// views), outputs must not, or the result would depend on the order of the writes.
+enum class Access { read, write };
+
+// Number of elements of `shape` (all sizes already >= 0); throws when the product overflows int64.
+int64_t checked_element_count(const char* function, const std::string& name, const Shape& shape) {
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (__builtin_mul_overflow(count, size, &count)) {
+      fail(function, name, ".shape ", bracketed(shape), " must have at most ",
+           std::numeric_limits<int64_t>::max(), " elements, got a product that overflows int64");
+    }
+  }
+  return count;
+}
+
+// Largest element offset Σ (shape[d] - 1) · strides[d] of a non-empty view with strides >= 0;
+// throws when it overflows int64.
+int64_t checked_last_offset(const char* function, const std::string& name, const Shape& shape,
+                            const Shape& strides) {
+  int64_t last = 0;
+  for (int d = 0; d < 4; ++d) {
+    int64_t term = 0;
+    if (__builtin_mul_overflow(shape[d] - 1, strides[d], &term) ||
+        __builtin_add_overflow(last, term, &last)) {
+      fail(function, name, " with shape ", bracketed(shape), " and strides ", bracketed(strides),
+           " must address at most ", std::numeric_limits<int64_t>::max(),
+           " elements from its first, got an offset that overflows int64");
+    }
+  }
+  return last;
+}
+
+// Rejects strides that make two distinct elements of an output share an address. Walking the
+// dimensions of size > 1 from the smallest stride up, each stride must step over everything the
+// smaller ones reach. This is the usual sufficient test: it accepts every dense, padded, sliced
+// or permuted layout, and rejects a few exotic interleavings that would in fact be disjoint.
+void check_output_does_not_overlap_itself(const char* function, const std::string& name,
+                                          const Shape& shape, const Shape& strides) {
+  std::vector<int> dimensions;
+  for (int d = 0; d < 4; ++d) {
+    if (shape[d] > 1) dimensions.push_back(d);
+  }
+  std::stable_sort(dimensions.begin(), dimensions.end(),
+                   [&](int a, int b) { return strides[a] < strides[b]; });
+  int64_t reach = 1;  // elements spanned by the dimensions seen so far; fits: the offset did
+  for (int d : dimensions) {
+    if (strides[d] < reach) {
+      fail(function, name, ".strides[", d, "] must be >= ", reach,
+           " (the span of the dimensions with smaller strides, so that no two elements of an "
+           "output share an address; strides ", bracketed(strides), ", shape ", bracketed(shape),
+           "), got ", strides[d]);
+    }
+    reach += (shape[d] - 1) * strides[d];
+  }
+}
+
+// Checks one view on its own (sizes, data, strides, overflow, self-overlap for outputs) and
+// returns the bytes it spans. `last_stride_free` exempts strides[3] from having to be 1 (a mask
+// whose last dimension has a single key).
+template <class T>
+ByteRange check_view(const char* function, const std::string& name, const BasicTensorView<T>& view,
+                     Access access, bool last_stride_free = false) {
+  for (int d = 0; d < 4; ++d) {
+    if (view.shape[d] < 0) {
+      fail(function, name, ".shape[", d, "] must be >= 0, got ", view.shape[d]);
+    }
+  }
+  const int64_t count = checked_element_count(function, name, view.shape);
+  if (count > 0 && view.data == nullptr) {
+    fail(function, name, ".data must not be null for a view of ", count,
+         " elements (shape ", bracketed(view.shape), "), got nullptr");
+  }
+  if (view.strides[3] != 1 && !last_stride_free) {
+    fail(function, name, ".strides[3] must be 1 (the last dimension is contiguous), got ",
+         view.strides[3]);
+  }
+  for (int d = 0; d < 4; ++d) {
+    if (view.strides[d] < 0) {
+      fail(function, name, ".strides[", d, "] must be >= 0, got ", view.strides[d]);
+    }
+  }
+  if (access == Access::write) {
+    for (int d = 0; d < 4; ++d) {
+      if (view.shape[d] > 1 && view.strides[d] == 0) {
+        fail(function, name, ".strides[", d, "] must be > 0 for a dimension of size ",
+             view.shape[d], " (an output must not overlap itself), got 0");
+      }
+    }
+  }
+  if (count == 0) return {};
+
+  const int64_t last_offset = checked_last_offset(function, name, view.shape, view.strides);
+  int64_t last_byte = 0;
+  constexpr int64_t element_bytes = static_cast<int64_t>(sizeof(float));
+  if (__builtin_mul_overflow(last_offset, element_bytes, &last_byte) ||
+      __builtin_add_overflow(last_byte, element_bytes - 1, &last_byte)) {
+    fail(function, name, " must span at most ", std::numeric_limits<int64_t>::max(),
+         " bytes, got an extent of ", last_offset, " elements that overflows int64 in bytes");
+  }
+  const auto first = reinterpret_cast<std::uintptr_t>(view.data);
+  const auto span = static_cast<std::uintptr_t>(last_byte);
+  if (first > std::numeric_limits<std::uintptr_t>::max() - span) {
+    fail(function, name, " must end inside the address space: it starts at byte ", first,
+         " and spans ", span + 1, " bytes, got an end past ",
+         std::numeric_limits<std::uintptr_t>::max());
+  }
+  if (access == Access::write) {
+    check_output_does_not_overlap_itself(function, name, view.shape, view.strides);
+  }
+  return {false, first, first + span};
+}
+
+// The bytes of `count` consecutive objects of type T at `data` (the per-batch and per-head arrays
+// of the options), clamped to the end of the address space.
+template <class T>
+ByteRange array_range(const T* data, int64_t count) {
+  if (data == nullptr || count <= 0) return {};
+  const auto first = reinterpret_cast<std::uintptr_t>(data);
+  std::uintptr_t bytes = 0;
+  std::uintptr_t last = std::numeric_limits<std::uintptr_t>::max();
+  if (!__builtin_mul_overflow(static_cast<std::uintptr_t>(count), sizeof(T), &bytes) &&
+      first <= last - (bytes - 1)) {
+    last = first + (bytes - 1);
+  }
+  return {false, first, last};
+}
+
+struct NamedRange {
+  std::string name;
+  ByteRange range;
+};
+
+// Rejects an output whose bytes intersect those of an input or of another output. The test is
+// on address intervals [lowest, highest] byte, so it is conservative: two strided views that
+// interleave without sharing an element (out and q in alternate rows of one buffer) are also
+// rejected. Inputs may overlap each other freely (q, k and v slices of one packed buffer).
+void check_no_overlap(const char* function, const std::vector<NamedRange>& outputs,
+                      const std::vector<NamedRange>& inputs) {
+  auto check_pair = [&](const NamedRange& output, const NamedRange& other) {
+    if (output.range.empty || other.range.empty) return;
+    if (output.range.first <= other.range.last && other.range.first <= output.range.last) {
+      fail(function, output.name, " must not overlap ", other.name, ": ", output.name,
+           " spans bytes [", output.range.first, ", ", output.range.last, "] and ", other.name,
+           " spans [", other.range.first, ", ", other.range.last, "], got an intersection");
+    }
+  };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (const NamedRange& input : inputs) check_pair(outputs[i], input);
+    for (size_t j = i + 1; j < outputs.size(); ++j) check_pair(outputs[i], outputs[j]);
+  }
+}
+
+// `<actual_name> (<meaning>) must equal <expected_name> = expected, got actual`.
+void expect_equal(const char* function, const char* actual_name, const char* meaning,
+                  int64_t actual, const char* expected_name, int64_t expected) {
+  if (actual != expected) {
+    fail(function, actual_name, " (", meaning, ") must equal ", expected_name, " = ", expected,
+         ", got ", actual);
+  }
+}
+
+// One expected size of an output (or of an input whose shape follows the others).
+struct ExpectedSize {
+  const char* meaning;
+  const char* source;
+  int64_t size;
+};
+
+// Compares a view's shape dimension by dimension with what the other arguments imply.
+void expect_shape(const char* function, const std::string& name, const Shape& shape,
+                  const std::array<ExpectedSize, 4>& expected) {
+  for (int d = 0; d < 4; ++d) {
+    if (shape[d] != expected[d].size) {
+      fail(function, name, ".shape[", d, "] (", expected[d].meaning, ") must equal ",
+           expected[d].source, " = ", expected[d].size, ", got ", shape[d], " (shape ",
+           bracketed(shape), ")");
+    }
+  }
+}
+
+// Query heads must be a whole multiple of the kv heads (MHA, GQA, MQA); zero kv heads only
+// for zero query heads.
+void expect_head_groups(const char* function, const char* query_name, int64_t query_heads,
+                        const char* kv_name, int64_t kv_heads) {
+  const bool divides = kv_heads > 0 ? query_heads % kv_heads == 0 : query_heads == 0;
+  if (!divides) {
+    fail(function, kv_name, " (kv heads) must divide ", query_name, " (query heads) = ",
+         query_heads, ", got ", kv_heads);
+  }
+}
+
+void expect_num_threads(const char* function, const char* name, int num_threads) {
+  if (num_threads < 0) {
+    fail(function, name, " must be >= 0 (0: the OpenMP default), got ", num_threads);
+  }
+}
+
+void expect_finite_scale(const char* function, const char* name, float scale) {
+  if (!std::isfinite(scale)) fail(function, name, " must be finite, got ", scale);
+}
+
+// The option values that are plain numbers: enums, window, softcap, scale, threads.
+void check_option_values(const char* function, const AttentionOptions& options) {
+  expect_num_threads(function, "options.num_threads", options.num_threads);
+  if (options.scale.has_value()) expect_finite_scale(function, "options.scale", *options.scale);
+  const auto causal = static_cast<int32_t>(options.causal);
+  if (causal < 0 || causal > 2) {
+    fail(function,
+         "options.causal must be 0 (none), 1 (bottom_right) or 2 (top_left), got ", causal);
+  }
+  const auto algorithm = static_cast<int32_t>(options.algorithm);
+  if (algorithm < 0 || algorithm > 2) {
+    fail(function,
+         "options.algorithm must be 0 (automatic), 1 (composed) or 2 (fused), got ", algorithm);
+  }
+  if (options.window_left < -1) {
+    fail(function, "options.window_left must be >= -1 (-1: unbounded), got ", options.window_left);
+  }
+  if (options.window_right < -1) {
+    fail(function, "options.window_right must be >= -1 (-1: unbounded), got ",
+         options.window_right);
+  }
+  if (!std::isfinite(options.softcap) || options.softcap < 0.0f) {
+    fail(function, "options.softcap must be finite and >= 0 (0: off), got ", options.softcap);
+  }
+}
+
+// kv_lengths: one entry per batch, each a number of keys in [0, Sk].
+void check_kv_lengths(const char* function, const int64_t* kv_lengths, int64_t batch,
+                      int64_t keys) {
+  if (kv_lengths == nullptr) return;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (kv_lengths[b] < 0 || kv_lengths[b] > keys) {
+      fail(function, "options.kv_lengths[", b, "] must be in [0, ", keys,
+           "] (Sk = k.shape[2]), got ", kv_lengths[b]);
+    }
+  }
+}
+
+// ALiBi slopes: one finite slope per query head (an infinite slope makes 0 · inf on the diagonal).
+void check_alibi_slopes(const char* function, const float* slopes, int64_t query_heads) {
+  if (slopes == nullptr) return;
+  for (int64_t h = 0; h < query_heads; ++h) {
+    if (!std::isfinite(slopes[h])) {
+      fail(function, "options.alibi_slopes[", h, "] must be finite, got ", slopes[h]);
+    }
+  }
+}
+
+// The mask broadcasts to [B, Hq, Sq, Sk]: each of its first three sizes equals the target or is
+// 1; the key dimension is never broadcast.
+void check_mask_shape(const char* function, const Shape& mask, const Shape& target) {
+  static constexpr std::array<const char*, 3> kMeanings = {"B", "Hq", "Sq"};
+  for (int d = 0; d < 3; ++d) {
+    if (mask[d] != target[d] && mask[d] != 1) {
+      fail(function, "options.mask.shape[", d, "] must be 1 or ", target[d], " (", kMeanings[d],
+           ") to broadcast to ", bracketed(target), ", got ", mask[d]);
+    }
+  }
+  if (mask[3] != target[3]) {
+    fail(function, "options.mask.shape[3] must equal k.shape[2] (Sk) = ", target[3], ", got ",
+         mask[3]);
+  }
+}
+
+}  // namespace
+
+// scores = scale · q · kᵀ: q [B, Hq, Sq, D], k [B, Hkv, Sk, D], scores [B, Hq, Sq, Sk].
+void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView k,
+                        TensorView scores, int num_threads) {
+  const ByteRange q_bytes = check_view(function, "q", q, Access::read);
+  const ByteRange k_bytes = check_view(function, "k", k, Access::read);
+  const ByteRange scores_bytes = check_view(function, "scores", scores, Access::write);
+  expect_equal(function, "k.shape[0]", "batch", k.shape[0], "q.shape[0]", q.shape[0]);
+  expect_head_groups(function, "q.shape[1]", q.shape[1], "k.shape[1]", k.shape[1]);
+  expect_equal(function, "k.shape[3]", "head_dim", k.shape[3], "q.shape[3]", q.shape[3]);
+  expect_shape(function, "scores", scores.shape,
+               {{{"batch", "q.shape[0]", q.shape[0]},
+                 {"query heads", "q.shape[1]", q.shape[1]},
+                 {"Sq", "q.shape[2]", q.shape[2]},
+                 {"Sk", "k.shape[2]", k.shape[2]}}});
+  expect_num_threads(function, "num_threads", num_threads);
+  check_no_overlap(function, {{"scores", scores_bytes}}, {{"q", q_bytes}, {"k", k_bytes}});
+}
+
+// In-place softmax over the rows of scores [B, H, Sq, Sk].
+void validate_softmax_rows(const char* function, TensorView scores, int num_threads) {
+  check_view(function, "scores", scores, Access::write);
+  expect_num_threads(function, "num_threads", num_threads);
+}
+
+// out = weights · v: weights [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv].
+void validate_weights_v(const char* function, ConstTensorView weights, ConstTensorView v,
+                        TensorView out, int num_threads) {
+  const ByteRange weights_bytes = check_view(function, "weights", weights, Access::read);
+  const ByteRange v_bytes = check_view(function, "v", v, Access::read);
+  const ByteRange out_bytes = check_view(function, "out", out, Access::write);
+  expect_equal(function, "v.shape[0]", "batch", v.shape[0], "weights.shape[0]", weights.shape[0]);
+  expect_head_groups(function, "weights.shape[1]", weights.shape[1], "v.shape[1]", v.shape[1]);
+  expect_equal(function, "v.shape[2]", "Sk", v.shape[2], "weights.shape[3]", weights.shape[3]);
+  expect_shape(function, "out", out.shape,
+               {{{"batch", "weights.shape[0]", weights.shape[0]},
+                 {"query heads", "weights.shape[1]", weights.shape[1]},
+                 {"Sq", "weights.shape[2]", weights.shape[2]},
+                 {"Dv", "v.shape[3]", v.shape[3]}}});
+  expect_num_threads(function, "num_threads", num_threads);
+  check_no_overlap(function, {{"out", out_bytes}}, {{"weights", weights_bytes}, {"v", v_bytes}});
+}
+
+// attention(q, k, v, out, options): the shapes of attention.hpp plus every option.
+void validate_attention(const char* function, ConstTensorView q, ConstTensorView k,
+                        ConstTensorView v, TensorView out, const AttentionOptions& options) {
+  std::vector<NamedRange> inputs = {{"q", check_view(function, "q", q, Access::read)},
+                                    {"k", check_view(function, "k", k, Access::read)},
+                                    {"v", check_view(function, "v", v, Access::read)}};
+  std::vector<NamedRange> outputs = {{"out", check_view(function, "out", out, Access::write)}};
+
+  const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
+  const int64_t keys = k.shape[2];
+  expect_equal(function, "k.shape[0]", "batch", k.shape[0], "q.shape[0]", batch);
+  expect_head_groups(function, "q.shape[1]", query_heads, "k.shape[1]", k.shape[1]);
+  expect_equal(function, "k.shape[3]", "head_dim", k.shape[3], "q.shape[3]", q.shape[3]);
+  expect_equal(function, "v.shape[0]", "batch", v.shape[0], "q.shape[0]", batch);
+  expect_equal(function, "v.shape[1]", "kv heads", v.shape[1], "k.shape[1]", k.shape[1]);
+  expect_equal(function, "v.shape[2]", "Sk", v.shape[2], "k.shape[2]", keys);
+  expect_shape(function, "out", out.shape,
+               {{{"batch", "q.shape[0]", batch},
+                 {"query heads", "q.shape[1]", query_heads},
+                 {"Sq", "q.shape[2]", queries},
+                 {"Dv", "v.shape[3]", v.shape[3]}}});
+
+  check_option_values(function, options);
+  check_kv_lengths(function, options.kv_lengths, batch, keys);
+  check_alibi_slopes(function, options.alibi_slopes, query_heads);
+  inputs.push_back({"options.kv_lengths", array_range(options.kv_lengths, batch)});
+  inputs.push_back({"options.alibi_slopes", array_range(options.alibi_slopes, query_heads)});
+
+  const Shape scores_shape = {batch, query_heads, queries, keys};
+  if (options.mask.has_value()) {
+    const ConstTensorView& mask = *options.mask;
+    // A mask with a single key may be an expanded view along it too.
+    const bool single_key = mask.shape[3] == 1;
+    inputs.push_back({"options.mask",
+                      check_view(function, "options.mask", mask, Access::read, single_key)});
+    check_mask_shape(function, mask.shape, scores_shape);
+  }
+  if (options.weights.has_value()) {
+    const TensorView& weights = *options.weights;
+    outputs.push_back({"options.weights",
+                       check_view(function, "options.weights", weights, Access::write)});
+    expect_shape(function, "options.weights", weights.shape,
+                 {{{"batch", "q.shape[0]", batch},
+                   {"query heads", "q.shape[1]", query_heads},
+                   {"Sq", "q.shape[2]", queries},
+                   {"Sk", "k.shape[2]", keys}}});
+    if (options.algorithm == Algorithm::fused) {
+      // The fused path never holds a whole row of weights, so it cannot write them.
+      fail(function, "options.weights requires options.algorithm 0 (automatic) or 1 (composed), "
+                     "got 2 (fused)");
+    }
+  }
+  if (options.lse.has_value()) {
+    const TensorView& lse = *options.lse;
+    outputs.push_back({"options.lse", check_view(function, "options.lse", lse, Access::write)});
+    expect_shape(function, "options.lse", lse.shape,
+                 {{{"batch", "q.shape[0]", batch},
+                   {"query heads", "q.shape[1]", query_heads},
+                   {"Sq", "q.shape[2]", queries},
+                   {"one value per row", "1", 1}}});
+  }
+  check_no_overlap(function, outputs, inputs);
+}
+
+}  // namespace simdattn::detail

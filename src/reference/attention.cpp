@@ -1,0 +1,142 @@
+// The attention oracle with every option of AttentionOptions: one query row at a time, the whole
+// row of logits in double, then reference::softmax, the weighted sum of values, the weights and
+// the log-sum-exp. This file is the definition of what attention() computes.
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
+#include "api/validate.hpp"
+#include "simdattn/reference.hpp"
+
+namespace simdattn::reference {
+namespace {
+
+constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
+
+// What is fixed for one (batch, query head) pair: where its keys, values and mask live, and how
+// query positions line up with key positions.
+struct HeadContext {
+  int64_t batch_index;
+  int64_t head;
+  int64_t kv_head;
+  int64_t visible_keys;  // kv_lengths[b], or Sk
+  int64_t offset;        // query i lines up with key i + offset (0 for Causal::top_left)
+  double scale;
+};
+
+// Whether query i sees key j: it exists for this batch, and causal and window allow it.
+bool key_visible(const AttentionOptions& options, const HeadContext& head, int64_t i, int64_t j) {
+  if (j >= head.visible_keys) return false;
+  const int64_t diagonal = i + head.offset;
+  if (options.causal != Causal::none && j > diagonal) return false;
+  if (options.window_left >= 0 && j < diagonal - options.window_left) return false;
+  if (options.window_right >= 0 && j > diagonal + options.window_right) return false;
+  return true;
+}
+
+// The biased logit of a visible key: scale · q·k, then the softcap, then ALiBi, then the mask.
+double biased_logit(ConstTensorView q, ConstTensorView k, const AttentionOptions& options,
+                    const HeadContext& head, int64_t i, int64_t j) {
+  const float* query = q.row(head.batch_index, head.head, i);
+  const float* key = k.row(head.batch_index, head.kv_head, j);
+  double dot = 0.0;
+  for (int64_t d = 0; d < q.shape[3]; ++d) {
+    dot += static_cast<double>(query[d]) * static_cast<double>(key[d]);
+  }
+  double logit = head.scale * dot;
+  if (options.softcap > 0.0f) {
+    const double cap = options.softcap;
+    logit = cap * std::tanh(logit / cap);
+  }
+  if (options.alibi_slopes != nullptr) {
+    const double distance = static_cast<double>(std::llabs(i + head.offset - j));
+    logit -= static_cast<double>(options.alibi_slopes[head.head]) * distance;
+  }
+  if (options.mask.has_value()) {
+    const ConstTensorView& mask = *options.mask;
+    // A size-1 dimension of the mask broadcasts: index 0 serves every position.
+    const float* mask_row = mask.row(mask.shape[0] == 1 ? 0 : head.batch_index,
+                                     mask.shape[1] == 1 ? 0 : head.head,
+                                     mask.shape[2] == 1 ? 0 : i);
+    logit += static_cast<double>(mask_row[j * mask.strides[3]]);
+  }
+  return logit;
+}
+
+// log Σ exp(logit) over the included keys (-inf for none), with the max taken out first.
+double log_sum_exp(const std::vector<double>& logits) {
+  double largest = kMinusInfinity;
+  for (double x : logits) {
+    if (std::isnan(x) || x > largest) largest = x;
+  }
+  if (largest == kMinusInfinity) return kMinusInfinity;
+  double sum = 0.0;
+  for (double x : logits) {
+    if (x != kMinusInfinity) sum += std::exp(x - largest);
+  }
+  return largest + std::log(sum);
+}
+
+// 1/sqrt(head_dim) unless the options say otherwise; head_dim 0 makes every logit 0, any scale
+// then gives the same answer, and 1 avoids 0 · inf.
+double effective_scale(const AttentionOptions& options, int64_t head_dim) {
+  if (options.scale.has_value()) return static_cast<double>(*options.scale);
+  return head_dim > 0 ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : 1.0;
+}
+
+}  // namespace
+
+// out[b,h,i,:] = Σ_j softmax_j(biased logits)[j] · v[b,h',j,:] over the keys query i sees, with
+// h' = h / (Hq/Hkv); optional weights and lse. Keys that are invisible or whose biased logit is
+// -inf are excluded: weight 0, and their values are not read (a NaN there reaches no row). A row
+// with no included key gets out = 0, weights = 0 and lse = -inf.
+void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
+               const AttentionOptions& options) {
+  detail::validate_attention("simdattn::reference::attention", q, k, v, out, options);
+  const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
+  const int64_t keys = k.shape[2], value_dim = v.shape[3];
+  if (query_heads == 0) return;
+  const int64_t group = query_heads / k.shape[1];
+
+  std::vector<double> logits(static_cast<size_t>(keys));
+  std::vector<double> sum(static_cast<size_t>(value_dim));
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t visible_keys = options.kv_lengths != nullptr ? options.kv_lengths[b] : keys;
+    // Signed: with more queries than keys the first rows line up before key 0 and see none.
+    const int64_t offset = options.causal == Causal::top_left ? 0 : visible_keys - queries;
+    for (int64_t h = 0; h < query_heads; ++h) {
+      const HeadContext head{b, h, h / group, visible_keys, offset,
+                             effective_scale(options, q.shape[3])};
+      for (int64_t i = 0; i < queries; ++i) {
+        for (int64_t j = 0; j < keys; ++j) {
+          logits[j] = key_visible(options, head, i, j) ? biased_logit(q, k, options, head, i, j)
+                                                       : kMinusInfinity;
+        }
+        const std::vector<double> weights = softmax(logits);
+
+        sum.assign(sum.size(), 0.0);
+        for (int64_t j = 0; j < keys; ++j) {
+          if (logits[j] == kMinusInfinity) continue;
+          const float* value = v.row(b, head.kv_head, j);
+          for (int64_t d = 0; d < value_dim; ++d) {
+            sum[d] += weights[j] * static_cast<double>(value[d]);
+          }
+        }
+        float* out_row = out.row(b, h, i);
+        for (int64_t d = 0; d < value_dim; ++d) out_row[d] = static_cast<float>(sum[d]);
+
+        if (options.weights.has_value()) {
+          float* weight_row = options.weights->row(b, h, i);
+          for (int64_t j = 0; j < keys; ++j) weight_row[j] = static_cast<float>(weights[j]);
+        }
+        if (options.lse.has_value()) {
+          *options.lse->row(b, h, i) = static_cast<float>(log_sum_exp(logits));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace simdattn::reference
