@@ -1,0 +1,121 @@
+/* simdattn.h: the C ABI of simdattn, a thin layer over the C++ API (simdattn.hpp) for C, Rust,
+ * Python (ctypes, cffi) and any other language with a C FFI.
+ *
+ * Conventions:
+ * - Every function that can fail returns a simdattn_status. On failure nothing has been written to
+ *   any output, and simdattn_last_error() holds a message naming the function, the argument, the
+ *   expected and the actual value. No C++ exception, abort or out-of-bounds write crosses this ABI.
+ * - simdattn_last_error() is per thread and keeps the message of the calling thread's most recent
+ *   FAILED call: a successful call does not clear it, so read it only after a non-OK status. It is
+ *   "" until the thread's first failure. The pointer stays valid until that thread's next failure.
+ * - Tensors are strided views [batch, heads, seq, head_dim] of the caller's memory; strides are in
+ *   elements, strides[3] must be 1. The library never keeps a pointer after a call returns.
+ * - The semantics of every function and option are those of the C++ functions of the same name.
+ */
+#ifndef SIMDATTN_SIMDATTN_H
+#define SIMDATTN_SIMDATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* SIMDATTN_API: the export macro, shared with the C++ headers (plain preprocessor, valid C). */
+#include "simdattn/export.hpp"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  SIMDATTN_OK = 0,
+  SIMDATTN_ERR_INVALID_ARGUMENT = 1, /* a shape, stride, pointer or option is wrong */
+  SIMDATTN_ERR_UNSUPPORTED = 2,      /* valid request this build cannot serve (e.g. options set
+                                        in a newer simdattn_options than this library knows) */
+  SIMDATTN_ERR_OUT_OF_MEMORY = 3,    /* scratch memory could not be allocated */
+  SIMDATTN_ERR_INTERNAL = 4          /* a bug: please report it with the message */
+} simdattn_status;
+
+typedef enum { SIMDATTN_F32 = 0 } simdattn_dtype; /* more types come later */
+
+/* Which keys a query sees; off = Sk - Sq (or kv_lengths[b] - Sq).
+ * BOTTOM_RIGHT: query i sees key j iff j <= i + off (KV-cache convention, FlashAttention >= 2.1).
+ * TOP_LEFT:     query i sees key j iff j <= i (PyTorch's is_causal when Sq != Sk). */
+typedef enum {
+  SIMDATTN_CAUSAL_NONE = 0,
+  SIMDATTN_CAUSAL_BOTTOM_RIGHT = 1,
+  SIMDATTN_CAUSAL_TOP_LEFT = 2
+} simdattn_causal;
+
+/* COMPOSED materialises a block of scores (required for the weights output); FUSED uses the
+ * online softmax, memory independent of Sk; AUTO picks per call. */
+typedef enum {
+  SIMDATTN_ALGO_AUTO = 0,
+  SIMDATTN_ALGO_COMPOSED = 1,
+  SIMDATTN_ALGO_FUSED = 2
+} simdattn_algo;
+
+typedef struct simdattn_tensor { /* [batch, heads, seq, head_dim]; strides in elements */
+  void *data;                    /* float * for SIMDATTN_F32 */
+  int32_t dtype;                 /* simdattn_dtype */
+  int64_t shape[4];
+  int64_t strides[4];            /* strides[3] must be 1 */
+} simdattn_tensor;
+
+/* Fill with simdattn_options_init() and then set what you need. struct_size lets the struct grow:
+ * a library given a smaller struct_size (an older caller) reads only the fields that fit in it and
+ * defaults the rest; given a larger one (a newer caller), it accepts it only when every byte beyond
+ * the fields it knows is zero, and otherwise returns SIMDATTN_ERR_UNSUPPORTED. A struct_size that
+ * does not even hold `scale` is SIMDATTN_ERR_INVALID_ARGUMENT. */
+typedef struct simdattn_options {
+  size_t struct_size;                /* sizeof(simdattn_options); lets the struct grow compatibly */
+  float scale;                       /* 0: 1/sqrt(head_dim) */
+  int32_t causal;                    /* simdattn_causal */
+  int64_t window_left, window_right; /* -1: unbounded; aligned like causal */
+  const simdattn_tensor *mask;       /* optional additive mask [B|1, Hq|1, Sq, Sk]; size 1 broadcasts */
+  const int64_t *kv_lengths;         /* optional, one per batch */
+  float softcap;                     /* 0: off; logit = softcap * tanh(logit / softcap) */
+  const float *alibi_slopes;         /* optional, one per query head */
+  const simdattn_tensor *weights;    /* optional output [B, Hq, Sq, Sk] */
+  const simdattn_tensor *lse;        /* optional output [B, Hq, Sq, 1] (natural log) */
+  int32_t num_threads;               /* 0: default */
+  int32_t algorithm;                 /* simdattn_algo */
+} simdattn_options;
+
+/* Sets every field to its default: struct_size = sizeof(simdattn_options), windows -1, the rest
+ * 0 or NULL. A NULL options does nothing. */
+SIMDATTN_API void simdattn_options_init(simdattn_options *options);
+
+/* out[b,h,i,:] = sum_j softmax_j(scale * q[b,h,i,:].k[b,h',j,:] + bias) * v[b,h',j,:],
+ * h' = h / (Hq / Hkv). q [B,Hq,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv], out [B,Hq,Sq,Dv].
+ * options NULL: the defaults of simdattn_options_init(). */
+SIMDATTN_API simdattn_status simdattn_attention(const simdattn_tensor *q, const simdattn_tensor *k,
+                                                const simdattn_tensor *v, const simdattn_tensor *out,
+                                                const simdattn_options *options);
+
+/* scores[b,h,i,j] = scale * q[b,h,i,:].k[b,h',j,:]; scores [B,Hq,Sq,Sk]. scale is used as given,
+ * as in the C++ qk_scores() (pass 1/sqrt(D) for scaled dot-product scores). num_threads 0: default. */
+SIMDATTN_API simdattn_status simdattn_qk_scores(const simdattn_tensor *q, const simdattn_tensor *k,
+                                                const simdattn_tensor *scores, float scale,
+                                                int32_t num_threads);
+
+/* In place, per row: x <- exp(x - max) / sum exp(x - max); -inf gets 0, an all -inf row zeros. */
+SIMDATTN_API simdattn_status simdattn_softmax_rows(const simdattn_tensor *scores, int32_t num_threads);
+
+/* out[b,h,i,:] = sum_j weights[b,h,i,j] * v[b,h',j,:]; weights [B,Hq,Sq,Sk], out [B,Hq,Sq,Dv]. */
+SIMDATTN_API simdattn_status simdattn_weights_v(const simdattn_tensor *weights,
+                                                const simdattn_tensor *v,
+                                                const simdattn_tensor *out, int32_t num_threads);
+
+/* This thread's message for its last failed call ("" before any failure); never NULL. */
+SIMDATTN_API const char *simdattn_last_error(void);
+
+/* "MAJOR.MINOR.PATCH" of the library actually loaded. */
+SIMDATTN_API const char *simdattn_version(void);
+
+/* "sse2", "avx2" or "avx512": the instruction set the kernels run with (SIMDATTN_ISA caps it). */
+SIMDATTN_API const char *simdattn_active_isa(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SIMDATTN_SIMDATTN_H */

@@ -1,0 +1,238 @@
+// The C ABI (include/simdattn/simdattn.h): converts C structs into the C++ views and options,
+// calls the C++ entry points, and turns every exception into a status plus a per-thread message.
+// Argument checks stay in the C++ entries; this layer checks only what C adds (NULL pointers,
+// dtype, enum ranges, struct_size), so both interfaces accept and reject exactly the same calls.
+
+#include "simdattn/simdattn.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "simdattn/simdattn.hpp"
+
+namespace {
+
+// A well-formed request this build cannot serve (e.g. an option only a newer library knows).
+class UnsupportedRequest : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The calling thread's last failure. message_pointer falls back to a static text when even
+// storing the message fails, so simdattn_last_error() never allocates and never returns NULL.
+thread_local std::string last_error_text;
+thread_local const char* last_error_pointer = "";
+
+// Records `message` as this thread's last error and returns `status`.
+simdattn_status fail(simdattn_status status, const char* message) noexcept {
+  try {
+    last_error_text.assign(message);
+    last_error_pointer = last_error_text.c_str();
+  } catch (...) {
+    last_error_pointer = "simdattn: out of memory while recording an error message";
+  }
+  return status;
+}
+
+// Runs `body` and maps whatever it throws to a status: no exception crosses the C ABI.
+template <class Body>
+simdattn_status guarded(const char* function, Body&& body) noexcept {
+  try {
+    body();
+    return SIMDATTN_OK;
+  } catch (const UnsupportedRequest& error) {
+    return fail(SIMDATTN_ERR_UNSUPPORTED, error.what());
+  } catch (const std::invalid_argument& error) {
+    return fail(SIMDATTN_ERR_INVALID_ARGUMENT, error.what());
+  } catch (const std::bad_alloc&) {
+    return fail(SIMDATTN_ERR_OUT_OF_MEMORY,
+                (std::string(function) + ": out of memory allocating scratch space").c_str());
+  } catch (const std::length_error& error) {
+    // A container asked for more elements than it can ever hold: a size no machine can allocate.
+    return fail(SIMDATTN_ERR_OUT_OF_MEMORY, error.what());
+  } catch (const std::exception& error) {
+    return fail(SIMDATTN_ERR_INTERNAL,
+                (std::string(function) + ": internal error: " + error.what()).c_str());
+  } catch (...) {
+    return fail(SIMDATTN_ERR_INTERNAL,
+                (std::string(function) + ": internal error: unknown exception").c_str());
+  }
+}
+
+// The view a C tensor describes, T = float (output) or const float (input). Throws
+// std::invalid_argument naming `function` and `name` when the tensor is NULL or not float32.
+template <class T>
+simdattn::BasicTensorView<T> view_of(const char* function, const char* name,
+                                     const simdattn_tensor* tensor) {
+  if (tensor == nullptr) {
+    throw std::invalid_argument(std::string(function) + ": " + name + " must not be NULL");
+  }
+  if (tensor->dtype != SIMDATTN_F32) {
+    throw std::invalid_argument(std::string(function) + ": " + name +
+                                "->dtype must be SIMDATTN_F32 (0), got " +
+                                std::to_string(tensor->dtype));
+  }
+  const int64_t* s = tensor->shape;
+  const int64_t* t = tensor->strides;
+  return {static_cast<T*>(tensor->data), {s[0], s[1], s[2], s[3]}, {t[0], t[1], t[2], t[3]}};
+}
+
+// Byte offset of `member` inside simdattn_options (offsetof through a member pointer, so the
+// field list below names each field once).
+template <class Field>
+std::size_t offset_of(Field simdattn_options::*member) {
+  static const simdattn_options probe{};
+  return static_cast<std::size_t>(reinterpret_cast<const char*>(&(probe.*member)) -
+                                  reinterpret_cast<const char*>(&probe));
+}
+
+// The caller's options as this library's full struct: fields that lie wholly inside the
+// caller's struct_size are copied, the others keep their defaults. Throws std::invalid_argument
+// for a struct_size that does not hold `scale`, UnsupportedRequest when a newer caller set bytes
+// past the fields this library knows.
+simdattn_options read_options(const char* function, const simdattn_options* given) {
+  simdattn_options options;
+  simdattn_options_init(&options);
+  if (given == nullptr) return options;
+
+  const std::size_t size = given->struct_size;  // struct_size is first: every caller has it
+  const std::size_t smallest = offset_of(&simdattn_options::scale) + sizeof(float);
+  if (size < smallest) {
+    throw std::invalid_argument(std::string(function) + ": options->struct_size must be at least " +
+                                std::to_string(smallest) + " (sizeof(simdattn_options) = " +
+                                std::to_string(sizeof(simdattn_options)) + "), got " +
+                                std::to_string(size));
+  }
+  if (size > sizeof(simdattn_options)) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(given);
+    const bool tail_is_zero = std::all_of(bytes + sizeof(simdattn_options), bytes + size,
+                                          [](unsigned char byte) { return byte == 0; });
+    if (!tail_is_zero) {
+      throw UnsupportedRequest(std::string(function) + ": options->struct_size is " +
+                               std::to_string(size) + " and sets fields this library (version " +
+                               simdattn::version() + ", sizeof(simdattn_options) = " +
+                               std::to_string(sizeof(simdattn_options)) + ") does not know");
+    }
+  }
+  auto take = [&](auto member) {
+    using Field = std::remove_reference_t<decltype(options.*member)>;
+    if (offset_of(member) + sizeof(Field) <= size) options.*member = given->*member;
+  };
+  take(&simdattn_options::scale);
+  take(&simdattn_options::causal);
+  take(&simdattn_options::window_left);
+  take(&simdattn_options::window_right);
+  take(&simdattn_options::mask);
+  take(&simdattn_options::kv_lengths);
+  take(&simdattn_options::softcap);
+  take(&simdattn_options::alibi_slopes);
+  take(&simdattn_options::weights);
+  take(&simdattn_options::lse);
+  take(&simdattn_options::num_threads);
+  take(&simdattn_options::algorithm);
+  options.struct_size = sizeof(simdattn_options);
+  return options;
+}
+
+// `value` when it lies in [0, last]; otherwise throws std::invalid_argument naming the field.
+int32_t enum_in_range(const char* function, const char* name, int32_t value, int32_t last,
+                      const char* type) {
+  if (value < 0 || value > last) {
+    throw std::invalid_argument(std::string(function) + ": " + name + " must be a " + type +
+                                " value in [0, " + std::to_string(last) + "], got " +
+                                std::to_string(value));
+  }
+  return value;
+}
+
+// The C++ options equivalent to the caller's C options (NULL: defaults).
+simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_options* given) {
+  const simdattn_options c = read_options(function, given);
+  simdattn::AttentionOptions options;
+  if (c.scale != 0.0f) options.scale = c.scale;  // 0 means "1/sqrt(head_dim)", as documented
+  options.causal = static_cast<simdattn::Causal>(enum_in_range(
+      function, "options->causal", c.causal, SIMDATTN_CAUSAL_TOP_LEFT, "simdattn_causal"));
+  options.window_left = c.window_left;
+  options.window_right = c.window_right;
+  if (c.mask != nullptr) options.mask = view_of<const float>(function, "options->mask", c.mask);
+  options.kv_lengths = c.kv_lengths;
+  options.softcap = c.softcap;
+  options.alibi_slopes = c.alibi_slopes;
+  if (c.weights != nullptr) options.weights = view_of<float>(function, "options->weights", c.weights);
+  if (c.lse != nullptr) options.lse = view_of<float>(function, "options->lse", c.lse);
+  options.num_threads = c.num_threads;
+  options.algorithm = static_cast<simdattn::Algorithm>(enum_in_range(
+      function, "options->algorithm", c.algorithm, SIMDATTN_ALGO_FUSED, "simdattn_algo"));
+  return options;
+}
+
+}  // namespace
+
+extern "C" {
+
+void simdattn_options_init(simdattn_options* options) {
+  if (options == nullptr) return;
+  std::memset(options, 0, sizeof(*options));  // also zeroes padding, so struct copies compare equal
+  options->struct_size = sizeof(simdattn_options);
+  options->causal = SIMDATTN_CAUSAL_NONE;
+  options->window_left = -1;
+  options->window_right = -1;
+  options->algorithm = SIMDATTN_ALGO_AUTO;
+}
+
+simdattn_status simdattn_attention(const simdattn_tensor* q, const simdattn_tensor* k,
+                                   const simdattn_tensor* v, const simdattn_tensor* out,
+                                   const simdattn_options* options) {
+  static constexpr const char* function = "simdattn_attention";
+  return guarded(function, [&] {
+    simdattn::attention(view_of<const float>(function, "q", q), view_of<const float>(function, "k", k),
+                        view_of<const float>(function, "v", v), view_of<float>(function, "out", out),
+                        to_cpp_options(function, options));
+  });
+}
+
+simdattn_status simdattn_qk_scores(const simdattn_tensor* q, const simdattn_tensor* k,
+                                   const simdattn_tensor* scores, float scale,
+                                   int32_t num_threads) {
+  static constexpr const char* function = "simdattn_qk_scores";
+  return guarded(function, [&] {
+    simdattn::qk_scores(view_of<const float>(function, "q", q), view_of<const float>(function, "k", k),
+                        view_of<float>(function, "scores", scores), scale, num_threads);
+  });
+}
+
+simdattn_status simdattn_softmax_rows(const simdattn_tensor* scores, int32_t num_threads) {
+  static constexpr const char* function = "simdattn_softmax_rows";
+  return guarded(function, [&] {
+    simdattn::softmax_rows(view_of<float>(function, "scores", scores), num_threads);
+  });
+}
+
+simdattn_status simdattn_weights_v(const simdattn_tensor* weights, const simdattn_tensor* v,
+                                   const simdattn_tensor* out, int32_t num_threads) {
+  static constexpr const char* function = "simdattn_weights_v";
+  return guarded(function, [&] {
+    simdattn::weights_v(view_of<const float>(function, "weights", weights),
+                        view_of<const float>(function, "v", v), view_of<float>(function, "out", out),
+                        num_threads);
+  });
+}
+
+const char* simdattn_last_error(void) { return last_error_pointer; }
+
+const char* simdattn_version(void) { return simdattn::version(); }
+
+const char* simdattn_active_isa(void) {
+  try {
+    return simdattn::active_isa();
+  } catch (...) {  // detection cannot fail in practice; if it ever does, C callers get a string
+    return "unknown";
+  }
+}
+
+}  // extern "C"
