@@ -85,15 +85,17 @@ void check_output_does_not_overlap_itself(const char* function, const std::strin
   for (int d = 0; d < 4; ++d) {
     if (shape[d] > 1) dimensions.push_back(d);
   }
-  std::stable_sort(dimensions.begin(), dimensions.end(),
-                   [&](int a, int b) { return strides[a] < strides[b]; });
+  // On equal strides the inner dimension goes first, so the message names the outer one.
+  std::sort(dimensions.begin(), dimensions.end(), [&](int a, int b) {
+    return strides[a] < strides[b] || (strides[a] == strides[b] && a > b);
+  });
   int64_t reach = 1;  // elements spanned by the dimensions seen so far; fits: the offset did
   for (int d : dimensions) {
     if (strides[d] < reach) {
       fail(function, name, ".strides[", d, "] must be >= ", reach,
            " (the span of the dimensions with smaller strides, so that no two elements of an "
-           "output share an address; strides ", bracketed(strides), ", shape ", bracketed(shape),
-           "), got ", strides[d]);
+           "output share an address; strides ",
+           bracketed(strides), ", shape ", bracketed(shape), "), got ", strides[d]);
     }
     reach += (shape[d] - 1) * strides[d];
   }
@@ -112,8 +114,8 @@ ByteRange check_view(const char* function, const std::string& name, const BasicT
   }
   const int64_t count = checked_element_count(function, name, view.shape);
   if (count > 0 && view.data == nullptr) {
-    fail(function, name, ".data must not be null for a view of ", count,
-         " elements (shape ", bracketed(view.shape), "), got nullptr");
+    fail(function, name, ".data must not be null for a view of ", count, " elements (shape ",
+         bracketed(view.shape), "), got nullptr");
   }
   if (view.strides[3] != 1 && !last_stride_free) {
     fail(function, name, ".strides[3] must be 1 (the last dimension is contiguous), got ",
@@ -124,6 +126,9 @@ ByteRange check_view(const char* function, const std::string& name, const BasicT
       fail(function, name, ".strides[", d, "] must be >= 0, got ", view.strides[d]);
     }
   }
+  // An empty view touches no memory: its strides cannot alias anything (bhsd_view of a tensor
+  // with no keys has a zero row stride, and that is fine).
+  if (count == 0) return {};
   if (access == Access::write) {
     for (int d = 0; d < 4; ++d) {
       if (view.shape[d] > 1 && view.strides[d] == 0) {
@@ -132,7 +137,6 @@ ByteRange check_view(const char* function, const std::string& name, const BasicT
       }
     }
   }
-  if (count == 0) return {};
 
   const int64_t last_offset = checked_last_offset(function, name, view.shape, view.strides);
   int64_t last_byte = 0;
@@ -204,7 +208,8 @@ void expect_equal(const char* function, const char* actual_name, const char* mea
   }
 }
 
-// One expected size of an output (or of an input whose shape follows the others).
+// One expected size of an output (or of an input whose shape follows the others); `source` is
+// the argument it comes from, or nullptr for a size fixed by the function.
 struct ExpectedSize {
   const char* meaning;
   const char* source;
@@ -216,9 +221,10 @@ void expect_shape(const char* function, const std::string& name, const Shape& sh
                   const std::array<ExpectedSize, 4>& expected) {
   for (int d = 0; d < 4; ++d) {
     if (shape[d] != expected[d].size) {
-      fail(function, name, ".shape[", d, "] (", expected[d].meaning, ") must equal ",
-           expected[d].source, " = ", expected[d].size, ", got ", shape[d], " (shape ",
-           bracketed(shape), ")");
+      const std::string source =
+          expected[d].source != nullptr ? std::string(expected[d].source) + " = " : "";
+      fail(function, name, ".shape[", d, "] (", expected[d].meaning, ") must equal ", source,
+           expected[d].size, ", got ", shape[d], " (shape ", bracketed(shape), ")");
     }
   }
 }
@@ -229,8 +235,8 @@ void expect_head_groups(const char* function, const char* query_name, int64_t qu
                         const char* kv_name, int64_t kv_heads) {
   const bool divides = kv_heads > 0 ? query_heads % kv_heads == 0 : query_heads == 0;
   if (!divides) {
-    fail(function, kv_name, " (kv heads) must divide ", query_name, " (query heads) = ",
-         query_heads, ", got ", kv_heads);
+    fail(function, kv_name, " (kv heads) must divide ", query_name,
+         " (query heads) = ", query_heads, ", got ", kv_heads);
   }
 }
 
@@ -250,13 +256,13 @@ void check_option_values(const char* function, const AttentionOptions& options) 
   if (options.scale.has_value()) expect_finite_scale(function, "options.scale", *options.scale);
   const auto causal = static_cast<int32_t>(options.causal);
   if (causal < 0 || causal > 2) {
-    fail(function,
-         "options.causal must be 0 (none), 1 (bottom_right) or 2 (top_left), got ", causal);
+    fail(function, "options.causal must be 0 (none), 1 (bottom_right) or 2 (top_left), got ",
+         causal);
   }
   const auto algorithm = static_cast<int32_t>(options.algorithm);
   if (algorithm < 0 || algorithm > 2) {
-    fail(function,
-         "options.algorithm must be 0 (automatic), 1 (composed) or 2 (fused), got ", algorithm);
+    fail(function, "options.algorithm must be 0 (automatic), 1 (composed) or 2 (fused), got ",
+         algorithm);
   }
   if (options.window_left < -1) {
     fail(function, "options.window_left must be >= -1 (-1: unbounded), got ", options.window_left);
@@ -385,14 +391,14 @@ void validate_attention(const char* function, ConstTensorView q, ConstTensorView
     const ConstTensorView& mask = *options.mask;
     // A mask with a single key may be an expanded view along it too.
     const bool single_key = mask.shape[3] == 1;
-    inputs.push_back({"options.mask",
-                      check_view(function, "options.mask", mask, Access::read, single_key)});
+    inputs.push_back(
+        {"options.mask", check_view(function, "options.mask", mask, Access::read, single_key)});
     check_mask_shape(function, mask.shape, scores_shape);
   }
   if (options.weights.has_value()) {
     const TensorView& weights = *options.weights;
-    outputs.push_back({"options.weights",
-                       check_view(function, "options.weights", weights, Access::write)});
+    outputs.push_back(
+        {"options.weights", check_view(function, "options.weights", weights, Access::write)});
     expect_shape(function, "options.weights", weights.shape,
                  {{{"batch", "q.shape[0]", batch},
                    {"query heads", "q.shape[1]", query_heads},
@@ -400,8 +406,9 @@ void validate_attention(const char* function, ConstTensorView q, ConstTensorView
                    {"Sk", "k.shape[2]", keys}}});
     if (options.algorithm == Algorithm::fused) {
       // The fused path never holds a whole row of weights, so it cannot write them.
-      fail(function, "options.weights requires options.algorithm 0 (automatic) or 1 (composed), "
-                     "got 2 (fused)");
+      fail(function,
+           "options.weights requires options.algorithm 0 (automatic) or 1 (composed), "
+           "got 2 (fused)");
     }
   }
   if (options.lse.has_value()) {
@@ -411,7 +418,7 @@ void validate_attention(const char* function, ConstTensorView q, ConstTensorView
                  {{{"batch", "q.shape[0]", batch},
                    {"query heads", "q.shape[1]", query_heads},
                    {"Sq", "q.shape[2]", queries},
-                   {"one value per row", "1", 1}}});
+                   {"one value per row", nullptr, 1}}});
   }
   check_no_overlap(function, outputs, inputs);
 }

@@ -57,9 +57,9 @@ double biased_logit(ConstTensorView q, ConstTensorView k, const AttentionOptions
   if (options.mask.has_value()) {
     const ConstTensorView& mask = *options.mask;
     // A size-1 dimension of the mask broadcasts: index 0 serves every position.
-    const float* mask_row = mask.row(mask.shape[0] == 1 ? 0 : head.batch_index,
-                                     mask.shape[1] == 1 ? 0 : head.head,
-                                     mask.shape[2] == 1 ? 0 : i);
+    const float* mask_row =
+        mask.row(mask.shape[0] == 1 ? 0 : head.batch_index, mask.shape[1] == 1 ? 0 : head.head,
+                 mask.shape[2] == 1 ? 0 : i);
     logit += static_cast<double>(mask_row[j * mask.strides[3]]);
   }
   return logit;
@@ -107,8 +107,8 @@ void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorVi
     // Signed: with more queries than keys the first rows line up before key 0 and see none.
     const int64_t offset = options.causal == Causal::top_left ? 0 : visible_keys - queries;
     for (int64_t h = 0; h < query_heads; ++h) {
-      const HeadContext head{b, h, h / group, visible_keys, offset,
-                             effective_scale(options, q.shape[3])};
+      const HeadContext head{
+          b, h, h / group, visible_keys, offset, effective_scale(options, q.shape[3])};
       for (int64_t i = 0; i < queries; ++i) {
         for (int64_t j = 0; j < keys; ++j) {
           logits[j] = key_visible(options, head, i, j) ? biased_logit(q, k, options, head, i, j)

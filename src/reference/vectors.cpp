@@ -93,8 +93,8 @@ std::vector<double> single_query_attention(const std::vector<double>& query,
   const char* function = "simdattn::reference::single_query_attention";
   expect_size(function, "values.size()", values.size(), "keys.size()", keys.size());
   for (std::size_t j = 0; j < keys.size(); ++j) {
-    expect_size(function, "keys[" + std::to_string(j) + "].size()", keys[j].size(),
-                "query.size()", query.size());
+    expect_size(function, "keys[" + std::to_string(j) + "].size()", keys[j].size(), "query.size()",
+                query.size());
   }
   if (!std::isfinite(scale)) {
     std::ostringstream message;
