@@ -1,0 +1,40 @@
+// The public entry of attention(): validate, plan, run.
+#include <algorithm>
+#include <limits>
+
+#include "api/validate.hpp"
+#include "plan/attention_plan.hpp"
+#include "plan/run_plan.hpp"
+#include "simdattn/attention.hpp"
+
+namespace simdattn {
+namespace {
+
+// Sk = 0: nothing to attend to, so every row is zeros and every lse -inf (no kernel runs).
+void write_empty_attention(const detail::AttentionPlan& plan) {
+  for (int64_t b = 0; b < plan.batch; ++b) {
+    for (int64_t h = 0; h < plan.q_heads; ++h) {
+      for (int64_t i = 0; i < plan.sq; ++i) {
+        float* out = plan.out.row(b, h, i);
+        std::fill(out, out + plan.value_dim, 0.0f);
+        if (plan.has_lse) *plan.lse.row(b, h, i) = -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
+               const AttentionOptions& options) {
+  detail::validate_attention("simdattn::attention", q, k, v, out, options);
+  const detail::AttentionPlan plan = detail::make_attention_plan(q, k, v, out, options);
+  if (plan.batch == 0 || plan.q_heads == 0 || plan.sq == 0) return;  // no row to write
+  if (plan.sk == 0) {
+    write_empty_attention(plan);
+    return;
+  }
+  detail::run_plan(plan, detail::Stage::attention);
+}
+
+}  // namespace simdattn

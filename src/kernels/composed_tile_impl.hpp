@@ -1,0 +1,82 @@
+// attention() for one work item in three stages on a materialised score block: Q·Kᵀ for every key
+// the tile sees, softmax down each column (max, exp and sum, scale), then P·V. Needed when the
+// caller asks for the weights; scratch grows with Sk (keys × columns floats per thread).
+// A column's max is never -inf here unless it sees nothing.
+#pragma once
+
+#include "kernels/tile_common_impl.hpp"
+
+namespace simdattn::detail {
+
+// weights[b, head(c), position(c), :] = column c of the exponentials divided by its sum, zeros
+// outside `keys` and for a column that sees nothing.
+inline void write_weight_rows(const AttentionPlan& plan, const TileJob& job,
+                              const TileScratch& scratch, int64_t real_columns,
+                              int64_t padded_columns, KeyRange keys) {
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const ColumnInfo& column = scratch.columns[c];
+    const float sum = scratch.running_sum[c];
+    const float inverse = sum > 0.0f ? 1.0f / sum : (sum == 0.0f ? 0.0f : sum);
+    float* row = plan.weights.row(job.batch, column.head, column.position);
+    std::fill(row, row + keys.begin, 0.0f);
+    for (int64_t j = keys.begin; j < keys.end; ++j) {
+      row[j] = scratch.scores[(j - keys.begin) * padded_columns + c] * inverse;
+    }
+    std::fill(row + keys.end, row + plan.sk, 0.0f);
+  }
+}
+
+template <class Arch, int Vectors>
+inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  constexpr BlockingSizes blocking = blocking_of<Arch>();
+  constexpr int Rows = Vectors == 2 ? blocking.wide_rows : blocking.narrow_rows;
+  constexpr int64_t panel = Vectors * W;
+
+  const int64_t real_columns = describe_columns(plan, job, scratch);
+  const int64_t padded_columns = (real_columns + panel - 1) / panel * panel;
+  const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
+  const int64_t rows = keys.end - keys.begin;
+  pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
+                      scratch.packed_queries);
+  prepare_alibi(plan, job, scratch, real_columns, padded_columns);
+
+  // Stage 1: every logit of the tile.
+  const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
+  const float* k_first = plan.k.row(job.batch, job.kv_head, keys.begin);
+  gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim, k_first, k_stride, 1,
+                                         scratch.packed_queries, padded_columns, scratch.scores,
+                                         padded_columns);
+  transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, keys.begin, rows);
+  // Stage 2: softmax down each column (the division by the sum waits for the outputs).
+  column_max<Arch>(scratch.scores, rows, padded_columns, scratch.running_max);
+  for (int64_t c = 0; c < padded_columns; c += W) {
+    exp_shift<Arch>(Floats::load_aligned(scratch.running_max + c)).store_aligned(scratch.block_shift + c);
+  }
+  exponentiate_columns<Arch>(scratch.scores, rows, padded_columns, scratch.block_shift,
+                             scratch.running_sum);
+  if (plan.has_weights) write_weight_rows(plan, job, scratch, real_columns, padded_columns, keys);
+  // Stage 3: Oᵀ = Vᵀ · P.
+  if (rows > 0) {
+    gemm_block<Arch, Rows, Vectors, false>(plan.value_dim, padded_columns, rows,
+                                           plan.v.row(job.batch, job.kv_head, keys.begin), 1,
+                                           v_stride, scratch.scores, padded_columns,
+                                           scratch.accumulator, padded_columns);
+  } else {
+    std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
+  }
+  write_normalized_outputs(plan, job, scratch, real_columns, padded_columns);
+}
+
+template <class Arch>
+void ComposedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
+                              TileScratch& scratch) const {
+  if (plan.panel_vectors == 1) {
+    run_composed_tile<Arch, 1>(plan, job, scratch);
+  } else {
+    run_composed_tile<Arch, 2>(plan, job, scratch);
+  }
+}
+
+}  // namespace simdattn::detail

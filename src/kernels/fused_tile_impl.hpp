@@ -1,0 +1,107 @@
+// attention() for one work item with the online softmax (FlashAttention's recurrence): key blocks
+// stream through, each column keeps a running max and sum, and the output accumulator is rescaled
+// whenever the max grows. Scratch is O(columns · (head_dim + key_block + value_dim)), independent
+// of Sk. Layout is key-major: scores[key][column], so the softmax runs down columns in registers.
+#pragma once
+
+#include "kernels/tile_common_impl.hpp"
+
+namespace simdattn::detail {
+
+// Writes the outputs of the real columns or, for a key chunk, stores the unnormalised state in
+// its partial slot.
+template <class Arch>
+inline void finish_fused_tile(const AttentionPlan& plan, const TileJob& job,
+                              const TileScratch& scratch, const PartialSlots& partials,
+                              int64_t real_columns, int64_t padded_columns) {
+  if (job.partial >= 0) {
+    const int64_t slot_columns = plan.columns_padded;
+    float* accumulator = partials.accumulator + job.partial * plan.value_dim * slot_columns;
+    for (int64_t n = 0; n < plan.value_dim; ++n) {
+      std::copy(scratch.accumulator + n * padded_columns,
+                scratch.accumulator + n * padded_columns + real_columns,
+                accumulator + n * slot_columns);
+    }
+    std::copy(scratch.running_max, scratch.running_max + real_columns,
+              partials.max + job.partial * slot_columns);
+    std::copy(scratch.running_sum, scratch.running_sum + real_columns,
+              partials.sum + job.partial * slot_columns);
+    return;
+  }
+  write_normalized_outputs(plan, job, scratch, real_columns, padded_columns);
+}
+
+template <class Arch, int Vectors>
+inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                           const PartialSlots& partials) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  constexpr BlockingSizes blocking = blocking_of<Arch>();
+  constexpr int Rows = Vectors == 2 ? blocking.wide_rows : blocking.narrow_rows;
+  constexpr int64_t panel = Vectors * W;
+
+  const int64_t real_columns = describe_columns(plan, job, scratch);
+  const int64_t padded_columns = (real_columns + panel - 1) / panel * panel;
+  const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
+  pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
+                      scratch.packed_queries);
+  prepare_alibi(plan, job, scratch, real_columns, padded_columns);
+  std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
+  std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
+  std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
+
+  const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
+  const float* k_head = plan.k.row(job.batch, job.kv_head, 0);
+  const float* v_head = plan.v.row(job.batch, job.kv_head, 0);
+  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
+    const int64_t rows = std::min(plan.key_block, keys.end - first_key);
+    // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K.
+    gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
+                                           k_head + first_key * k_stride, k_stride, 1,
+                                           scratch.packed_queries, padded_columns, scratch.scores,
+                                           padded_columns);
+    transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
+    column_max<Arch>(scratch.scores, rows, padded_columns, scratch.block_max);
+    // New running max; the correction e^(old max - new max) rescales what was accumulated.
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      const Floats old_max = Floats::load_aligned(scratch.running_max + c);
+      const Floats new_max = xsimd::max(old_max, Floats::load_aligned(scratch.block_max + c));
+      const Floats shift = exp_shift<Arch>(new_max);
+      new_max.store_aligned(scratch.running_max + c);
+      exp_minus<Arch>(old_max, shift).store_aligned(scratch.correction + c);
+      shift.store_aligned(scratch.block_shift + c);
+    }
+    for (int64_t n = 0; n < plan.value_dim; ++n) {
+      float* row = scratch.accumulator + n * padded_columns;
+      for (int64_t c = 0; c < padded_columns; c += W) {
+        (Floats::load_aligned(row + c) * Floats::load_aligned(scratch.correction + c)).store_aligned(row + c);
+      }
+    }
+    exponentiate_columns<Arch>(scratch.scores, rows, padded_columns, scratch.block_shift,
+                               scratch.block_sum);
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      const Floats sum = xsimd::fma(Floats::load_aligned(scratch.running_sum + c),
+                                    Floats::load_aligned(scratch.correction + c),
+                                    Floats::load_aligned(scratch.block_sum + c));
+      sum.store_aligned(scratch.running_sum + c);
+    }
+    // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V.
+    gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows,
+                                          v_head + first_key * v_stride, 1, v_stride,
+                                          scratch.scores, padded_columns, scratch.accumulator,
+                                          padded_columns);
+  }
+  finish_fused_tile<Arch>(plan, job, scratch, partials, real_columns, padded_columns);
+}
+
+template <class Arch>
+void FusedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
+                           TileScratch& scratch, const PartialSlots& partials) const {
+  if (plan.panel_vectors == 1) {
+    run_fused_tile<Arch, 1>(plan, job, scratch, partials);
+  } else {
+    run_fused_tile<Arch, 2>(plan, job, scratch, partials);
+  }
+}
+
+}  // namespace simdattn::detail

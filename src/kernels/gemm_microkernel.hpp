@@ -1,0 +1,78 @@
+// The register-blocked GEMM micro-kernel behind both products of attention, and the loop around it.
+#pragma once
+
+#include <cassert>
+#include <cstdint>
+
+#include <xsimd/xsimd.hpp>
+
+namespace simdattn::detail {
+
+// C[Rows × Vectors·W] (=, or += when Accumulate) A[Rows × depth] · B[depth × Vectors·W].
+// A is read by broadcasting single elements, A(r, k) = a[r·a_row_stride + k·a_depth_stride], so it
+// can be the caller's key rows (Q·Kᵀ: stride along depth 1) or value columns (P·V: stride along
+// rows 1) without packing. B row k starts at b + k·ldb and C row r at c + r·ldc; both are scratch,
+// aligned to the register width, with ldb and ldc multiples of it.
+template <class Arch, int Rows, int Vectors, bool Accumulate>
+inline void gemm_microkernel(int64_t depth, const float* a, int64_t a_row_stride,
+                             int64_t a_depth_stride, const float* b, int64_t ldb, float* c,
+                             int64_t ldc) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int W = static_cast<int>(Floats::size);
+  Floats acc[Rows][Vectors];
+  for (int r = 0; r < Rows; ++r) {
+    for (int v = 0; v < Vectors; ++v) {
+      acc[r][v] = Accumulate ? Floats::load_aligned(c + r * ldc + v * W) : Floats(0.0f);
+    }
+  }
+  for (int64_t k = 0; k < depth; ++k) {
+    Floats b_row[Vectors];
+    for (int v = 0; v < Vectors; ++v) b_row[v] = Floats::load_aligned(b + k * ldb + v * W);
+    const float* a_k = a + k * a_depth_stride;
+    for (int r = 0; r < Rows; ++r) {
+      const Floats a_rk(a_k[r * a_row_stride]);
+      for (int v = 0; v < Vectors; ++v) acc[r][v] = xsimd::fma(a_rk, b_row[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < Rows; ++r) {
+    for (int v = 0; v < Vectors; ++v) acc[r][v].store_aligned(c + r * ldc + v * W);
+  }
+}
+
+// Calls the micro-kernel instantiated for `rows` (1..MaxRows): the edge rows of a block take the
+// same code path as full ones.
+template <class Arch, int MaxRows, int Vectors, bool Accumulate>
+inline void gemm_microkernel_rows(int rows, int64_t depth, const float* a, int64_t a_row_stride,
+                                  int64_t a_depth_stride, const float* b, int64_t ldb, float* c,
+                                  int64_t ldc) {
+  if constexpr (MaxRows > 0) {
+    if (rows == MaxRows) {
+      gemm_microkernel<Arch, MaxRows, Vectors, Accumulate>(depth, a, a_row_stride, a_depth_stride,
+                                                           b, ldb, c, ldc);
+    } else {
+      gemm_microkernel_rows<Arch, MaxRows - 1, Vectors, Accumulate>(
+          rows, depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc);
+    }
+  }
+}
+
+// C[rows × columns] (=, or +=) A[rows × depth] · B[depth × columns], columns a multiple of the
+// panel width Vectors·W. Rows are cut into micro-tiles of MaxRows (the A elements of a micro-tile
+// stay in L1 while every panel of B passes under them); each panel of columns is one micro-kernel.
+template <class Arch, int MaxRows, int Vectors, bool Accumulate>
+inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float* a,
+                       int64_t a_row_stride, int64_t a_depth_stride, const float* b, int64_t ldb,
+                       float* c, int64_t ldc) {
+  constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  assert(columns % panel == 0);
+  for (int64_t r0 = 0; r0 < rows; r0 += MaxRows) {
+    const int tile_rows = static_cast<int>(rows - r0 < MaxRows ? rows - r0 : MaxRows);
+    for (int64_t c0 = 0; c0 < columns; c0 += panel) {
+      gemm_microkernel_rows<Arch, MaxRows, Vectors, Accumulate>(
+          tile_rows, depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, b + c0, ldb,
+          c + r0 * ldc + c0, ldc);
+    }
+  }
+}
+
+}  // namespace simdattn::detail

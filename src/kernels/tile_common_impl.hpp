@@ -1,0 +1,222 @@
+// The pieces every tile kernel shares: the ISA's block sizes, the packed queries, the per-column
+// bookkeeping, the logit transforms and the column-wise (key-major) softmax passes.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/blocking.hpp"
+#include "kernels/gemm_microkernel.hpp"
+#include "kernels/tile_kernels.hpp"
+#include "kernels/vector_math.hpp"
+#include "plan/visibility.hpp"
+
+namespace simdattn::detail {
+
+template <class Arch>
+constexpr BlockingSizes blocking_of() {
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) return kAvx512Blocking;
+  else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) return kAvx2Blocking;
+  else return kSse2Blocking;
+}
+
+inline constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
+
+// The query columns of a job: column c = g · positions + t is query head kv_head · group + g at
+// position query_begin + t. Returns the number of real columns; the padded ones after them carry
+// zeros. Also fills each column's visible key range, clipped to the job's keys.
+inline int64_t describe_columns(const AttentionPlan& plan, const TileJob& job,
+                                TileScratch& scratch) {
+  const int64_t positions = job.query_end - job.query_begin;
+  int64_t c = 0;
+  for (int64_t g = 0; g < plan.group; ++g) {
+    for (int64_t t = 0; t < positions; ++t, ++c) {
+      ColumnInfo& column = scratch.columns[c];
+      column.head = job.kv_head * plan.group + g;
+      column.position = job.query_begin + t;
+      const KeyRange range = visible_keys(plan, job.batch, column.position);
+      column.visible_begin = std::max(range.begin, job.key_begin);
+      column.visible_end = std::min(range.end, job.key_end);
+    }
+  }
+  return c;
+}
+
+// The keys any real column sees: [begin, end), empty when none does.
+inline KeyRange keys_seen_by_tile(const TileScratch& scratch, int64_t real_columns) {
+  KeyRange range{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()};
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const ColumnInfo& column = scratch.columns[c];
+    if (column.visible_begin >= column.visible_end) continue;
+    range.begin = std::min(range.begin, column.visible_begin);
+    range.end = std::max(range.end, column.visible_end);
+  }
+  if (range.begin >= range.end) return {0, 0};
+  return range;
+}
+
+// packed[d][c] = scale · q[b, head(c), position(c), d]; padded columns are 0. Gathering Qᵀ once
+// per tile lets every key row be broadcast against it without packing K.
+inline void pack_scaled_queries(const AttentionPlan& plan, const TileJob& job,
+                                const ColumnInfo* columns, int64_t real_columns,
+                                int64_t padded_columns, ConstTensorView queries, float scale,
+                                float* packed) {
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const float* row = queries.row(job.batch, columns[c].head, columns[c].position);
+    for (int64_t d = 0; d < plan.head_dim; ++d) packed[d * padded_columns + c] = scale * row[d];
+  }
+  for (int64_t d = 0; d < plan.head_dim; ++d) {
+    std::fill(packed + d * padded_columns + real_columns, packed + (d + 1) * padded_columns, 0.0f);
+  }
+}
+
+// Per-column constants of the ALiBi bias: -slope and the diagonal position i + off. Zero slope for
+// padded columns and when ALiBi is off.
+inline void prepare_alibi(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                          int64_t real_columns, int64_t padded_columns) {
+  const int64_t offset = diagonal_offset(plan, job.batch);
+  for (int64_t c = 0; c < padded_columns; ++c) {
+    const bool real = c < real_columns && plan.alibi_slopes != nullptr;
+    scratch.alibi_slope[c] = real ? -plan.alibi_slopes[scratch.columns[c].head] : 0.0f;
+    scratch.alibi_diagonal[c] = real ? static_cast<float>(scratch.columns[c].position + offset) : 0.0f;
+  }
+}
+
+// Turns the raw logits scores[r][c] of keys [first_key, first_key + rows) into biased, masked
+// logits, in the order the options define: soft-cap, ALiBi, additive mask, then visibility (an
+// invisible key becomes -inf whatever its value, NaN included).
+template <class Arch>
+inline void transform_logits(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                             int64_t real_columns, int64_t padded_columns, int64_t first_key,
+                             int64_t rows) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  float* scores = scratch.scores;
+  if (plan.softcap > 0.0f) {
+    const Floats cap(plan.softcap), inverse_cap(1.0f / plan.softcap);
+    for (int64_t i = 0; i < rows * padded_columns; i += W) {
+      const Floats logit = Floats::load_aligned(scores + i);
+      (cap * tanh_approx<Arch>(logit * inverse_cap)).store_aligned(scores + i);
+    }
+  }
+  if (plan.alibi_slopes != nullptr) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const Floats key(static_cast<float>(first_key + r));
+      for (int64_t c = 0; c < padded_columns; c += W) {
+        const Floats distance = xsimd::abs(Floats::load_aligned(scratch.alibi_diagonal + c) - key);
+        const Floats biased = xsimd::fma(Floats::load_aligned(scratch.alibi_slope + c), distance,
+                                         Floats::load_aligned(scores + r * padded_columns + c));
+        biased.store_aligned(scores + r * padded_columns + c);
+      }
+    }
+  }
+  if (plan.has_mask) {
+    const ConstTensorView& mask = plan.mask;
+    for (int64_t c = 0; c < real_columns; ++c) {
+      const ColumnInfo& column = scratch.columns[c];
+      const float* mask_row = mask.row(mask.shape[0] == 1 ? 0 : job.batch,
+                                       mask.shape[1] == 1 ? 0 : column.head,
+                                       mask.shape[2] == 1 ? 0 : column.position) +
+                              first_key;
+      for (int64_t r = 0; r < rows; ++r) scores[r * padded_columns + c] += mask_row[r];
+    }
+  }
+  // Visibility: only blocks that some column sees partly need the per-element test.
+  bool partly_visible = false;
+  for (int64_t c = 0; c < padded_columns; ++c) {
+    const bool real = c < real_columns;
+    const int64_t begin = real ? scratch.columns[c].visible_begin - first_key : 0;
+    const int64_t end = real ? scratch.columns[c].visible_end - first_key : rows;
+    scratch.block_begin[c] = static_cast<float>(std::clamp<int64_t>(begin, 0, rows));
+    scratch.block_end[c] = static_cast<float>(std::clamp<int64_t>(end, 0, rows));
+    partly_visible |= begin > 0 || end < rows;
+  }
+  if (!partly_visible) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    const Floats key(static_cast<float>(r));
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      const auto visible = (Floats::load_aligned(scratch.block_begin + c) <= key) &
+                           (key < Floats::load_aligned(scratch.block_end + c));
+      float* at = scores + r * padded_columns + c;
+      xsimd::select(visible, Floats::load_aligned(at), Floats(kMinusInfinity)).store_aligned(at);
+    }
+  }
+}
+
+// The largest value of each column over `rows` key rows.
+template <class Arch>
+inline void column_max(const float* scores, int64_t rows, int64_t padded_columns, float* max) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  std::fill(max, max + padded_columns, kMinusInfinity);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      xsimd::max(Floats::load_aligned(max + c), Floats::load_aligned(scores + r * padded_columns + c))
+          .store_aligned(max + c);
+    }
+  }
+}
+
+// The value subtracted before exp: the max, or 0 when the max is -inf (nothing visible yet), so
+// that exp(-inf - 0) = 0 instead of NaN.
+template <class Arch>
+inline xsimd::batch<float, Arch> exp_shift(xsimd::batch<float, Arch> max) {
+  using Floats = xsimd::batch<float, Arch>;
+  return xsimd::select(max == Floats(kMinusInfinity), Floats(0.0f), max);
+}
+
+// exp(x - shift), with x == shift giving exactly 1: a +inf logit equal to a +inf max yields 1
+// instead of exp(inf - inf) = NaN, so +inf entries share the weight.
+template <class Arch>
+inline xsimd::batch<float, Arch> exp_minus(xsimd::batch<float, Arch> x,
+                                           xsimd::batch<float, Arch> shift) {
+  using Floats = xsimd::batch<float, Arch>;
+  return exp_approx<Arch>(xsimd::select(x == shift, Floats(0.0f), x - shift));
+}
+
+// scores[r][c] ← exp(scores[r][c] - shift[c]); sum[c] ← Σ_r of them.
+template <class Arch>
+inline void exponentiate_columns(float* scores, int64_t rows, int64_t padded_columns,
+                                 const float* shift, float* sum) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  std::fill(sum, sum + padded_columns, 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      float* at = scores + r * padded_columns + c;
+      const Floats e = exp_minus<Arch>(Floats::load_aligned(at), Floats::load_aligned(shift + c));
+      e.store_aligned(at);
+      (Floats::load_aligned(sum + c) + e).store_aligned(sum + c);
+    }
+  }
+}
+
+// out = accumulator / sum for each real column, and lse = max + log(sum). A column that saw no
+// key (sum 0) gets zeros and lse -inf; a NaN sum stays NaN in both.
+inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& job,
+                                     const TileScratch& scratch, int64_t real_columns,
+                                     int64_t padded_columns) {
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const ColumnInfo& column = scratch.columns[c];
+    const float sum = scratch.running_sum[c];
+    float* out = plan.out.row(job.batch, column.head, column.position);
+    if (sum > 0.0f) {
+      const float inverse = 1.0f / sum;
+      for (int64_t n = 0; n < plan.value_dim; ++n) {
+        out[n] = scratch.accumulator[n * padded_columns + c] * inverse;
+      }
+    } else {
+      std::fill(out, out + plan.value_dim, sum == 0.0f ? 0.0f : sum);
+    }
+    if (plan.has_lse) {
+      *plan.lse.row(job.batch, column.head, column.position) =
+          sum > 0.0f ? scratch.running_max[c] + std::log(sum) : (sum == 0.0f ? kMinusInfinity : sum);
+    }
+  }
+}
+
+}  // namespace simdattn::detail

@@ -1,0 +1,95 @@
+// The per-ISA kernels, as functors whose operator() is defined in the *_impl.hpp headers and
+// instantiated once per ISA in src/arch/ (xsimd's dispatch pattern). This header carries no SIMD
+// code, so generic code can name the kernels and call them for the ISA the plan chose.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "dispatch.hpp"
+#include "plan/attention_plan.hpp"
+
+namespace simdattn::detail {
+
+// What a query column of a tile refers to: a (query head, position) pair of the work item.
+struct ColumnInfo {
+  int64_t head;
+  int64_t position;
+  int64_t visible_begin, visible_end;  // keys it sees, within the job's key range
+};
+
+// One thread's working memory, sized by the plan before the parallel loop starts.
+struct TileScratch {
+  float* packed_queries;   // head_dim × columns: scale · Qᵀ of the tile (or Pᵀ for weights_v)
+  float* scores;           // keys × columns: logits, then probabilities, key-major
+  float* accumulator;      // value_dim × columns: unnormalised output, Oᵀ
+  float* running_max;      // columns
+  float* running_sum;      // columns
+  float* correction;       // columns: e^(previous max - new max) of the current key block
+  float* block_max;        // columns: the max over the current key block
+  float* block_shift;      // columns: what the current block's exponentials subtract
+  float* block_sum;        // columns: the sum of the current block's exponentials
+  float* block_begin;      // columns: visible keys relative to the current key block
+  float* block_end;        // columns
+  float* alibi_slope;      // columns: -slope of the column's head, 0 for padding
+  float* alibi_diagonal;   // columns: position + offset relative to the current key block
+  ColumnInfo* columns;     // columns
+};
+
+// Unnormalised partial results of key chunks (decoding), merged in a fixed order afterwards.
+struct PartialSlots {
+  float* accumulator;  // per slot: value_dim × columns_padded
+  float* max;          // per slot: columns_padded
+  float* sum;          // per slot: columns_padded
+};
+
+// attention() for one work item with the online softmax: memory independent of Sk.
+struct FusedTile {
+  template <class Arch>
+  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                  const PartialSlots& partials) const;
+};
+
+// attention() for one work item with the whole score block materialised (weights output).
+struct ComposedTile {
+  template <class Arch>
+  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) const;
+};
+
+// qk_scores() for one work item: plan.q, plan.k, scores in plan.weights.
+struct QkScoresTile {
+  template <class Arch>
+  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) const;
+};
+
+// weights_v() for one work item: plan.probabilities, plan.v, plan.out.
+struct WeightsVTile {
+  template <class Arch>
+  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) const;
+};
+
+// softmax_rows() for `count` contiguous floats, in place.
+struct SoftmaxRow {
+  template <class Arch>
+  void operator()(Arch, float* row, int64_t count) const;
+};
+
+// out[i] = exp_approx(in[i]): the vectorised exp, exposed for its accuracy test.
+struct ExpArray {
+  template <class Arch>
+  void operator()(Arch, const float* in, float* out, int64_t count) const;
+};
+
+// Runs `kernel` compiled for `isa`.
+template <class Kernel, class... Args>
+inline void run_for_isa(Isa isa, const Kernel& kernel, Args&&... args) {
+  switch (isa) {
+    case Isa::avx512: kernel(xsimd::avx512f{}, std::forward<Args>(args)...); return;
+    case Isa::avx2: kernel(xsimd::fma3<xsimd::avx2>{}, std::forward<Args>(args)...); return;
+    case Isa::sse2: kernel(xsimd::sse2{}, std::forward<Args>(args)...); return;
+  }
+}
+
+}  // namespace simdattn::detail

@@ -1,0 +1,105 @@
+#include "plan/attention_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <omp.h>
+
+#include "kernels/blocking.hpp"
+#include "plan/visibility.hpp"
+
+namespace simdattn::detail {
+namespace {
+
+// Decoding: so few query rows that the work must be split along the keys to use every core.
+constexpr int64_t kDecodeMaxQueries = 16;
+
+int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// Keys a job's tile sees at most: its last position's range grows with causal masks, so the
+// largest jobs can be scheduled first.
+int64_t estimated_keys(const AttentionPlan& plan, const TileJob& job) {
+  const KeyRange first = visible_keys(plan, job.batch, job.query_begin);
+  const KeyRange last = visible_keys(plan, job.batch, job.query_end - 1);
+  const int64_t begin = std::max(std::min(first.begin, last.begin), job.key_begin);
+  const int64_t end = std::min(std::max(first.end, last.end), job.key_end);
+  return std::max<int64_t>(end - begin, 0);
+}
+
+}  // namespace
+
+int threads_for_call(int requested, int64_t work_items) {
+  if (omp_in_parallel()) return 1;
+  const int64_t threads = requested > 0 ? requested : omp_get_max_threads();
+  return static_cast<int>(std::max<int64_t>(1, std::min(threads, work_items)));
+}
+
+AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                                  TensorView out, const AttentionOptions& options) {
+  AttentionPlan plan{};
+  plan.q = q;
+  plan.k = k;
+  plan.v = v;
+  plan.out = out;
+  plan.batch = q.shape[0];
+  plan.q_heads = q.shape[1];
+  plan.kv_heads = k.shape[1];
+  plan.group = plan.kv_heads > 0 ? plan.q_heads / plan.kv_heads : 1;
+  plan.sq = q.shape[2];
+  plan.sk = k.shape[2];
+  plan.head_dim = q.shape[3];
+  plan.value_dim = v.shape[3];
+  plan.scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(plan.head_dim)));
+  plan.causal = options.causal;
+  // A window wider than both sequences sees everything; clamping keeps i + off ± window in range.
+  const int64_t widest = plan.sq + plan.sk;
+  plan.window_left = options.window_left < 0 ? -1 : std::min(options.window_left, widest);
+  plan.window_right = options.window_right < 0 ? -1 : std::min(options.window_right, widest);
+  plan.has_mask = options.mask.has_value();
+  if (plan.has_mask) plan.mask = *options.mask;
+  plan.kv_lengths = options.kv_lengths;
+  plan.softcap = options.softcap;
+  plan.alibi_slopes = options.alibi_slopes;
+  plan.has_weights = options.weights.has_value();
+  if (plan.has_weights) plan.weights = *options.weights;
+  plan.has_lse = options.lse.has_value();
+  if (plan.has_lse) plan.lse = *options.lse;
+
+  plan.isa = isa_for_this_call();
+  plan.composed = options.algorithm == Algorithm::composed ||
+                  (options.algorithm == Algorithm::automatic && plan.has_weights);
+  const BlockingSizes blocking = blocking_for(plan.isa);
+  const bool decoding = !plan.composed && plan.sq <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
+  plan.queries_per_tile = decoding ? plan.sq
+                                   : std::clamp<int64_t>(blocking.tile_columns / plan.group, 1,
+                                                         std::max<int64_t>(plan.sq, 1));
+  const int64_t columns = plan.group * plan.queries_per_tile;
+  plan.panel_vectors = columns <= blocking.vector_floats ? 1 : blocking.wide_vectors;
+  plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
+  plan.key_block = blocking.key_block;
+  plan.key_chunks = decoding ? (plan.sk + kDecodeKeyChunk - 1) / kDecodeKeyChunk : 1;
+
+  const int64_t key_span = decoding ? kDecodeKeyChunk : std::max<int64_t>(plan.sk, 1);
+  for (int64_t b = 0; b < plan.batch; ++b) {
+    for (int64_t h = 0; h < plan.kv_heads; ++h) {
+      for (int64_t i0 = 0; i0 < plan.sq; i0 += plan.queries_per_tile) {
+        for (int64_t chunk = 0; chunk < plan.key_chunks; ++chunk) {
+          const int64_t partial = decoding ? static_cast<int64_t>(plan.jobs.size()) : -1;
+          plan.jobs.push_back({b, h, i0, std::min(i0 + plan.queries_per_tile, plan.sq),
+                               chunk * key_span, std::min((chunk + 1) * key_span, plan.sk), partial});
+        }
+      }
+    }
+  }
+  // Largest first, so that the causal tiles near the end of the sequence do not finish last.
+  // The order changes only which thread runs a job, never its result.
+  if (!decoding && plan.causal != Causal::none) {
+    std::stable_sort(plan.jobs.begin(), plan.jobs.end(), [&plan](const TileJob& a, const TileJob& b) {
+      return estimated_keys(plan, a) > estimated_keys(plan, b);
+    });
+  }
+  plan.threads = threads_for_call(options.num_threads, static_cast<int64_t>(plan.jobs.size()));
+  return plan;
+}
+
+}  // namespace simdattn::detail

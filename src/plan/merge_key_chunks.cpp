@@ -1,0 +1,59 @@
+// Decoding splits the keys of each (batch, kv head) into chunks processed in parallel; this merges
+// their unnormalised results: with M = max_c m_c, L = Σ_c l_c·e^(m_c - M),
+// out = Σ_c acc_c·e^(m_c - M) / L and lse = M + log L, always summing chunks in increasing order.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <omp.h>
+
+#include "plan/run_plan.hpp"
+
+namespace simdattn::detail {
+
+void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
+  const int64_t chunks = plan.key_chunks;
+  const int64_t slot_columns = plan.columns_padded;
+  const int64_t groups = plan.batch * plan.kv_heads;
+  const int64_t columns = plan.group * plan.sq;
+  const float minus_infinity = -std::numeric_limits<float>::infinity();
+  // Allocated here, not inside the parallel region, where an exception could not be caught.
+  std::vector<float> chunk_weights(static_cast<size_t>(chunks * plan.threads));
+#pragma omp parallel for schedule(static) num_threads(plan.threads)
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t b = group / plan.kv_heads, kv_head = group % plan.kv_heads;
+    float* chunk_weight = chunk_weights.data() + chunks * omp_get_thread_num();
+    for (int64_t c = 0; c < columns; ++c) {
+      const int64_t head = kv_head * plan.group + c / plan.sq, position = c % plan.sq;
+      float max = minus_infinity;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        max = std::max(max, partials.max[(group * chunks + chunk) * slot_columns + c]);
+      }
+      // 0 when nothing was seen: every chunk then has weight e^(-inf - 0) = 0.
+      const float shift = max == minus_infinity ? 0.0f : max;
+      float sum = 0.0f;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        const int64_t slot = (group * chunks + chunk) * slot_columns + c;
+        const float chunk_max = partials.max[slot];
+        chunk_weight[chunk] = chunk_max == shift ? 1.0f : std::exp(chunk_max - shift);
+        sum += partials.sum[slot] * chunk_weight[chunk];
+      }
+      float* out = plan.out.row(b, head, position);
+      for (int64_t n = 0; n < plan.value_dim; ++n) {
+        float value = 0.0f;
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+          const int64_t slot = group * chunks + chunk;
+          value += partials.accumulator[(slot * plan.value_dim + n) * slot_columns + c] * chunk_weight[chunk];
+        }
+        out[n] = sum > 0.0f ? value / sum : (sum == 0.0f ? 0.0f : sum);
+      }
+      if (plan.has_lse) {
+        *plan.lse.row(b, head, position) =
+            sum > 0.0f ? max + std::log(sum) : (sum == 0.0f ? minus_infinity : sum);
+      }
+    }
+  }
+}
+
+}  // namespace simdattn::detail

@@ -1,0 +1,37 @@
+#include "plan/run_plan.hpp"
+
+#include <omp.h>
+
+#include "plan/scratch_pool.hpp"
+
+namespace simdattn::detail {
+
+void run_plan(const AttentionPlan& plan, Stage stage) {
+  const bool whole_rows = stage == Stage::attention && plan.composed;
+  ScratchPool scratch(plan, plan.threads, whole_rows ? plan.sk : plan.key_block);
+  PartialPool partials(plan);
+  const int64_t jobs = static_cast<int64_t>(plan.jobs.size());
+#pragma omp parallel num_threads(plan.threads)
+  {
+    TileScratch& mine = scratch.for_thread(omp_get_thread_num());
+    // Dynamic: causal and ragged jobs differ in cost; any thread computes a job the same way.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t j = 0; j < jobs; ++j) {
+      const TileJob& job = plan.jobs[j];
+      switch (stage) {
+        case Stage::attention:
+          if (plan.composed) {
+            run_for_isa(plan.isa, ComposedTile{}, plan, job, mine);
+          } else {
+            run_for_isa(plan.isa, FusedTile{}, plan, job, mine, partials.slots());
+          }
+          break;
+        case Stage::qk_scores: run_for_isa(plan.isa, QkScoresTile{}, plan, job, mine); break;
+        case Stage::weights_v: run_for_isa(plan.isa, WeightsVTile{}, plan, job, mine); break;
+      }
+    }
+  }
+  if (plan.key_chunks > 1) merge_key_chunks(plan, partials.slots());
+}
+
+}  // namespace simdattn::detail

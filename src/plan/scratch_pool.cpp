@@ -1,0 +1,79 @@
+#include "plan/scratch_pool.hpp"
+
+#include <cstdlib>
+#include <iterator>
+#include <new>
+
+namespace simdattn::detail {
+namespace {
+
+constexpr int64_t kAlignmentBytes = 64;
+constexpr int64_t kAlignmentFloats = kAlignmentBytes / sizeof(float);
+
+int64_t round_up_to_alignment(int64_t floats) {
+  return (floats + kAlignmentFloats - 1) / kAlignmentFloats * kAlignmentFloats;
+}
+
+// The per-column arrays of TileScratch, besides its three matrices.
+constexpr float* TileScratch::*kColumnArrays[] = {
+    &TileScratch::running_max, &TileScratch::running_sum, &TileScratch::correction,
+    &TileScratch::block_max,   &TileScratch::block_shift, &TileScratch::block_sum,
+    &TileScratch::block_begin, &TileScratch::block_end,   &TileScratch::alibi_slope,
+    &TileScratch::alibi_diagonal};
+
+}  // namespace
+
+int64_t checked_size(int64_t a, int64_t b) {
+  int64_t product = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &product)) throw std::bad_alloc();
+  return product;
+}
+
+void AlignedFloats::Free::operator()(float* p) const { std::free(p); }
+
+AlignedFloats::AlignedFloats(int64_t count) {
+  const int64_t bytes = checked_size(round_up_to_alignment(count > 0 ? count : 1), sizeof(float));
+  void* memory = std::aligned_alloc(kAlignmentBytes, static_cast<size_t>(bytes));
+  if (memory == nullptr) throw std::bad_alloc();
+  data_.reset(static_cast<float*>(memory));
+}
+
+ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_rows) {
+  const int64_t columns = plan.columns_padded;
+  const int64_t queries = round_up_to_alignment(checked_size(plan.head_dim, columns));
+  const int64_t scores = round_up_to_alignment(checked_size(score_rows, columns));
+  const int64_t accumulator = round_up_to_alignment(checked_size(plan.value_dim, columns));
+  const int64_t column_array = round_up_to_alignment(columns);
+  const int64_t per_thread = queries + scores + accumulator + static_cast<int64_t>(std::size(kColumnArrays)) * column_array;
+  floats_ = AlignedFloats(checked_size(per_thread, threads));
+  columns_.resize(static_cast<size_t>(checked_size(columns, threads)));
+  tiles_.resize(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t) {
+    float* next = floats_.data() + per_thread * t;
+    auto take = [&next](int64_t count) {
+      float* region = next;
+      next += count;
+      return region;
+    };
+    TileScratch& tile = tiles_[t];
+    tile.packed_queries = take(queries);
+    tile.scores = take(scores);
+    tile.accumulator = take(accumulator);
+    for (float* TileScratch::*array : kColumnArrays) tile.*array = take(column_array);
+    tile.columns = columns_.data() + columns * t;
+  }
+}
+
+PartialPool::PartialPool(const AttentionPlan& plan) {
+  if (plan.key_chunks <= 1) return;
+  const int64_t slots = static_cast<int64_t>(plan.jobs.size());
+  const int64_t columns = plan.columns_padded;
+  const int64_t accumulator = checked_size(checked_size(slots, plan.value_dim), columns);
+  const int64_t statistics = checked_size(slots, columns);
+  floats_ = AlignedFloats(accumulator + 2 * statistics);
+  slots_.accumulator = floats_.data();
+  slots_.max = slots_.accumulator + accumulator;
+  slots_.sum = slots_.max + statistics;
+}
+
+}  // namespace simdattn::detail

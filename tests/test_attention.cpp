@@ -1,0 +1,242 @@
+// attention(), fused and composed, against the oracle on every ISA the host runs: shapes around
+// every tile edge, Sq != Sk both ways, grouped heads, every layout, and every option alone and
+// combined. The oracle defines the semantics; these tests hold the fast paths to it within the
+// error bound of test_support.hpp.
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+#include "simdattn/reference.hpp"
+#include "test_support.hpp"
+
+namespace simdattn::testing {
+namespace {
+
+struct Case {
+  std::string name;
+  int64_t batch = 1, q_heads = 1, kv_heads = 1, sq = 1, sk = 1, head_dim = 1, value_dim = 1;
+  Layout layout = Layout::bhsd;
+  Causal causal = Causal::none;
+  int64_t window_left = -1, window_right = -1;
+  std::vector<int64_t> kv_lengths;  // empty: none
+  float softcap = 0.0f;
+  bool alibi = false;
+  int mask = 0;  // 0 none, 1 full [B,Hq,Sq,Sk] with some -inf, 2 broadcast [1,1,Sq,Sk]
+  bool lse = false;
+};
+
+// A case with the given shape and no options; the caller sets the options it tests.
+Case shape(std::string name, int64_t batch, int64_t q_heads, int64_t kv_heads, int64_t sq, int64_t sk,
+           int64_t head_dim, Layout layout = Layout::bhsd, Causal causal = Causal::none) {
+  Case c;
+  c.name = std::move(name);
+  c.batch = batch, c.q_heads = q_heads, c.kv_heads = kv_heads, c.sq = sq, c.sk = sk;
+  c.head_dim = head_dim, c.value_dim = head_dim, c.layout = layout, c.causal = causal;
+  return c;
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> all;
+  // Sizes around micro-tile rows (6, 12, 24), panels (8-32 columns), the key block (256) and the
+  // decoding chunk (512).
+  for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 257, 300}) {
+    all.push_back(shape("square", 1, 2, 2, n, n, 64));
+    all.push_back(shape("causal", 1, 2, 1, n, n, 32, Layout::padded, Causal::bottom_right));
+  }
+  for (int64_t d : {1, 3, 8, 16, 17, 64, 80, 96, 112, 128, 256}) {
+    all.push_back(shape("head_dim", 1, 2, 2, 21, 45, d, Layout::bshd));
+  }
+  Case value_dim = shape("value_dim_differs", 1, 2, 1, 13, 40, 24);
+  value_dim.value_dim = 40;
+  all.push_back(value_dim);
+  for (int64_t group : {1, 2, 4, 8}) {
+    all.push_back(shape("gqa", 2, 8, 8 / group, 33, 70, 32, Layout::padded, Causal::bottom_right));
+  }
+  // Sq != Sk both ways; Sq > Sk leaves rows with no visible key under bottom-right causal.
+  for (Causal causal : {Causal::bottom_right, Causal::top_left}) {
+    all.push_back(shape("sq_lt_sk", 1, 2, 2, 20, 75, 16, Layout::bhsd, causal));
+    all.push_back(shape("sq_gt_sk", 1, 2, 2, 75, 20, 16, Layout::bhsd, causal));
+  }
+  for (auto [left, right] : {std::pair<int64_t, int64_t>{0, 0}, {3, 0}, {5, 2}, {-1, 4}, {1000, 1000}}) {
+    Case c = shape("window", 1, 2, 2, 40, 60, 16, Layout::bshd);
+    c.window_left = left, c.window_right = right;
+    all.push_back(c);
+  }
+  Case causal_window = shape("causal_window", 1, 2, 2, 300, 300, 32, Layout::bhsd, Causal::bottom_right);
+  causal_window.window_left = 40, causal_window.window_right = 0;
+  all.push_back(causal_window);
+  Case ragged = shape("kv_lengths", 3, 2, 1, 10, 50, 16);
+  ragged.kv_lengths = {0, 1, 50};
+  all.push_back(ragged);
+  Case ragged_causal = shape("kv_lengths_causal", 3, 2, 1, 10, 50, 16, Layout::padded, Causal::bottom_right);
+  ragged_causal.kv_lengths = {7, 50, 23};
+  all.push_back(ragged_causal);
+  Case softcap = shape("softcap", 1, 2, 2, 30, 40, 16);
+  softcap.softcap = 5.0f;
+  all.push_back(softcap);
+  Case alibi = shape("alibi", 1, 4, 2, 30, 40, 16, Layout::bhsd, Causal::bottom_right);
+  alibi.alibi = true;
+  all.push_back(alibi);
+  Case mask = shape("mask", 2, 2, 2, 30, 40, 16);
+  mask.mask = 1;
+  all.push_back(mask);
+  Case mask_broadcast = shape("mask_broadcast", 2, 2, 1, 30, 40, 16, Layout::bshd);
+  mask_broadcast.mask = 2;
+  all.push_back(mask_broadcast);
+  Case everything = shape("everything", 2, 4, 2, 33, 70, 24, Layout::padded, Causal::bottom_right);
+  everything.window_left = 30, everything.window_right = 0, everything.kv_lengths = {70, 41};
+  everything.softcap = 8.0f, everything.alibi = true, everything.mask = 1, everything.lse = true;
+  all.push_back(everything);
+  Case lse = shape("lse", 1, 2, 2, 17, 300, 16);
+  lse.lse = true;
+  all.push_back(lse);
+  // Decoding: few queries, keys split into chunks and merged.
+  for (int64_t sq : {1, 2, 5, 16}) {
+    Case decode = shape("decode", 2, 8, 2, sq, 1300, 64, Layout::bhsd, Causal::bottom_right);
+    decode.lse = true;
+    all.push_back(decode);
+  }
+  Case decode_ragged = shape("decode_ragged", 3, 4, 4, 1, 1100, 32, Layout::padded);
+  decode_ragged.kv_lengths = {0, 513, 1100}, decode_ragged.alibi = true, decode_ragged.mask = 1;
+  decode_ragged.lse = true;
+  all.push_back(decode_ragged);
+  Case decode_window = shape("decode_window", 1, 4, 1, 3, 2000, 32, Layout::bhsd, Causal::bottom_right);
+  decode_window.window_left = 700, decode_window.window_right = 0;
+  all.push_back(decode_window);
+  return all;
+}
+
+std::string describe(detail::Isa isa, Algorithm algorithm, const Case& c) {
+  std::ostringstream out;
+  out << detail::isa_name(isa) << " " << (algorithm == Algorithm::fused ? "fused" : algorithm == Algorithm::composed ? "composed" : "automatic")
+      << " " << c.name << " B=" << c.batch << " Hq=" << c.q_heads << " Hkv=" << c.kv_heads << " Sq=" << c.sq
+      << " Sk=" << c.sk << " D=" << c.head_dim << " Dv=" << c.value_dim << " " << layout_name(c.layout);
+  return out.str();
+}
+
+struct Inputs {
+  Tensor q, k, v;
+  std::optional<Tensor> mask;
+  std::vector<float> slopes;
+  AttentionOptions options;
+  double bias_magnitude = 0.0;
+
+  explicit Inputs(const Case& c)
+      : q(c.batch, c.q_heads, c.sq, c.head_dim, c.layout),
+        k(c.batch, c.kv_heads, c.sk, c.head_dim, c.layout),
+        v(c.batch, c.kv_heads, c.sk, c.value_dim, c.layout) {
+    // Spread logits over a range where the softmax is neither flat nor one-hot.
+    q.fill_uniform(11, -2.0f, 2.0f);
+    k.fill_uniform(12, -2.0f, 2.0f);
+    v.fill_uniform(13);
+    options.causal = c.causal;
+    options.window_left = c.window_left;
+    options.window_right = c.window_right;
+    options.softcap = c.softcap;
+    if (!c.kv_lengths.empty()) options.kv_lengths = c.kv_lengths.data();
+    if (c.alibi) {
+      for (int64_t h = 0; h < c.q_heads; ++h) slopes.push_back(std::pow(2.0f, -1.0f - float(h)));
+      options.alibi_slopes = slopes.data();
+      bias_magnitude += 0.5 * double(c.sq + c.sk);
+    }
+    if (c.mask != 0) {
+      mask.emplace(c.mask == 1 ? c.batch : 1, c.mask == 1 ? c.q_heads : 1, c.sq, c.sk, c.layout);
+      mask->fill_uniform(14, -3.0f, 3.0f);
+      // Every 7th key of each row excluded outright.
+      for (int64_t b = 0; b < mask->view.shape[0]; ++b)
+        for (int64_t h = 0; h < mask->view.shape[1]; ++h)
+          for (int64_t i = 0; i < c.sq; ++i)
+            for (int64_t j = i % 7; j < c.sk; j += 7) mask->at(b, h, i, j) = -std::numeric_limits<float>::infinity();
+      options.mask = mask->in();
+      bias_magnitude += 3.0;
+    }
+  }
+};
+
+class Attention : public ::testing::TestWithParam<std::tuple<detail::Isa, Algorithm, Case>> {};
+
+TEST_P(Attention, MatchesOracle) {
+  const auto& [isa, algorithm, c] = GetParam();
+  Inputs in(c);
+  Tensor expected(c.batch, c.q_heads, c.sq, c.value_dim, c.layout), actual = expected;
+  Tensor expected_lse(c.batch, c.q_heads, c.sq, 1), actual_lse = expected_lse;
+  AttentionOptions reference_options = in.options;
+  if (c.lse) reference_options.lse = expected_lse.view;
+  reference::attention(in.q.in(), in.k.in(), in.v.in(), expected.view, reference_options);
+
+  AttentionOptions fast_options = in.options;
+  fast_options.algorithm = algorithm;
+  if (c.lse) fast_options.lse = actual_lse.view;
+  {
+    detail::ScopedIsaOverride use(isa);
+    attention(in.q.in(), in.k.in(), in.v.in(), actual.view, fast_options);
+  }
+  const double scale = 1.0 / std::sqrt(double(c.head_dim));
+  double logits = logit_magnitude(in.q, in.k, scale);
+  if (c.softcap > 0) logits = std::min(logits, double(c.softcap));
+  logits += in.bias_magnitude;
+  const double tolerance = attention_tolerance(logits, c.head_dim, c.sk, max_magnitude(in.v));
+  EXPECT_TRUE(all_close(expected, actual, tolerance, describe(isa, algorithm, c)));
+  if (c.lse) {
+    // lse = m + log Σ: the logit error delta plus the relative error of the sum.
+    const double lse_tolerance = gamma(c.head_dim + 4) * logits + 4 * kUnitRoundoff * logits + gamma(c.sk + 2);
+    EXPECT_TRUE(all_close(expected_lse, actual_lse, lse_tolerance, describe(isa, algorithm, c) + " lse"));
+  }
+}
+
+// The weights output: composed (directly or chosen automatically) returns the softmax matrix.
+// (The fused path cannot return weights; validation rejects that combination.)
+class AttentionWeights : public Attention {};
+
+TEST_P(AttentionWeights, MatchOracle) {
+  const auto& [isa, algorithm, c] = GetParam();
+  Inputs in(c);
+  Tensor out(c.batch, c.q_heads, c.sq, c.value_dim), expected(c.batch, c.q_heads, c.sq, c.sk), actual = expected;
+  AttentionOptions reference_options = in.options;
+  reference_options.weights = expected.view;
+  reference::attention(in.q.in(), in.k.in(), in.v.in(), out.view, reference_options);
+  AttentionOptions fast_options = in.options;
+  fast_options.algorithm = algorithm;
+  fast_options.weights = actual.view;
+  {
+    detail::ScopedIsaOverride use(isa);
+    attention(in.q.in(), in.k.in(), in.v.in(), out.view, fast_options);
+  }
+  const double scale = 1.0 / std::sqrt(double(c.head_dim));
+  double logits = logit_magnitude(in.q, in.k, scale);
+  if (c.softcap > 0) logits = std::min(logits, double(c.softcap));
+  logits += in.bias_magnitude;
+  // A weight is off relatively by rel_p (see attention_tolerance) and weights are at most 1.
+  EXPECT_TRUE(all_close(expected, actual, attention_tolerance(logits, c.head_dim, c.sk, 1.0),
+                        describe(isa, algorithm, c) + " weights"));
+}
+
+std::string case_name(const ::testing::TestParamInfo<std::tuple<detail::Isa, Algorithm, Case>>& info) {
+      const Case& c = std::get<2>(info.param);
+      const Algorithm algorithm = std::get<1>(info.param);
+      std::ostringstream name;
+      name << detail::isa_name(std::get<0>(info.param)) << "_"
+           << (algorithm == Algorithm::fused ? "fused" : algorithm == Algorithm::composed ? "composed" : "auto")
+           << "_" << c.name << "_Hq" << c.q_heads << "_Hkv" << c.kv_heads << "_Sq" << c.sq << "_Sk" << c.sk
+           << "_D" << c.head_dim << "_" << layout_name(c.layout) << "_" << info.index;
+      return name.str();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllCases, Attention,
+    ::testing::Combine(::testing::ValuesIn(host_isas()),
+                       ::testing::Values(Algorithm::fused, Algorithm::composed, Algorithm::automatic),
+                       ::testing::ValuesIn(cases())),
+    case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    AllCases, AttentionWeights,
+    ::testing::Combine(::testing::ValuesIn(host_isas()),
+                       ::testing::Values(Algorithm::composed, Algorithm::automatic),
+                       ::testing::ValuesIn(cases())),
+    case_name);
+
+}  // namespace
+}  // namespace simdattn::testing
