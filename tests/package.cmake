@@ -1,8 +1,18 @@
-# Packaging checks that fit in the regular test run (the full static + shared matrix, with its two
-# extra library builds, is .ci/package-test.sh):
+# Packaging and C ABI checks that fit in the regular test run (the full static + shared matrix,
+# with its two extra library builds, is .ci/package-test.sh):
+#   package.c_abi:     the C ABI's contract, from C;
 #   package.exports:   nm -D of a shared build shows the public API and nothing else;
 #   package.consumers: this build, installed into a scratch prefix, serves find_package and
 #                      pkg-config consumers (tests/package/run-consumers.sh).
+
+# package.c_abi: the C ABI's own contract (NULL, dtype, enum values, struct_size of older and
+# newer callers, the per-thread last error), written in C so the header is compiled as C too.
+find_package(Threads REQUIRED)
+add_executable(simdattn_c_abi_contract ${CMAKE_CURRENT_LIST_DIR}/package/c_abi_contract.c)
+target_link_libraries(simdattn_c_abi_contract PRIVATE simdattn::simdattn simdattn_warnings
+                      Threads::Threads $<$<BOOL:${UNIX}>:m>)
+add_test(NAME package.c_abi COMMAND simdattn_c_abi_contract)
+set_tests_properties(package.c_abi PROPERTIES LABELS package TIMEOUT 60)
 
 find_package(Python3 COMPONENTS Interpreter QUIET)
 find_program(SIMDATTN_NM nm)

@@ -1,0 +1,261 @@
+/* The C ABI's own contract, checked from C (so the header is also compiled as C here):
+ * status codes and messages for what only C can get wrong (NULL, dtype, enum values,
+ * struct_size), old and new callers' struct sizes, scale 0, the per-thread last error that
+ * survives later successes, and outputs left untouched by a rejected call.
+ * Prints one line per failed check and exits 1 if there is any. */
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "simdattn/simdattn.h"
+
+static int failures = 0;
+
+/* Records a failed check with its line and description. */
+#define CHECK(condition, ...)                                        \
+  do {                                                               \
+    if (!(condition)) {                                              \
+      ++failures;                                                    \
+      printf("c_abi_contract.c:%d: check failed: %s: ", __LINE__, #condition); \
+      printf(__VA_ARGS__);                                           \
+      printf("\n");                                                  \
+    }                                                                \
+  } while (0)
+
+enum { SQ = 3, SK = 5, DIM = 4 }; /* DIM 4: the default scale 1/sqrt(4) = 0.5 is exact */
+
+static float q[SQ * DIM], k[SK * DIM], v[SK * DIM], out[SQ * DIM];
+
+/* A contiguous [1, 1, seq, dim] float tensor over `data`. */
+static simdattn_tensor tensor(float *data, int64_t seq, int64_t dim) {
+  const simdattn_tensor t = {data, SIMDATTN_F32, {1, 1, seq, dim}, {seq * dim, seq * dim, dim, 1}};
+  return t;
+}
+
+/* Runs attention of the fixed q, k, v with `options` into `result` and returns the status. */
+static simdattn_status run(const simdattn_options *options, float *result) {
+  const simdattn_tensor tq = tensor(q, SQ, DIM), tk = tensor(k, SK, DIM), tv = tensor(v, SK, DIM);
+  const simdattn_tensor tout = tensor(result, SQ, DIM);
+  return simdattn_attention(&tq, &tk, &tv, &tout, options);
+}
+
+/* Whether the last error message contains `text`. */
+static int last_error_mentions(const char *text) { return strstr(simdattn_last_error(), text) != NULL; }
+
+static void check_identity(void) {
+  const char *isa = simdattn_active_isa();
+  CHECK(strcmp(isa, "sse2") == 0 || strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0,
+        "active isa '%s'", isa);
+  int major, minor, patch;
+  CHECK(sscanf(simdattn_version(), "%d.%d.%d", &major, &minor, &patch) == 3, "version '%s'",
+        simdattn_version());
+  CHECK(simdattn_last_error() != NULL && simdattn_last_error()[0] == '\0',
+        "before any failure the last error is '', got '%s'", simdattn_last_error());
+}
+
+static void check_options_init(void) {
+  simdattn_options options;
+  memset(&options, 0x5a, sizeof options);
+  simdattn_options_init(&options);
+  CHECK(options.struct_size == sizeof(simdattn_options), "struct_size %zu", options.struct_size);
+  CHECK(options.scale == 0.0f && options.causal == SIMDATTN_CAUSAL_NONE && options.window_left == -1 &&
+            options.window_right == -1 && options.mask == NULL && options.kv_lengths == NULL &&
+            options.softcap == 0.0f && options.alibi_slopes == NULL && options.weights == NULL &&
+            options.lse == NULL && options.num_threads == 0 && options.algorithm == SIMDATTN_ALGO_AUTO,
+        "defaults");
+  simdattn_options_init(NULL); /* must simply return */
+}
+
+/* scale 0 and NULL options both mean 1/sqrt(head_dim); every call gives the same bits. */
+static void check_defaults(void) {
+  float with_null[SQ * DIM], with_zero[SQ * DIM], with_half[SQ * DIM];
+  simdattn_options options;
+  simdattn_options_init(&options);
+  CHECK(run(NULL, with_null) == SIMDATTN_OK, "NULL options: %s", simdattn_last_error());
+  CHECK(run(&options, with_zero) == SIMDATTN_OK, "scale 0: %s", simdattn_last_error());
+  options.scale = 0.5f;
+  CHECK(run(&options, with_half) == SIMDATTN_OK, "scale 0.5: %s", simdattn_last_error());
+  CHECK(memcmp(with_null, with_half, sizeof with_half) == 0, "NULL options differ from scale 1/sqrt(4)");
+  CHECK(memcmp(with_zero, with_half, sizeof with_half) == 0, "scale 0 differs from scale 1/sqrt(4)");
+  options.scale = 2.0f;
+  CHECK(run(&options, with_zero) == SIMDATTN_OK && memcmp(with_zero, with_half, sizeof with_half) != 0,
+        "a different scale must change the result");
+}
+
+/* A rejected call returns `expected`, names `mentions` in its message and writes nothing. */
+static void check_rejected(const char *what, simdattn_status status, simdattn_status expected,
+                           const char *mentions, const float *before) {
+  CHECK(status == expected, "%s: status %d, expected %d (%s)", what, (int)status, (int)expected,
+        simdattn_last_error());
+  CHECK(last_error_mentions(mentions), "%s: message '%s' lacks '%s'", what, simdattn_last_error(), mentions);
+  CHECK(memcmp(before, out, sizeof out) == 0, "%s: the output was written", what);
+}
+
+static void check_c_specific_errors(void) {
+  float before[SQ * DIM];
+  for (int i = 0; i < SQ * DIM; ++i) out[i] = before[i] = -12345.0f;
+  const simdattn_tensor tq = tensor(q, SQ, DIM), tk = tensor(k, SK, DIM), tv = tensor(v, SK, DIM);
+  const simdattn_tensor tout = tensor(out, SQ, DIM);
+  simdattn_options options;
+  simdattn_options_init(&options);
+
+  check_rejected("NULL q", simdattn_attention(NULL, &tk, &tv, &tout, &options),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "q must not be NULL", before);
+  check_rejected("NULL out", simdattn_attention(&tq, &tk, &tv, NULL, &options),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "out must not be NULL", before);
+  simdattn_tensor wrong_dtype = tv;
+  wrong_dtype.dtype = 3;
+  check_rejected("dtype 3", simdattn_attention(&tq, &tk, &wrong_dtype, &tout, &options),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "v->dtype must be SIMDATTN_F32 (0), got 3", before);
+
+  options.causal = 3;
+  check_rejected("causal 3", run(&options, out), SIMDATTN_ERR_INVALID_ARGUMENT, "options->causal", before);
+  options.causal = SIMDATTN_CAUSAL_NONE;
+  options.algorithm = -1;
+  check_rejected("algorithm -1", run(&options, out), SIMDATTN_ERR_INVALID_ARGUMENT, "options->algorithm",
+                 before);
+  options.algorithm = SIMDATTN_ALGO_AUTO;
+
+  simdattn_tensor wrong_weights = tensor(before, SQ, SK);
+  wrong_weights.dtype = 9;
+  options.weights = &wrong_weights;
+  check_rejected("weights dtype 9", run(&options, out), SIMDATTN_ERR_INVALID_ARGUMENT,
+                 "options->weights->dtype", before);
+  options.weights = NULL;
+
+  options.struct_size = 0;
+  check_rejected("struct_size 0", run(&options, out), SIMDATTN_ERR_INVALID_ARGUMENT,
+                 "options->struct_size must be at least", before);
+  options.struct_size = offsetof(simdattn_options, scale) + 2; /* cuts through scale */
+  check_rejected("struct_size inside scale", run(&options, out), SIMDATTN_ERR_INVALID_ARGUMENT,
+                 "options->struct_size", before);
+
+  /* Errors the C++ layer finds come through with its message. */
+  simdattn_tensor wrong_k = tk;
+  wrong_k.shape[3] = 3;
+  check_rejected("head_dim mismatch", simdattn_attention(&tq, &wrong_k, &tv, &tout, NULL),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "k.shape[3]", before);
+  check_rejected("qk_scores NULL k", simdattn_qk_scores(&tq, NULL, &tout, 1.0f, 0),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "k must not be NULL", before);
+  check_rejected("softmax_rows NULL", simdattn_softmax_rows(NULL, 0), SIMDATTN_ERR_INVALID_ARGUMENT,
+                 "scores must not be NULL", before);
+  static float softmax_weights[SQ * SK];
+  const simdattn_tensor tw = tensor(softmax_weights, SQ, SK);
+  check_rejected("weights_v negative threads", simdattn_weights_v(&tw, &tv, &tout, -1),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "num_threads", before);
+}
+
+/* An older caller's struct ends early: the library must read only its fields, whatever lies
+ * after them (here bytes that would be absurd or fatal as pointers, windows or thread counts). */
+static void check_older_caller(void) {
+  float expected[SQ * DIM], got[SQ * DIM];
+  simdattn_options current;
+  simdattn_options_init(&current);
+  current.scale = 0.75f;
+  current.causal = SIMDATTN_CAUSAL_BOTTOM_RIGHT;
+  CHECK(run(&current, expected) == SIMDATTN_OK, "%s", simdattn_last_error());
+
+  simdattn_options old;
+  memset(&old, 0x7f, sizeof old); /* garbage past the old caller's struct */
+  old.struct_size = offsetof(simdattn_options, causal) + sizeof(int32_t);
+  old.scale = 0.75f;
+  old.causal = SIMDATTN_CAUSAL_BOTTOM_RIGHT;
+  CHECK(run(&old, got) == SIMDATTN_OK, "older struct_size %zu: %s", old.struct_size, simdattn_last_error());
+  CHECK(memcmp(expected, got, sizeof got) == 0, "an older caller's fields were not honoured as such");
+
+  old.struct_size = offsetof(simdattn_options, scale) + sizeof(float); /* scale only */
+  simdattn_options_init(&current);
+  current.scale = 0.75f;
+  CHECK(run(&current, expected) == SIMDATTN_OK && run(&old, got) == SIMDATTN_OK &&
+            memcmp(expected, got, sizeof got) == 0,
+        "struct_size holding only scale: %s", simdattn_last_error());
+}
+
+/* A newer caller's struct is longer: accepted when the unknown tail is zero, refused otherwise. */
+static void check_newer_caller(void) {
+  struct newer_options {
+    simdattn_options known;
+    uint64_t future_field;
+  } newer;
+  float expected[SQ * DIM], got[SQ * DIM];
+  memset(&newer, 0, sizeof newer);
+  simdattn_options_init(&newer.known);
+  newer.known.struct_size = sizeof newer;
+  CHECK(run(NULL, expected) == SIMDATTN_OK, "%s", simdattn_last_error());
+  CHECK(run(&newer.known, got) == SIMDATTN_OK && memcmp(expected, got, sizeof got) == 0,
+        "a longer struct with a zero tail: %s", simdattn_last_error());
+  newer.future_field = 1;
+  CHECK(run(&newer.known, got) == SIMDATTN_ERR_UNSUPPORTED, "a set unknown field must be UNSUPPORTED");
+  CHECK(last_error_mentions("does not know"), "message '%s'", simdattn_last_error());
+}
+
+/* The optional outputs through C: softmax rows sum to 1, lse has shape [B, Hq, Sq, 1]. */
+static void check_optional_outputs(void) {
+  float weights[SQ * SK], lse[SQ], result[SQ * DIM];
+  const simdattn_tensor tw = tensor(weights, SQ, SK), tl = tensor(lse, SQ, 1);
+  simdattn_options options;
+  simdattn_options_init(&options);
+  options.weights = &tw;
+  options.lse = &tl;
+  options.algorithm = SIMDATTN_ALGO_COMPOSED;
+  CHECK(run(&options, result) == SIMDATTN_OK, "%s", simdattn_last_error());
+  for (int i = 0; i < SQ; ++i) {
+    double sum = 0.0, lse_expected = 0.0;
+    for (int j = 0; j < SK; ++j) {
+      double dot = 0.0;
+      for (int d = 0; d < DIM; ++d) dot += (double)q[i * DIM + d] * k[j * DIM + d];
+      lse_expected += exp(0.5 * dot);
+      sum += weights[i * SK + j];
+    }
+    lse_expected = log(lse_expected);
+    CHECK(fabs(sum - 1.0) < 1e-5, "row %d of the weights sums to %.7f", i, sum);
+    CHECK(fabs(lse[i] - lse_expected) < 1e-5, "lse[%d] = %.7f, expected %.7f", i, lse[i], lse_expected);
+  }
+}
+
+/* The message a worker thread leaves must not replace the main thread's. */
+static void *fail_on_another_thread(void *unused) {
+  (void)unused;
+  simdattn_softmax_rows(NULL, 0);
+  return (void *)(intptr_t)last_error_mentions("scores must not be NULL");
+}
+
+static void check_last_error_lifetime(void) {
+  const simdattn_tensor tq = tensor(q, SQ, DIM);
+  simdattn_qk_scores(NULL, &tq, &tq, 1.0f, 0); /* fails: q is NULL */
+  char message[512];
+  snprintf(message, sizeof message, "%s", simdattn_last_error());
+  CHECK(strstr(message, "q must not be NULL") != NULL, "message '%s'", message);
+
+  float result[SQ * DIM];
+  CHECK(run(NULL, result) == SIMDATTN_OK, "%s", simdattn_last_error());
+  CHECK(strcmp(message, simdattn_last_error()) == 0,
+        "a success must keep the last failure's message, got '%s'", simdattn_last_error());
+
+  pthread_t worker;
+  void *worker_saw_its_own = NULL;
+  CHECK(pthread_create(&worker, NULL, fail_on_another_thread, NULL) == 0, "pthread_create");
+  pthread_join(worker, &worker_saw_its_own);
+  CHECK(worker_saw_its_own != NULL, "the worker thread did not see its own message");
+  CHECK(strcmp(message, simdattn_last_error()) == 0,
+        "another thread's failure replaced this thread's message: '%s'", simdattn_last_error());
+}
+
+int main(void) {
+  for (int i = 0; i < SQ * DIM; ++i) q[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+  for (int i = 0; i < SK * DIM; ++i) k[i] = (float)((i * 5) % 13) / 6.0f - 1.0f;
+  for (int i = 0; i < SK * DIM; ++i) v[i] = (float)((i * 3) % 7) / 3.0f - 1.0f;
+  check_identity();
+  check_options_init();
+  check_defaults();
+  check_c_specific_errors();
+  check_older_caller();
+  check_newer_caller();
+  check_optional_outputs();
+  check_last_error_lifetime();
+  printf("%s: %d failed check(s)\n", failures ? "FAILED" : "c_abi_contract ok", failures);
+  return failures ? 1 : 0;
+}
