@@ -1,0 +1,26 @@
+// Each benchmark family registers itself through one of these; main() calls them in the order
+// the benchmarks should run (Google Benchmark runs them in registration order).
+#pragma once
+
+#include "shapes.hpp"
+
+namespace simdattn::bench {
+
+// machine/fma_peak, then machine/read_bandwidth: first, so every later fraction uses them.
+void register_machine_benchmarks();
+
+// attention/<shape>/simd, and attention/<shape>/reference where the scalar oracle finishes in
+// reasonable time.
+void register_attention_benchmarks(const Shape& shape);
+
+// attention/<shape>/eigen, when this CPU runs the instruction set the peer was built for.
+void register_eigen_benchmark(const Shape& shape);
+
+// qk_scores/<shape>, softmax_rows/<shape> and weights_v/<shape>, for the shapes whose whole score
+// matrix the three separate stages can hold (non-causal, not decode, scores of at most 1 GiB).
+void register_stage_benchmarks(const Shape& shape);
+
+// attention/<shape>/simd/threads:N for N from 1 to the processors OpenMP sees.
+void register_thread_scaling_benchmarks(const Shape& shape);
+
+}  // namespace simdattn::bench
