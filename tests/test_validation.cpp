@@ -678,7 +678,7 @@ TEST_P(AttentionValidation, SharedBuffersThatDoNotOverlapAreAccepted) {
 // qk_scores, softmax_rows, weights_v
 // ---------------------------------------------------------------------------------------------
 
-// The stage functions with the fast ones' num_threads; the reference ones have none.
+// The stage functions, fast and reference, called alike (the reference ones take no num_threads).
 struct StageEntries {
   const char* label;
   const char* qk_scores_name;
@@ -687,7 +687,6 @@ struct StageEntries {
   void (*softmax_rows)(TensorView, int);
   const char* weights_v_name;
   void (*weights_v)(ConstTensorView, ConstTensorView, TensorView, int);
-  bool has_num_threads;
 };
 
 const StageEntries kStageEntries[] = {
@@ -699,16 +698,14 @@ const StageEntries kStageEntries[] = {
      [](TensorView s, int threads) { simdattn::softmax_rows(s, threads); }, "simdattn::weights_v",
      [](ConstTensorView w, ConstTensorView v, TensorView o, int threads) {
        simdattn::weights_v(w, v, o, threads);
-     },
-     true},
+     }},
     {"reference", "simdattn::reference::qk_scores",
      [](ConstTensorView q, ConstTensorView k, TensorView s, float scale, int) {
        ref::qk_scores(q, k, s, scale);
      },
      "simdattn::reference::softmax_rows", [](TensorView s, int) { ref::softmax_rows(s); },
      "simdattn::reference::weights_v",
-     [](ConstTensorView w, ConstTensorView v, TensorView o, int) { ref::weights_v(w, v, o); },
-     false},
+     [](ConstTensorView w, ConstTensorView v, TensorView o, int) { ref::weights_v(w, v, o); }},
 };
 
 // Valid inputs of the three stages at the Dims sizes: q, k, v, a score matrix and outputs.
@@ -839,12 +836,21 @@ TEST_P(StageValidation, QkScoresBadViews) {
   }
 }
 
-TEST_P(StageValidation, NegativeNumThreads) {
-  if (!GetParam().has_num_threads) GTEST_SKIP() << "the reference stages take no num_threads";
+// Only the fast stages take num_threads (the reference ones run on one thread).
+TEST(FastStageValidation, NegativeNumThreads) {
   StageCall c;
-  expect_qk_rejected(c, 1.0f, -1, {"num_threads must be >= 0", "got -1"});
-  expect_weights_v_rejected(c, -2, {"num_threads must be >= 0", "got -2"});
-  expect_softmax_rejected(c.scores, c.scores_data, -4, {"num_threads must be >= 0", "got -4"});
+  expect_invalid_argument("simdattn::qk_scores",
+                          [&] { simdattn::qk_scores(c.q, c.k, c.scores, 1.0f, -1); },
+                          {"num_threads must be >= 0", "got -1"});
+  expect_invalid_argument("simdattn::weights_v",
+                          [&] { simdattn::weights_v(c.weights, c.v, c.out, -2); },
+                          {"num_threads must be >= 0", "got -2"});
+  EXPECT_TRUE(all_sentinel(c.scores_data) && all_sentinel(c.out_data));
+  c.scores_data = seeded_values(c.scores_data.size(), 22);
+  const std::vector<float> before = c.scores_data;
+  expect_invalid_argument("simdattn::softmax_rows", [&] { simdattn::softmax_rows(c.scores, -4); },
+                          {"num_threads must be >= 0", "got -4"});
+  EXPECT_EQ(c.scores_data, before);
 }
 
 TEST_P(StageValidation, SoftmaxRowsBadViews) {
