@@ -71,7 +71,7 @@ typedef struct simdattn_options {
   float scale;                       /* 0: 1/sqrt(head_dim) */
   int32_t causal;                    /* simdattn_causal */
   int64_t window_left, window_right; /* -1: unbounded; aligned like causal */
-  const simdattn_tensor *mask;       /* optional additive mask [B|1, Hq|1, Sq, Sk]; size 1 broadcasts */
+  const simdattn_tensor *mask;       /* optional additive mask [B|1, Hq|1, Sq|1, Sk]; size 1 broadcasts */
   const int64_t *kv_lengths;         /* optional, one per batch */
   float softcap;                     /* 0: off; logit = softcap * tanh(logit / softcap) */
   const float *alibi_slopes;         /* optional, one per query head */
