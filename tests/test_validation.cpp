@@ -808,6 +808,13 @@ TEST_P(StageValidation, QkScoresShapesDisagree) {
   }
 }
 
+TEST_P(StageValidation, QkScoresScaleNotFinite) {
+  for (const float scale : {std::nanf(""), kInfinity, -kInfinity}) {
+    StageCall c;
+    expect_qk_rejected(c, scale, 0, {"scale must be finite"});
+  }
+}
+
 TEST_P(StageValidation, QkScoresBadViews) {
   {
     StageCall c;

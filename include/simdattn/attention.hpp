@@ -27,8 +27,8 @@ struct AttentionOptions {
   // -1 leaves that side unbounded.
   int64_t window_left = -1;
   int64_t window_right = -1;
-  // Additive float mask [B or 1, Hq or 1, Sq, Sk]; a size-1 dimension broadcasts, zero strides are
-  // accepted; -inf excludes a key.
+  // Additive float mask [B or 1, Hq or 1, Sq or 1, Sk]; a size-1 dimension broadcasts, zero
+  // strides are accepted; -inf excludes a key.
   std::optional<ConstTensorView> mask;
   // One entry per batch: keys j >= kv_lengths[b] do not exist for batch b. nullptr: all Sk keys.
   const int64_t* kv_lengths = nullptr;
@@ -48,7 +48,8 @@ struct AttentionOptions {
 // out[b,h,i,:] = Σ_j softmax_j(scale · q[b,h,i,:]·k[b,h',j,:] + bias)[j] · v[b,h',j,:], where
 // h' = h / (Hq / Hkv) (multi-head, grouped-query and multi-query attention alike).
 // q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv]; Hq % Hkv == 0.
-// A query row with no visible key gets zeros. Throws std::invalid_argument (naming the argument,
+// A query row with no visible key gets zeros; a row with a +inf or NaN logit gets NaN (as
+// torch.softmax does). Throws std::invalid_argument (naming the argument,
 // the expected and the actual value) before writing anything when an argument is wrong.
 SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
                             const AttentionOptions& options = {});

@@ -22,7 +22,7 @@ detail::AttentionPlan stage_plan(ConstTensorView q, ConstTensorView k, ConstTens
 }  // namespace
 
 void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale, int num_threads) {
-  detail::validate_qk_scores("simdattn::qk_scores", q, k, scores, num_threads);
+  detail::validate_qk_scores("simdattn::qk_scores", q, k, scores, scale, num_threads);
   // k stands in for v: the plan only reads v's head_dim, and nothing reads v here.
   detail::AttentionPlan plan = stage_plan(q, k, k, scores, num_threads);
   plan.scale = scale;

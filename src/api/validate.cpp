@@ -318,7 +318,8 @@ void check_mask_shape(const char* function, const Shape& mask, const Shape& targ
 
 // scores = scale · q · kᵀ: q [B, Hq, Sq, D], k [B, Hkv, Sk, D], scores [B, Hq, Sq, Sk].
 void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView k,
-                        TensorView scores, int num_threads) {
+                        TensorView scores, float scale, int num_threads) {
+  expect_finite_scale(function, "scale", scale);
   const ByteRange q_bytes = check_view(function, "q", q, Access::read);
   const ByteRange k_bytes = check_view(function, "k", k, Access::read);
   const ByteRange scores_bytes = check_view(function, "scores", scores, Access::write);

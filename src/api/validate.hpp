@@ -10,7 +10,7 @@
 namespace simdattn::detail {
 
 void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView k,
-                        TensorView scores, int num_threads);
+                        TensorView scores, float scale, int num_threads);
 void validate_softmax_rows(const char* function, TensorView scores, int num_threads);
 void validate_weights_v(const char* function, ConstTensorView weights, ConstTensorView v,
                         TensorView out, int num_threads);

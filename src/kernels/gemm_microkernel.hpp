@@ -19,22 +19,30 @@ inline void gemm_microkernel(int64_t depth, const float* a, int64_t a_row_stride
                              int64_t ldc) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int W = static_cast<int>(Floats::size);
+  // Fully unrolled, so that the accumulators live in registers from the first load to the last store.
   Floats acc[Rows][Vectors];
+#pragma GCC unroll 32
   for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
       acc[r][v] = Accumulate ? Floats::load_aligned(c + r * ldc + v * W) : Floats(0.0f);
     }
   }
   for (int64_t k = 0; k < depth; ++k) {
     Floats b_row[Vectors];
+#pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) b_row[v] = Floats::load_aligned(b + k * ldb + v * W);
     const float* a_k = a + k * a_depth_stride;
+#pragma GCC unroll 32
     for (int r = 0; r < Rows; ++r) {
       const Floats a_rk(a_k[r * a_row_stride]);
+#pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) acc[r][v] = xsimd::fma(a_rk, b_row[v], acc[r][v]);
     }
   }
+#pragma GCC unroll 32
   for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) acc[r][v].store_aligned(c + r * ldc + v * W);
   }
 }

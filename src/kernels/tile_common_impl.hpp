@@ -169,13 +169,11 @@ inline xsimd::batch<float, Arch> exp_shift(xsimd::batch<float, Arch> max) {
   return xsimd::select(max == Floats(kMinusInfinity), Floats(0.0f), max);
 }
 
-// exp(x - shift), with x == shift giving exactly 1: a +inf logit equal to a +inf max yields 1
-// instead of exp(inf - inf) = NaN, so +inf entries share the weight.
+// exp(x - shift). A +inf logit makes its column NaN (inf - inf), as in the oracle and PyTorch.
 template <class Arch>
 inline xsimd::batch<float, Arch> exp_minus(xsimd::batch<float, Arch> x,
                                            xsimd::batch<float, Arch> shift) {
-  using Floats = xsimd::batch<float, Arch>;
-  return exp_approx<Arch>(xsimd::select(x == shift, Floats(0.0f), x - shift));
+  return exp_approx<Arch>(x - shift);
 }
 
 // scores[r][c] ← exp(scores[r][c] - shift[c]); sum[c] ← Σ_r of them.

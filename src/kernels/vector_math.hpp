@@ -1,6 +1,8 @@
 // exp and tanh on SIMD registers, for the softmax and the logit soft-cap.
 #pragma once
 
+#include <limits>
+
 #include <xsimd/xsimd.hpp>
 
 namespace simdattn::detail {
@@ -16,7 +18,9 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   using Floats = xsimd::batch<float, Arch>;
   using Ints = xsimd::batch<int32_t, Arch>;
   const Floats lowest(-87.33654475f), highest(88.37626266f);
-  const Floats clamped = xsimd::min(xsimd::max(x, lowest), highest);
+  // x as the second operand: max and min return their second operand when either is NaN
+  // (MAXPS/MINPS), so a NaN passes the clamp and propagates through the arithmetic below.
+  const Floats clamped = xsimd::min(highest, xsimd::max(lowest, x));
   // n = round(x / ln2): adding and subtracting 1.5·2^23 rounds to nearest for |v| < 2^22.
   const Floats round_magic(12582912.0f);
   const Floats n = xsimd::fma(clamped, Floats(1.44269504088896341f), round_magic) - round_magic;
@@ -33,8 +37,7 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
   Floats result = p * xsimd::bitwise_cast<Floats>(biased_exponent);
   result = xsimd::select(x < lowest, Floats(0.0f), result);
-  result = xsimd::select(x > highest, Floats(std::numeric_limits<float>::infinity()), result);
-  return xsimd::select(xsimd::isnan(x), x, result);  // NaN stays NaN
+  return xsimd::select(x > highest, Floats(std::numeric_limits<float>::infinity()), result);
 }
 
 // tanh(x) = sign(x) · (1 - 2 / (e^{2|x|} + 1)): accurate to a few ULP away from 0; near 0 the

@@ -10,7 +10,7 @@ namespace simdattn::reference {
 
 // scores[b,h,i,j] = scale · Σ_d q[b,h,i,d] · k[b,h/(Hq/Hkv),j,d].
 void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale) {
-  detail::validate_qk_scores("simdattn::reference::qk_scores", q, k, scores, 0);
+  detail::validate_qk_scores("simdattn::reference::qk_scores", q, k, scores, scale, 0);
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2], head_dim = q.shape[3];
   if (query_heads == 0) return;
