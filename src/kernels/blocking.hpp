@@ -33,7 +33,7 @@ inline constexpr BlockingSizes kSse2Blocking{4, 6, 2, 12, 64, 256};
 // AVX2 + FMA (Haswell to Zen 4): BLIS's haswell sgemm tile is 6 × 16 as well.
 inline constexpr BlockingSizes kAvx2Blocking{8, 6, 2, 12, 64, 256};
 // AVX-512: twice the registers, twice the width: 12 × 32 tiles, 128 columns.
-inline constexpr BlockingSizes kAvx512Blocking{16, 12, 2, 24, 64, 256};
+inline constexpr BlockingSizes kAvx512Blocking{16, 14, 2, 24, 64, 256};
 
 inline constexpr BlockingSizes blocking_for(Isa isa) {
   switch (isa) {

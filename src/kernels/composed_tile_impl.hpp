@@ -50,12 +50,10 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
                                          padded_columns);
   transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, keys.begin, rows);
   // Stage 2: softmax down each column (the division by the sum waits for the outputs).
-  column_max<Arch>(scratch.scores, rows, padded_columns, scratch.running_max);
-  for (int64_t c = 0; c < padded_columns; c += W) {
-    exp_shift<Arch>(Floats::load_aligned(scratch.running_max + c)).store_aligned(scratch.block_shift + c);
-  }
-  exponentiate_columns<Arch>(scratch.scores, rows, padded_columns, scratch.block_shift,
-                             scratch.running_sum);
+  std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
+  std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
+  online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
+                             scratch.running_sum, scratch.correction);
   if (plan.has_weights) write_weight_rows(plan, job, scratch, real_columns, padded_columns, keys);
   // Stage 3: Oᵀ = Vᵀ · P.
   if (rows > 0) {

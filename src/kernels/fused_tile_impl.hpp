@@ -61,29 +61,14 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
                                            scratch.packed_queries, padded_columns, scratch.scores,
                                            padded_columns);
     transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
-    column_max<Arch>(scratch.scores, rows, padded_columns, scratch.block_max);
-    // New running max; the correction e^(old max - new max) rescales what was accumulated.
-    for (int64_t c = 0; c < padded_columns; c += W) {
-      const Floats old_max = Floats::load_aligned(scratch.running_max + c);
-      const Floats new_max = xsimd::max(old_max, Floats::load_aligned(scratch.block_max + c));
-      const Floats shift = exp_shift<Arch>(new_max);
-      new_max.store_aligned(scratch.running_max + c);
-      exp_minus<Arch>(old_max, shift).store_aligned(scratch.correction + c);
-      shift.store_aligned(scratch.block_shift + c);
-    }
+    online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
+                               scratch.running_sum, scratch.correction);
+    // What was accumulated under the previous max is rescaled to the new one.
     for (int64_t n = 0; n < plan.value_dim; ++n) {
       float* row = scratch.accumulator + n * padded_columns;
       for (int64_t c = 0; c < padded_columns; c += W) {
         (Floats::load_aligned(row + c) * Floats::load_aligned(scratch.correction + c)).store_aligned(row + c);
       }
-    }
-    exponentiate_columns<Arch>(scratch.scores, rows, padded_columns, scratch.block_shift,
-                               scratch.block_sum);
-    for (int64_t c = 0; c < padded_columns; c += W) {
-      const Floats sum = xsimd::fma(Floats::load_aligned(scratch.running_sum + c),
-                                    Floats::load_aligned(scratch.correction + c),
-                                    Floats::load_aligned(scratch.block_sum + c));
-      sum.store_aligned(scratch.running_sum + c);
     }
     // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V.
     gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows,

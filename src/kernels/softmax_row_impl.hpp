@@ -48,12 +48,12 @@ void SoftmaxRow::operator()(Arch, float* row, int64_t count) const {
 
   Floats sum(0.0f);
   for (int64_t j = 0; j < full; j += W) {
-    const Floats e = exp_minus<Arch>(Floats::load_unaligned(row + j), shift);
+    const Floats e = exp_approx<Arch>(Floats::load_unaligned(row + j) - shift);
     e.store_unaligned(row + j);
     sum += e;
   }
   if (tail > 0) {
-    const Floats e = exp_minus<Arch>(load_tail<Arch>(row + full, tail, kMinusInfinity), shift);
+    const Floats e = exp_approx<Arch>(load_tail<Arch>(row + full, tail, kMinusInfinity) - shift);
     store_tail<Arch>(e, row + full, tail);
     sum += e;
   }

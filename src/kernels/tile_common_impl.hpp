@@ -147,20 +147,6 @@ inline void transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
   }
 }
 
-// The largest value of each column over `rows` key rows.
-template <class Arch>
-inline void column_max(const float* scores, int64_t rows, int64_t padded_columns, float* max) {
-  using Floats = xsimd::batch<float, Arch>;
-  constexpr int64_t W = Floats::size;
-  std::fill(max, max + padded_columns, kMinusInfinity);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < padded_columns; c += W) {
-      xsimd::max(Floats::load_aligned(max + c), Floats::load_aligned(scores + r * padded_columns + c))
-          .store_aligned(max + c);
-    }
-  }
-}
-
 // The value subtracted before exp: the max, or 0 when the max is -inf (nothing visible yet), so
 // that exp(-inf - 0) = 0 instead of NaN.
 template <class Arch>
@@ -169,27 +155,63 @@ inline xsimd::batch<float, Arch> exp_shift(xsimd::batch<float, Arch> max) {
   return xsimd::select(max == Floats(kMinusInfinity), Floats(0.0f), max);
 }
 
-// exp(x - shift). A +inf logit makes its column NaN (inf - inf), as in the oracle and PyTorch.
-template <class Arch>
-inline xsimd::batch<float, Arch> exp_minus(xsimd::batch<float, Arch> x,
-                                           xsimd::batch<float, Arch> shift) {
-  return exp_approx<Arch>(x - shift);
-}
-
-// scores[r][c] ← exp(scores[r][c] - shift[c]); sum[c] ← Σ_r of them.
-template <class Arch>
-inline void exponentiate_columns(float* scores, int64_t rows, int64_t padded_columns,
-                                 const float* shift, float* sum) {
+// The online-softmax update of `Registers` registers of columns (see online_softmax_block); the
+// block's max and sum stay in registers across the rows.
+template <class Arch, int Registers>
+inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stride,
+                                   float* running_max, float* running_sum, float* correction) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  std::fill(sum, sum + padded_columns, 0.0f);
+  Floats block_max[Registers], shift[Registers], sum[Registers];
+#pragma GCC unroll 4
+  for (int g = 0; g < Registers; ++g) block_max[g] = Floats(kMinusInfinity), sum[g] = Floats(0.0f);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < padded_columns; c += W) {
-      float* at = scores + r * padded_columns + c;
-      const Floats e = exp_minus<Arch>(Floats::load_aligned(at), Floats::load_aligned(shift + c));
-      e.store_aligned(at);
-      (Floats::load_aligned(sum + c) + e).store_aligned(sum + c);
+#pragma GCC unroll 4
+    for (int g = 0; g < Registers; ++g) {
+      block_max[g] = xsimd::max(block_max[g], Floats::load_aligned(scores + r * row_stride + g * W));
     }
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < Registers; ++g) {
+    const Floats old_max = Floats::load_aligned(running_max + g * W);
+    const Floats new_max = xsimd::max(old_max, block_max[g]);
+    shift[g] = exp_shift<Arch>(new_max);
+    new_max.store_aligned(running_max + g * W);
+    exp_approx<Arch>(old_max - shift[g]).store_aligned(correction + g * W);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 4
+    for (int g = 0; g < Registers; ++g) {
+      float* at = scores + r * row_stride + g * W;
+      const Floats e = exp_approx<Arch>(Floats::load_aligned(at) - shift[g]);
+      e.store_aligned(at);
+      sum[g] += e;
+    }
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < Registers; ++g) {
+    const Floats previous = Floats::load_aligned(running_sum + g * W);
+    xsimd::fma(previous, Floats::load_aligned(correction + g * W), sum[g]).store_aligned(running_sum + g * W);
+  }
+}
+
+// One key block of the online softmax, down each column of scores[rows][padded_columns]:
+//   new_max = max(running_max, max_r scores[r][c]),  correction = e^(running_max - new_max),
+//   scores[r][c] ← e^(scores[r][c] - new_max),        running_sum = running_sum · correction + Σ_r.
+// Starting from running_max = -inf and running_sum = 0 it is the plain (composed) softmax.
+// A +inf or NaN logit makes its column NaN (inf - inf), as in the oracle and torch.softmax.
+template <class Arch>
+inline void online_softmax_block(float* scores, int64_t rows, int64_t padded_columns,
+                                 float* running_max, float* running_sum, float* correction) {
+  constexpr int64_t W = xsimd::batch<float, Arch>::size;
+  int64_t c = 0;
+  for (; c + 2 * W <= padded_columns; c += 2 * W) {
+    online_softmax_columns<Arch, 2>(scores + c, rows, padded_columns, running_max + c,
+                                    running_sum + c, correction + c);
+  }
+  if (c < padded_columns) {
+    online_softmax_columns<Arch, 1>(scores + c, rows, padded_columns, running_max + c,
+                                    running_sum + c, correction + c);
   }
 }
 

@@ -28,9 +28,6 @@ struct TileScratch {
   float* running_max;      // columns
   float* running_sum;      // columns
   float* correction;       // columns: e^(previous max - new max) of the current key block
-  float* block_max;        // columns: the max over the current key block
-  float* block_shift;      // columns: what the current block's exponentials subtract
-  float* block_sum;        // columns: the sum of the current block's exponentials
   float* block_begin;      // columns: visible keys relative to the current key block
   float* block_end;        // columns
   float* alibi_slope;      // columns: -slope of the column's head, 0 for padding

@@ -17,7 +17,6 @@ int64_t round_up_to_alignment(int64_t floats) {
 // The per-column arrays of TileScratch, besides its three matrices.
 constexpr float* TileScratch::*kColumnArrays[] = {
     &TileScratch::running_max, &TileScratch::running_sum, &TileScratch::correction,
-    &TileScratch::block_max,   &TileScratch::block_shift, &TileScratch::block_sum,
     &TileScratch::block_begin, &TileScratch::block_end,   &TileScratch::alibi_slope,
     &TileScratch::alibi_diagonal};
 
