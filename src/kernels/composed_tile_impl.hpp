@@ -56,13 +56,15 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
                              scratch.running_sum, scratch.correction);
   if (plan.has_weights) write_weight_rows(plan, job, scratch, real_columns, padded_columns, keys);
   // Stage 3: Oᵀ = Vᵀ · P.
-  if (rows > 0) {
-    gemm_block<Arch, Rows, Vectors, false>(plan.value_dim, padded_columns, rows,
-                                           plan.v.row(job.batch, job.kv_head, keys.begin), 1,
+  const float* values = plan.v.row(job.batch, job.kv_head, keys.begin);
+  if (rows > 0 && rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+    gemm_block<Arch, Rows, Vectors, false>(plan.value_dim, padded_columns, rows, values, 1,
                                            v_stride, scratch.scores, padded_columns,
                                            scratch.accumulator, padded_columns);
   } else {
     std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
+    accumulate_visible_values(scratch.scores, rows, padded_columns, values, v_stride,
+                              plan.value_dim, scratch.accumulator);
   }
   write_normalized_outputs(plan, job, scratch, real_columns, padded_columns);
 }

@@ -71,10 +71,15 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
       }
     }
     // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V.
-    gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows,
-                                          v_head + first_key * v_stride, 1, v_stride,
-                                          scratch.scores, padded_columns, scratch.accumulator,
-                                          padded_columns);
+    const float* values = v_head + first_key * v_stride;
+    if (rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+      gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows, values, 1,
+                                            v_stride, scratch.scores, padded_columns,
+                                            scratch.accumulator, padded_columns);
+    } else {
+      accumulate_visible_values(scratch.scores, rows, padded_columns, values, v_stride,
+                                plan.value_dim, scratch.accumulator);
+    }
   }
   finish_fused_tile<Arch>(plan, job, scratch, partials, real_columns, padded_columns);
 }

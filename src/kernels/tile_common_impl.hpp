@@ -122,7 +122,11 @@ inline void transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
                                        mask.shape[1] == 1 ? 0 : column.head,
                                        mask.shape[2] == 1 ? 0 : column.position) +
                               first_key;
-      for (int64_t r = 0; r < rows; ++r) scores[r * padded_columns + c] += mask_row[r];
+      // -inf excludes the key whatever its logit (NaN included), as in the oracle.
+      for (int64_t r = 0; r < rows; ++r) {
+        float& logit = scores[r * padded_columns + c];
+        logit = mask_row[r] == kMinusInfinity ? kMinusInfinity : logit + mask_row[r];
+      }
     }
   }
   // Visibility: only blocks that some column sees partly need the per-element test.
@@ -212,6 +216,42 @@ inline void online_softmax_block(float* scores, int64_t rows, int64_t padded_col
   if (c < padded_columns) {
     online_softmax_columns<Arch, 1>(scores + c, rows, padded_columns, running_max + c,
                                     running_sum + c, correction + c);
+  }
+}
+
+// Whether rows [0, rows) of `values` (row stride `stride`, `width` floats each) are all finite.
+template <class Arch>
+inline bool rows_are_finite(const float* values, int64_t stride, int64_t rows, int64_t width) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  const int64_t full = width - width % W;
+  // x - x is +0 (all bits clear) for a finite x and NaN for ±inf and NaN; OR-ing their bits
+  // (latency 1, unlike a sum) leaves all bits clear only if every value was finite.
+  Floats poison(0.0f);
+  bool tail_finite = true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = values + r * stride;
+    for (int64_t n = 0; n < full; n += W) {
+      const Floats x = Floats::load_unaligned(row + n);
+      poison = poison | (x - x);
+    }
+    for (int64_t n = full; n < width; ++n) tail_finite = tail_finite && std::isfinite(row[n]);
+  }
+  return tail_finite && !xsimd::any(poison != Floats(0.0f));
+}
+
+// accumulator[n][c] += Σ_r p[r][c] · values[r][n], skipping p = 0 so that a NaN or infinite value of
+// a key that a column does not see cannot reach that column (0 · NaN would be NaN). The plain
+// product's fallback, for key blocks holding non-finite values only.
+inline void accumulate_visible_values(const float* probabilities, int64_t rows, int64_t padded_columns,
+                                      const float* values, int64_t stride, int64_t width,
+                                      float* accumulator) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < padded_columns; ++c) {
+      const float p = probabilities[r * padded_columns + c];
+      if (p == 0.0f) continue;
+      for (int64_t n = 0; n < width; ++n) accumulator[n * padded_columns + c] += p * values[r * stride + n];
+    }
   }
 }
 
