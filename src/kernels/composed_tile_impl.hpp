@@ -63,10 +63,10 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
                                            scratch.accumulator, padded_columns);
   } else {
     std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
-    accumulate_visible_values(scratch.scores, rows, padded_columns, values, v_stride,
-                              plan.value_dim, scratch.accumulator);
+    accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values, v_stride,
+                              plan.value_dim, scratch.accumulator, {padded_columns, 1});
   }
-  write_normalized_outputs(plan, job, scratch, real_columns, padded_columns);
+  write_normalized_outputs(plan, job, scratch, real_columns, {padded_columns, 1});
 }
 
 template <class Arch>

@@ -4,32 +4,10 @@
 // of Sk. Layout is key-major: scores[key][column], so the softmax runs down columns in registers.
 #pragma once
 
+#include "kernels/decode_tile_impl.hpp"
 #include "kernels/tile_common_impl.hpp"
 
 namespace simdattn::detail {
-
-// Writes the outputs of the real columns or, for a key chunk, stores the unnormalised state in
-// its partial slot.
-template <class Arch>
-inline void finish_fused_tile(const AttentionPlan& plan, const TileJob& job,
-                              const TileScratch& scratch, const PartialSlots& partials,
-                              int64_t real_columns, int64_t padded_columns) {
-  if (job.partial >= 0) {
-    const int64_t slot_columns = plan.columns_padded;
-    float* accumulator = partials.accumulator + job.partial * plan.value_dim * slot_columns;
-    for (int64_t n = 0; n < plan.value_dim; ++n) {
-      std::copy(scratch.accumulator + n * padded_columns,
-                scratch.accumulator + n * padded_columns + real_columns,
-                accumulator + n * slot_columns);
-    }
-    std::copy(scratch.running_max, scratch.running_max + real_columns,
-              partials.max + job.partial * slot_columns);
-    std::copy(scratch.running_sum, scratch.running_sum + real_columns,
-              partials.sum + job.partial * slot_columns);
-    return;
-  }
-  write_normalized_outputs(plan, job, scratch, real_columns, padded_columns);
-}
 
 template <class Arch, int Vectors>
 inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
@@ -77,18 +55,20 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
                                             v_stride, scratch.scores, padded_columns,
                                             scratch.accumulator, padded_columns);
     } else {
-      accumulate_visible_values(scratch.scores, rows, padded_columns, values, v_stride,
-                                plan.value_dim, scratch.accumulator);
+      accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values, v_stride,
+                                plan.value_dim, scratch.accumulator, {padded_columns, 1});
     }
   }
-  finish_fused_tile<Arch>(plan, job, scratch, partials, real_columns, padded_columns);
+  finish_online_tile(plan, job, scratch, partials, real_columns, {padded_columns, 1});
 }
 
+// A tile of at most one register of columns (decoding) takes the kernel vectorised along
+// head_dim; wider tiles the key-major micro-kernel.
 template <class Arch>
 void FusedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
   if (plan.panel_vectors == 1) {
-    run_fused_tile<Arch, 1>(plan, job, scratch, partials);
+    run_decode_tile<Arch>(plan, job, scratch, partials);
   } else {
     run_fused_tile<Arch, 2>(plan, job, scratch, partials);
   }

@@ -240,17 +240,30 @@ inline bool rows_are_finite(const float* values, int64_t stride, int64_t rows, i
   return tail_finite && !xsimd::any(poison != Floats(0.0f));
 }
 
-// accumulator[n][c] += Σ_r p[r][c] · values[r][n], skipping p = 0 so that a NaN or infinite value of
+// Where element (value n, column c) of an output accumulator lives: n · value_stride +
+// c · column_stride. Key-major tiles accumulate Oᵀ ({columns, 1}); decoding tiles O ({1, width}).
+struct AccumulatorLayout {
+  int64_t value_stride;
+  int64_t column_stride;
+  float& at(float* accumulator, int64_t n, int64_t c) const {
+    return accumulator[n * value_stride + c * column_stride];
+  }
+  float at(const float* accumulator, int64_t n, int64_t c) const {
+    return accumulator[n * value_stride + c * column_stride];
+  }
+};
+
+// accumulator(n, c) += Σ_r p[r][c] · values[r][n] for c < columns, skipping p = 0 so that a NaN or infinite value of
 // a key that a column does not see cannot reach that column (0 · NaN would be NaN). The plain
 // product's fallback, for key blocks holding non-finite values only.
 inline void accumulate_visible_values(const float* probabilities, int64_t rows, int64_t padded_columns,
-                                      const float* values, int64_t stride, int64_t width,
-                                      float* accumulator) {
+                                      int64_t columns, const float* values, int64_t stride,
+                                      int64_t width, float* accumulator, AccumulatorLayout layout) {
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < padded_columns; ++c) {
+    for (int64_t c = 0; c < columns; ++c) {
       const float p = probabilities[r * padded_columns + c];
       if (p == 0.0f) continue;
-      for (int64_t n = 0; n < width; ++n) accumulator[n * padded_columns + c] += p * values[r * stride + n];
+      for (int64_t n = 0; n < width; ++n) layout.at(accumulator, n, c) += p * values[r * stride + n];
     }
   }
 }
@@ -259,7 +272,7 @@ inline void accumulate_visible_values(const float* probabilities, int64_t rows, 
 // key (sum 0) gets zeros and lse -inf; a NaN sum stays NaN in both.
 inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& job,
                                      const TileScratch& scratch, int64_t real_columns,
-                                     int64_t padded_columns) {
+                                     AccumulatorLayout layout) {
   for (int64_t c = 0; c < real_columns; ++c) {
     const ColumnInfo& column = scratch.columns[c];
     const float sum = scratch.running_sum[c];
@@ -267,7 +280,7 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
     if (sum > 0.0f) {
       const float inverse = 1.0f / sum;
       for (int64_t n = 0; n < plan.value_dim; ++n) {
-        out[n] = scratch.accumulator[n * padded_columns + c] * inverse;
+        out[n] = layout.at(scratch.accumulator, n, c) * inverse;
       }
     } else {
       std::fill(out, out + plan.value_dim, sum == 0.0f ? 0.0f : sum);
@@ -277,6 +290,28 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
           sum > 0.0f ? scratch.running_max[c] + std::log(sum) : (sum == 0.0f ? kMinusInfinity : sum);
     }
   }
+}
+
+// Writes the outputs of the real columns or, for a key chunk, stores the unnormalised state in
+// its partial slot (laid out [value][column], columns_padded wide).
+inline void finish_online_tile(const AttentionPlan& plan, const TileJob& job,
+                               const TileScratch& scratch, const PartialSlots& partials,
+                               int64_t real_columns, AccumulatorLayout layout) {
+  if (job.partial < 0) {
+    write_normalized_outputs(plan, job, scratch, real_columns, layout);
+    return;
+  }
+  const int64_t slot_columns = plan.columns_padded;
+  float* accumulator = partials.accumulator + job.partial * plan.value_dim * slot_columns;
+  for (int64_t n = 0; n < plan.value_dim; ++n) {
+    for (int64_t c = 0; c < real_columns; ++c) {
+      accumulator[n * slot_columns + c] = layout.at(scratch.accumulator, n, c);
+    }
+  }
+  std::copy(scratch.running_max, scratch.running_max + real_columns,
+            partials.max + job.partial * slot_columns);
+  std::copy(scratch.running_sum, scratch.running_sum + real_columns,
+            partials.sum + job.partial * slot_columns);
 }
 
 }  // namespace simdattn::detail

@@ -39,9 +39,11 @@ AlignedFloats::AlignedFloats(int64_t count) {
 
 ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_rows) {
   const int64_t columns = plan.columns_padded;
-  const int64_t queries = round_up_to_alignment(checked_size(plan.head_dim, columns));
+  // head_dim and value_dim rounded up to the widest register: the decoding tile keeps its queries
+  // and outputs in rows of whole registers.
+  const int64_t queries = round_up_to_alignment(checked_size(round_up_to_alignment(plan.head_dim), columns));
   const int64_t scores = round_up_to_alignment(checked_size(score_rows, columns));
-  const int64_t accumulator = round_up_to_alignment(checked_size(plan.value_dim, columns));
+  const int64_t accumulator = round_up_to_alignment(checked_size(round_up_to_alignment(plan.value_dim), columns));
   const int64_t column_array = round_up_to_alignment(columns);
   const int64_t per_thread = queries + scores + accumulator + static_cast<int64_t>(std::size(kColumnArrays)) * column_array;
   floats_ = AlignedFloats(checked_size(per_thread, threads));

@@ -1,0 +1,207 @@
+// attention() for a work item with at most one register of query columns: decoding, where a kv
+// head's few query rows (its group's heads, a few positions each) meet many keys. The key-major
+// micro-kernel would fill a register with those few columns and leave most lanes idle; here the
+// vectors run along head_dim instead, so every lane does useful work and the kernel keeps up with
+// the memory streaming K and V. Logits still land key-major (scores[key][column]), so the logit
+// transforms and the online softmax are the ones every tile uses; the output accumulates as
+// O[column][value] and is read through an AccumulatorLayout.
+#pragma once
+
+#include <array>
+
+#include "kernels/tile_common_impl.hpp"
+
+namespace simdattn::detail {
+
+// Query columns handled together: each key row loaded once serves all of them.
+inline constexpr int kDecodeColumnGroup = 4;
+
+// Which lane of xsimd::haddp(rows) holds the sum of rows[i]. It should be lane i, but xsimd 8.1's
+// AVX-512 haddp returns lanes 0 1 4 5 2 3 6 7 8 9 12 13 10 11 14 15; probing once keeps the
+// kernel right with this xsimd and with one that fixes it.
+template <class Arch>
+inline const std::array<int, xsimd::batch<float, Arch>::size>& haddp_lane_of_row() {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int W = static_cast<int>(Floats::size);
+  static const std::array<int, W> lane_of_row = [] {
+    Floats rows[W];
+    for (int i = 0; i < W; ++i) rows[i] = Floats(static_cast<float>(i));
+    alignas(64) float sums[W];
+    xsimd::haddp(rows).store_aligned(sums);
+    std::array<int, W> lanes{};
+    for (int lane = 0; lane < W; ++lane) lanes[static_cast<int>(sums[lane]) / W] = lane;
+    return lanes;
+  }();
+  return lane_of_row;
+}
+
+// scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and real columns, packed holding the
+// scaled queries row by row (head_dim_padded floats each, zero beyond head_dim and past the real
+// columns). W/4 keys × 4 columns of dot products are reduced together by one haddp, whose lanes
+// are those 16 (AVX-512), 8 or 4 sums.
+template <class Arch>
+inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
+                          int64_t column_groups, const float* keys, int64_t key_stride,
+                          int64_t rows, float* scores, int64_t padded_columns) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int W = static_cast<int>(Floats::size);
+  static_assert(W % kDecodeColumnGroup == 0, "a register holds whole groups of sums");
+  constexpr int KeysPerStep = W / kDecodeColumnGroup;
+  const int64_t full = head_dim - head_dim % W;
+  const std::array<int, W>& lane_of_row = haddp_lane_of_row<Arch>();
+  for (int64_t r0 = 0; r0 < rows; r0 += KeysPerStep) {
+    // Keys past the block's end repeat its last key; their sums are dropped.
+    const float* key_rows[KeysPerStep];
+    for (int kk = 0; kk < KeysPerStep; ++kk) key_rows[kk] = keys + std::min(r0 + kk, rows - 1) * key_stride;
+    for (int64_t g = 0; g < column_groups; ++g) {
+      const float* queries = packed + g * kDecodeColumnGroup * head_dim_padded;
+      Floats acc[W];
+#pragma GCC unroll 16
+      for (int i = 0; i < W; ++i) acc[i] = Floats(0.0f);
+      for (int64_t d = 0; d < full; d += W) {
+#pragma GCC unroll 4
+        for (int kk = 0; kk < KeysPerStep; ++kk) {
+          const Floats key = Floats::load_unaligned(key_rows[kk] + d);
+#pragma GCC unroll 4
+          for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
+            acc[kk * kDecodeColumnGroup + cc] = xsimd::fma(
+                Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * kDecodeColumnGroup + cc]);
+          }
+        }
+      }
+      alignas(64) float sums[W];
+      xsimd::haddp(acc).store_aligned(sums);
+      for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
+        for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
+          const int64_t c = g * kDecodeColumnGroup + cc;
+          float dot = sums[lane_of_row[kk * kDecodeColumnGroup + cc]];
+          for (int64_t d = full; d < head_dim; ++d) dot += queries[cc * head_dim_padded + d] * key_rows[kk][d];
+          if (c < padded_columns) scores[(r0 + kk) * padded_columns + c] = dot;
+        }
+      }
+    }
+  }
+}
+
+// O[c][n] += Σ_r p[r][c] · v_r[n] for a group of kDecodeColumnGroup columns and Vectors registers
+// of values starting at n0: the group's accumulators stay in registers across the keys.
+template <class Arch, int Vectors>
+inline void decode_values_chunk(const float* probabilities, int64_t padded_columns, int64_t rows,
+                                const float* values, int64_t value_stride, int64_t first_column,
+                                int64_t n0, float* output, int64_t output_stride) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  Floats acc[kDecodeColumnGroup][Vectors];
+#pragma GCC unroll 4
+  for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      acc[cc][v] = Floats::load_aligned(output + (first_column + cc) * output_stride + n0 + v * W);
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    Floats value[Vectors];
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) value[v] = Floats::load_unaligned(values + r * value_stride + n0 + v * W);
+    const float* p = probabilities + r * padded_columns + first_column;
+#pragma GCC unroll 4
+    for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
+      const Floats weight(p[cc]);
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) acc[cc][v] = xsimd::fma(weight, value[v], acc[cc][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      acc[cc][v].store_aligned(output + (first_column + cc) * output_stride + n0 + v * W);
+    }
+  }
+}
+
+// O[c][n] += Σ_r p[r][c] · v_r[n] for every column group and value.
+template <class Arch>
+inline void decode_values(const float* probabilities, int64_t padded_columns, int64_t column_groups,
+                          int64_t rows, const float* values, int64_t value_stride, int64_t value_dim,
+                          float* output, int64_t output_stride) {
+  constexpr int64_t W = xsimd::batch<float, Arch>::size;
+  for (int64_t g = 0; g < column_groups; ++g) {
+    const int64_t first_column = g * kDecodeColumnGroup;
+    int64_t n0 = 0;
+    for (; n0 + 2 * W <= value_dim; n0 += 2 * W) {
+      decode_values_chunk<Arch, 2>(probabilities, padded_columns, rows, values, value_stride,
+                                   first_column, n0, output, output_stride);
+    }
+    for (; n0 + W <= value_dim; n0 += W) {
+      decode_values_chunk<Arch, 1>(probabilities, padded_columns, rows, values, value_stride,
+                                   first_column, n0, output, output_stride);
+    }
+    for (int64_t cc = 0; cc < kDecodeColumnGroup; ++cc) {
+      float* out = output + (first_column + cc) * output_stride;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float p = probabilities[r * padded_columns + first_column + cc];
+        for (int64_t n = n0; n < value_dim; ++n) out[n] += p * values[r * value_stride + n];
+      }
+    }
+  }
+}
+
+template <class Arch>
+inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                            const PartialSlots& partials) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  const int64_t real_columns = describe_columns(plan, job, scratch);
+  const int64_t padded_columns = W;
+  assert(real_columns <= padded_columns && padded_columns <= plan.columns_padded);
+  const int64_t column_groups = (real_columns + kDecodeColumnGroup - 1) / kDecodeColumnGroup;
+  const int64_t grouped_columns = column_groups * kDecodeColumnGroup;
+  const int64_t head_dim_padded = (plan.head_dim + W - 1) / W * W;
+  const int64_t value_dim_padded = (plan.value_dim + W - 1) / W * W;
+  const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
+
+  // Queries row by row, scaled; zero rows for the group's padding.
+  float* packed = scratch.packed_queries;
+  std::fill(packed, packed + grouped_columns * head_dim_padded, 0.0f);
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const float* row = plan.q.row(job.batch, scratch.columns[c].head, scratch.columns[c].position);
+    for (int64_t d = 0; d < plan.head_dim; ++d) packed[c * head_dim_padded + d] = plan.scale * row[d];
+  }
+  prepare_alibi(plan, job, scratch, real_columns, padded_columns);
+  std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
+  std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
+  float* output = scratch.accumulator;  // O[column][value], value_dim_padded wide
+  std::fill(output, output + grouped_columns * value_dim_padded, 0.0f);
+  const AccumulatorLayout layout{1, value_dim_padded};
+
+  const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
+  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
+    const int64_t rows = std::min(plan.key_block, keys.end - first_key);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
+    }
+    decode_scores<Arch>(packed, plan.head_dim, head_dim_padded, column_groups,
+                        plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,
+                        scratch.scores, padded_columns);
+    transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
+    online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
+                               scratch.running_sum, scratch.correction);
+    for (int64_t c = 0; c < grouped_columns; ++c) {
+      const Floats correction(c < real_columns ? scratch.correction[c] : 0.0f);
+      float* row = output + c * value_dim_padded;
+      for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
+    }
+    const float* values = plan.v.row(job.batch, job.kv_head, first_key);
+    if (rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+      decode_values<Arch>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
+                          plan.value_dim, output, value_dim_padded);
+    } else {
+      accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values,
+                                v_stride, plan.value_dim, output, layout);
+    }
+  }
+  finish_online_tile(plan, job, scratch, partials, real_columns, layout);
+}
+
+}  // namespace simdattn::detail
