@@ -28,15 +28,9 @@ inline void write_weight_rows(const AttentionPlan& plan, const TileJob& job,
 
 template <class Arch, int Vectors>
 inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) {
-  using Floats = xsimd::batch<float, Arch>;
-  constexpr int64_t W = Floats::size;
-  constexpr BlockingSizes blocking = blocking_of<Arch>();
-  constexpr int Rows = Vectors == 2 ? blocking.wide_rows : blocking.narrow_rows;
-  constexpr int64_t panel = Vectors * W;
-
-  const int64_t real_columns = describe_columns(plan, job, scratch);
-  const int64_t padded_columns = (real_columns + panel - 1) / panel * panel;
-  const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
+  constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
+  const auto [real_columns, padded_columns, keys] =
+      start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   const int64_t rows = keys.end - keys.begin;
   pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
                       scratch.packed_queries);

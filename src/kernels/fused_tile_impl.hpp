@@ -14,13 +14,9 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
                            const PartialSlots& partials) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  constexpr BlockingSizes blocking = blocking_of<Arch>();
-  constexpr int Rows = Vectors == 2 ? blocking.wide_rows : blocking.narrow_rows;
-  constexpr int64_t panel = Vectors * W;
-
-  const int64_t real_columns = describe_columns(plan, job, scratch);
-  const int64_t padded_columns = (real_columns + panel - 1) / panel * panel;
-  const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
+  constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
+  const auto [real_columns, padded_columns, keys] =
+      start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
                       scratch.packed_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);

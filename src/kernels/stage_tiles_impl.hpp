@@ -6,20 +6,18 @@
 
 namespace simdattn::detail {
 
-// scores[b, head(c), position(c), j] = scale · q·k_j for every key, one key block at a time.
+// scores[b, head(c), position(c), j] = scale · q·k_j for every key (a stage plan has no masks, so
+// every key is visible), one key block at a time.
 template <class Arch, int Vectors>
 inline void run_qk_scores_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) {
-  constexpr BlockingSizes blocking = blocking_of<Arch>();
-  constexpr int Rows = Vectors == 2 ? blocking.wide_rows : blocking.narrow_rows;
-  constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
-
-  const int64_t real_columns = describe_columns(plan, job, scratch);
-  const int64_t padded_columns = (real_columns + panel - 1) / panel * panel;
+  constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
+  const auto [real_columns, padded_columns, keys] =
+      start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
                       scratch.packed_queries);
   const int64_t k_stride = plan.k.strides[2];
-  for (int64_t first_key = job.key_begin; first_key < job.key_end; first_key += plan.key_block) {
-    const int64_t rows = std::min(plan.key_block, job.key_end - first_key);
+  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
+    const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
                                            plan.k.row(job.batch, job.kv_head, first_key), k_stride,
                                            1, scratch.packed_queries, padded_columns,
@@ -36,16 +34,13 @@ inline void run_qk_scores_tile(const AttentionPlan& plan, const TileJob& job, Ti
 // weights are gathered key-major (Pᵀ) one key block at a time, then Oᵀ += Vᵀ · Pᵀ.
 template <class Arch, int Vectors>
 inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) {
-  constexpr BlockingSizes blocking = blocking_of<Arch>();
-  constexpr int Rows = Vectors == 2 ? blocking.wide_rows : blocking.narrow_rows;
-  constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
-
-  const int64_t real_columns = describe_columns(plan, job, scratch);
-  const int64_t padded_columns = (real_columns + panel - 1) / panel * panel;
+  constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
+  const auto [real_columns, padded_columns, keys] =
+      start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
   const int64_t v_stride = plan.v.strides[2];
-  for (int64_t first_key = job.key_begin; first_key < job.key_end; first_key += plan.key_block) {
-    const int64_t rows = std::min(plan.key_block, job.key_end - first_key);
+  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
+    const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     for (int64_t r = 0; r < rows; ++r) {
       std::fill(scratch.scores + r * padded_columns + real_columns,
                 scratch.scores + (r + 1) * padded_columns, 0.0f);

@@ -59,6 +59,26 @@ inline KeyRange keys_seen_by_tile(const TileScratch& scratch, int64_t real_colum
   return range;
 }
 
+// The micro-kernel shape of a key-major tile whose columns come in panels of Vectors registers.
+template <class Arch, int Vectors>
+struct KeyMajorTile {
+  static constexpr int64_t kPanel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  static constexpr int kRows = Vectors == 2 ? blocking_of<Arch>().wide_rows : blocking_of<Arch>().narrow_rows;
+};
+
+// A tile's query columns: how many are real, how many the panels make, and the keys they see.
+struct TileColumns {
+  int64_t real;
+  int64_t padded;
+  KeyRange keys;
+};
+
+inline TileColumns start_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                              int64_t panel) {
+  const int64_t real = describe_columns(plan, job, scratch);
+  return {real, (real + panel - 1) / panel * panel, keys_seen_by_tile(scratch, real)};
+}
+
 // packed[d][c] = scale · q[b, head(c), position(c), d]; padded columns are 0. Gathering Qᵀ once
 // per tile lets every key row be broadcast against it without packing K.
 inline void pack_scaled_queries(const AttentionPlan& plan, const TileJob& job,
