@@ -50,5 +50,8 @@ set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/eigen_peer/attention_eigen
   TARGET_DIRECTORY simdattn_eigen_peer PROPERTIES COMPILE_OPTIONS "${simdattn_peer_flags}")
 target_compile_definitions(simdattn_eigen_peer PRIVATE
   SIMDATTN_BENCH_PEER_ISA="${simdattn_peer_isa}" SIMDATTN_BENCH_PEER_EIGEN_VERSION="${Eigen3_VERSION}")
-target_include_directories(simdattn_eigen_peer PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_SOURCE_DIR}/include)
+# bench/ for "eigen_peer/attention_eigen.hpp" through -iquote only: as a -I it would let bench/'s
+# scripts (bench/compare) shadow standard headers (<compare>) in the tests that use the peer.
+target_compile_options(simdattn_eigen_peer PUBLIC -iquote${CMAKE_CURRENT_LIST_DIR})
+target_include_directories(simdattn_eigen_peer PUBLIC ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(simdattn_eigen_peer PRIVATE Eigen3::Eigen simdattn_warnings PUBLIC OpenMP::OpenMP_CXX)

@@ -17,11 +17,16 @@ constexpr uint32_t kSeedK = 2;
 constexpr uint32_t kSeedV = 3;
 constexpr uint32_t kSeedScores = 4;
 
+DecodeKv& decode_kv_setting() {
+  static DecodeKv where = DecodeKv::cold;
+  return where;
+}
+
 // Copies of (k, v) whose total reaches the read-bandwidth buffer (at least 8× the last-level
 // cache), so a decode benchmark cycling through them reads from memory, as the bandwidth it is
 // compared with was measured.
 int64_t kv_copies_for(const Shape& shape) {
-  if (!shape.is_decode()) return 1;
+  if (!shape.is_decode() || decode_kv() == DecodeKv::warm) return 1;
   const double copies = std::ceil(static_cast<double>(read_buffer_bytes()) / shape.kv_bytes());
   return std::max<int64_t>(1, static_cast<int64_t>(copies));
 }
@@ -33,6 +38,10 @@ AlignedFloats zeroed(int64_t count) {
   return buffer;
 }
 }  // namespace
+
+void set_decode_kv(DecodeKv where) { decode_kv_setting() = where; }
+
+DecodeKv decode_kv() { return decode_kv_setting(); }
 
 AttentionInputs::AttentionInputs(const Shape& shape, int64_t kv_copies)
     : shape_(shape),

@@ -48,6 +48,13 @@ class StageInputs {
   AlignedFloats q_, k_, v_, scores_, out_;
 };
 
+// Where a decode benchmark's K and V come from. cold (the default): a new copy each call, from
+// memory, as in a real decode step; warm: the same copy every call, so it may come from the
+// last-level cache, as tools/peer_torch.py measures PyTorch. Set before the first benchmark runs.
+enum class DecodeKv { cold, warm };
+void set_decode_kv(DecodeKv where);
+DecodeKv decode_kv();
+
 // The inputs for `shape`, made on first use; they stay until another shape's inputs are asked
 // for (see MemorySlot).
 AttentionInputs& attention_inputs(const Shape& shape);

@@ -3,8 +3,10 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <cstdio>
 #include <string>
 
+#include "inputs.hpp"
 #include "machine/roofs.hpp"
 #include "registration.hpp"
 #include "shapes.hpp"
@@ -24,6 +26,9 @@ void add_run_context() {
   benchmark::AddCustomContext("simdattn_isa", simdattn::active_isa());
   benchmark::AddCustomContext("default_threads", std::to_string(default_threads()));
   benchmark::AddCustomContext("processors", std::to_string(omp_get_num_procs()));
+  benchmark::AddCustomContext("decode_kv", simdattn::bench::decode_kv() == simdattn::bench::DecodeKv::cold
+                                               ? "cold: a new copy of K and V each call"
+                                               : "warm: the same K and V each call");
 #ifdef SIMDATTN_BENCH_WITH_EIGEN
   using namespace simdattn::bench;
   benchmark::AddCustomContext("eigen_peer", eigen_peer_runs_here()
@@ -50,9 +55,36 @@ void register_benchmarks() {
   register_thread_scaling_benchmarks(standard_shape("encoder"));
 }
 
+// Takes this binary's own flag, --decode_kv=cold|warm, out of argv before Google Benchmark sees
+// it; false (after saying why) when its value is neither.
+bool take_decode_kv_flag(int* argc, char** argv) {
+  const std::string prefix = "--decode_kv=";
+  int kept = 1;
+  bool valid = true;
+  for (int i = 1; i < *argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument.rfind(prefix, 0) != 0) {
+      argv[kept++] = argv[i];
+      continue;
+    }
+    const std::string value = argument.substr(prefix.size());
+    if (value == "cold") {
+      simdattn::bench::set_decode_kv(simdattn::bench::DecodeKv::cold);
+    } else if (value == "warm") {
+      simdattn::bench::set_decode_kv(simdattn::bench::DecodeKv::warm);
+    } else {
+      std::fprintf(stderr, "simdattn_bench: --decode_kv: expected cold or warm, got '%s'\n", value.c_str());
+      valid = false;
+    }
+  }
+  *argc = kept;
+  return valid;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!take_decode_kv_flag(&argc, argv)) return 1;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   register_benchmarks();
