@@ -1,0 +1,247 @@
+"""The figures of one stored run, grouped the way the report shows them.
+
+A stored run is a dict (bench/compare writes it with --save-json and reads it with --from-json):
+  host   machine.describe_host()
+  run    how it was run: quick, min_time, filters, what was left out and why, the command line
+  bench  simdattn_bench's JSON (context + benchmarks)
+  torch  {"status": measured | absent | disabled | failed, "detail", "version", "results": [...]}
+Everything here is derived from that dict alone, so a re-render gives the same report."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from .bench_run import iteration_entries, parse_name, seconds_per_iteration
+from .shapes import SCALING_SHAPE, SHAPES_BY_NAME, Shape
+
+FORMAT = "simdattn-compare/1"
+SIMD = "simd"
+# Peers in the order their columns appear; an implementation the bench adds later goes after them.
+PEER_ORDER = ["reference", "eigen", "openblas", "torch"]
+# The bench's FLOP count (gflops × time) and shapes.py's may differ by timer granularity only.
+FLOP_CHECK_TOLERANCE = 0.05
+# Fractions of one run all divide by the same cached roof; counters are printed to ~17 digits, so
+# read back they agree far closer than this.
+DENOMINATOR_SPREAD = 1e-6
+
+
+@dataclass
+class Row:
+    """One implementation on one shape at one thread count."""
+    implementation: str
+    label: str
+    threads: Optional[int]
+    seconds: Optional[float] = None
+    gflops: Optional[float] = None
+    peak_fraction: Optional[float] = None
+    bandwidth_fraction: Optional[float] = None
+    gbytes_per_second: Optional[float] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class ShapeTable:
+    name: str
+    shape: Optional[Shape]
+    rows: List[Row] = field(default_factory=list)
+
+    def row(self, implementation):
+        """The row of `implementation` that has a time, or None."""
+        for row in self.rows:
+            if row.implementation == implementation and row.seconds:
+                return row
+        return None
+
+
+@dataclass
+class Report:
+    """Everything performance.md and the plots show."""
+    run: dict
+    host: dict
+    context: dict
+    fma_peak: Optional[Row]            # machine/fma_peak's own entry (label, threads, last timing run)
+    read_bandwidth: Optional[Row]      # machine/read_bandwidth's own entry
+    peak_by_threads: Dict[int, float]  # the FMA peaks the fractions divide by, GFLOP/s per thread count
+    read_gbytes_per_second: Optional[float]  # the read bandwidth the fractions divide by
+    shape_tables: List[ShapeTable]
+    stages: List[Row]
+    stage_shape: Optional[str]
+    scaling: Dict[str, List[Row]]
+    peers: List[str]
+    torch: dict
+    warnings: List[str]
+
+    @property
+    def peak_gflops(self):
+        """The FMA peak on the default thread count: the roof of the shape tables."""
+        return self.peak_by_threads.get(self.fma_peak.threads) if self.fma_peak else None
+
+    @property
+    def read_bytes_per_second(self):
+        return self.read_gbytes_per_second * 1e9 if self.read_gbytes_per_second else None
+
+    @property
+    def title(self):
+        """What was measured where, in a few words: the report's and the plots' title."""
+        quick = " (quick run)" if self.run.get("quick") else ""
+        return (f"simdattn on {self.host.get('cpu_model', 'an unknown CPU')}, {self.default_threads} threads, "
+                f"{self.context.get('simdattn_isa', '?')}{quick}")
+
+    @property
+    def default_threads(self):
+        return _int_or_none(self.context.get("default_threads"))
+
+    def errors(self):
+        """(name, message) of every benchmark that ended with an error."""
+        found = [(f"{table.name}/{row.implementation}", row.error)
+                 for table in self.shape_tables for row in table.rows if row.error]
+        found += [(f"{row.implementation}", row.error) for row in self.stages if row.error]
+        found += [(f"scaling/{row.implementation}/threads:{row.threads}", row.error)
+                  for rows in self.scaling.values() for row in rows if row.error]
+        return found
+
+
+def _int_or_none(value):
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def speedup(row, peer_row):
+    """How many times faster `row` ran than `peer_row` (the peer's time over this one's)."""
+    if not row or not peer_row or not row.seconds or not peer_row.seconds:
+        return None
+    return peer_row.seconds / row.seconds
+
+
+def _row_from_entry(entry, implementation):
+    if entry.get("error_occurred"):
+        return Row(implementation, entry.get("label", ""), None, error=entry.get("error_message", "error"))
+    return Row(implementation, entry.get("label", ""), _int_or_none(entry.get("threads")),
+               seconds=seconds_per_iteration(entry), gflops=entry.get("gflops"),
+               peak_fraction=entry.get("peak_fraction"), bandwidth_fraction=entry.get("bandwidth_fraction"),
+               gbytes_per_second=entry.get("gbytes_per_second"))
+
+
+def _check_flops(name, shape, row, warnings):
+    """Warns when the bench's FLOPs per call disagree with shapes.py's for the same shape."""
+    if not shape or not row.gflops or not row.seconds:
+        return
+    implied = row.gflops * 1e9 * row.seconds
+    expected = shape.useful_flops()
+    if abs(implied - expected) > FLOP_CHECK_TOLERANCE * expected:
+        warnings.append(f"{name}: the bench counts {implied / 1e9:.4g} GFLOP per call, bench/report/shapes.py "
+                        f"{expected / 1e9:.4g}; the shape tables disagree, so this shape's roofline point is suspect")
+
+
+def _torch_row(result, shape, peak_by_threads, read_bytes_per_second):
+    seconds = result["seconds"]
+    gflops = shape.useful_flops() / seconds / 1e9
+    peak = peak_by_threads.get(result["threads"])
+    row = Row("torch", f"torch {result['version']}", result["threads"], seconds=seconds, gflops=gflops,
+              peak_fraction=gflops / peak if peak else None)
+    if shape.is_decode():
+        row.gbytes_per_second = shape.kv_bytes() / seconds / 1e9
+        if read_bytes_per_second:
+            row.bandwidth_fraction = shape.kv_bytes() / seconds / read_bytes_per_second
+    return row
+
+
+def _peer_key(implementation):
+    return (PEER_ORDER.index(implementation) if implementation in PEER_ORDER else len(PEER_ORDER), implementation)
+
+
+def build_report(stored):
+    """The Report of a stored run (see the module's docstring for its fields)."""
+    if stored.get("format") != FORMAT:
+        raise ValueError(f"stored run: format: expected {FORMAT!r}, got {stored.get('format')!r}")
+    bench = stored["bench"]
+    entries = iteration_entries(bench)
+    warnings = []
+    fma_peak = read_bandwidth = None
+    divided_by = {"peak": {}, "bandwidth": []}
+    tables = {}
+    stages, scaling = [], {}
+    stage_shape = None
+
+    for name, entry in entries.items():
+        parsed = parse_name(name)
+        if parsed.kind == "roof":
+            row = _row_from_entry(entry, parsed.implementation)
+            if parsed.implementation == "fma_peak":
+                fma_peak = row
+            else:
+                read_bandwidth = row
+        elif parsed.kind in ("attention", "scaling", "stage"):
+            shape = SHAPES_BY_NAME.get(parsed.shape)
+            row = _row_from_entry(entry, parsed.implementation)
+            _collect_denominators(row, divided_by)
+            if parsed.kind == "attention":
+                _check_flops(name, shape, row, warnings)
+                tables.setdefault(parsed.shape, ShapeTable(parsed.shape, shape)).rows.append(row)
+            elif parsed.kind == "scaling":
+                _check_flops(name, shape, row, warnings)
+                row.threads = parsed.threads if row.threads is None else row.threads
+                scaling.setdefault(parsed.implementation, []).append(row)
+            else:
+                stage_shape = parsed.shape
+                stages.append(row)
+        if parsed.shape and parsed.shape not in SHAPES_BY_NAME and parsed.kind != "roof":
+            warnings.append(f"{name}: shape '{parsed.shape}' is not in bench/report/shapes.py; "
+                            "it has a table but no roofline point")
+
+    peak_by_threads, read_gbytes = _denominators(divided_by, fma_peak, read_bandwidth, warnings)
+    read_bytes = read_gbytes * 1e9 if read_gbytes else None
+    torch = stored.get("torch", {"status": "absent", "detail": "not recorded"})
+    for result in torch.get("results", []):
+        shape = SHAPES_BY_NAME[result["shape"]]
+        row = _torch_row(result, shape, peak_by_threads, read_bytes)
+        if result.get("table") and result["shape"] in tables:
+            tables[result["shape"]].rows.append(row)
+        if result["shape"] == SCALING_SHAPE and result.get("scaling"):
+            scaling.setdefault("torch", []).append(row)
+
+    for rows in scaling.values():
+        rows.sort(key=lambda row: row.threads or 0)
+    ordered = [tables[name] for name in _shape_order(tables)]
+    peers = sorted({row.implementation for table in ordered for row in table.rows if row.implementation != SIMD},
+                   key=_peer_key)
+    return Report(run=stored.get("run", {}), host=stored.get("host", {}), context=bench.get("context", {}),
+                  fma_peak=fma_peak, read_bandwidth=read_bandwidth, peak_by_threads=peak_by_threads,
+                  read_gbytes_per_second=read_gbytes,
+                  shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
+                  peers=peers, torch=torch, warnings=warnings)
+
+
+def _collect_denominators(row, divided_by):
+    """Reads back the roofs a benchmark's fractions divided by (gflops / peak_fraction, GB/s /
+    bandwidth_fraction). The bench divides by the best of the roof benchmark's timing runs, while
+    that benchmark's JSON entry holds its last run; the report's roofs must be the former, or its
+    fractions would not be the ratios of its own figures."""
+    if row.gflops and row.peak_fraction and row.threads:
+        divided_by["peak"].setdefault(row.threads, []).append(row.gflops / row.peak_fraction)
+    if row.gbytes_per_second and row.bandwidth_fraction:
+        divided_by["bandwidth"].append(row.gbytes_per_second / row.bandwidth_fraction)
+
+
+def _denominators(divided_by, fma_peak, read_bandwidth, warnings):
+    """(FMA peak per thread count, read bandwidth in GB/s) as the fractions used them; a roof no
+    fraction used is taken from its own benchmark's entry."""
+    def agreed(values, what):
+        if max(values) > min(values) * (1 + DENOMINATOR_SPREAD):
+            warnings.append(f"the fractions of this run divide by different {what}: "
+                            f"{min(values):.4g} to {max(values):.4g}")
+        return max(values)
+
+    peaks = {threads: agreed(values, f"FMA peaks on {threads} threads")
+             for threads, values in divided_by["peak"].items()}
+    if fma_peak and fma_peak.threads and fma_peak.gflops and fma_peak.threads not in peaks:
+        peaks[fma_peak.threads] = fma_peak.gflops
+    bandwidth = agreed(divided_by["bandwidth"], "read bandwidths") if divided_by["bandwidth"] else None
+    if bandwidth is None and read_bandwidth:
+        bandwidth = read_bandwidth.gbytes_per_second
+    return dict(sorted(peaks.items())), bandwidth
+
+
+def _shape_order(tables):
+    standard = [name for name in SHAPES_BY_NAME if name in tables]
+    return standard + sorted(name for name in tables if name not in SHAPES_BY_NAME)

@@ -1,0 +1,27 @@
+# report.quick: bench/compare --quick against this build's simdattn_bench, then a check that the
+# report is complete: every section and shape table, numbers that parse and agree with each
+# other, the plots (or the report saying they were skipped). tests/report/check_report.py says
+# what exactly it checks. About half a minute on an idle 2-core machine.
+#
+# tests/ is configured before bench/ (see the top-level CMakeLists.txt), so `if(TARGET
+# simdattn_bench)` would be false here even in a build that has the bench; SIMDATTN_BUILD_BENCH
+# is what creates that target (bench/ fails to configure without Google Benchmark), so it is
+# the guard. The generator expression below resolves once every directory is configured.
+if(NOT SIMDATTN_BUILD_BENCH)
+  return()
+endif()
+
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(NOT Python3_EXECUTABLE)
+  message(STATUS "simdattn: no Python 3 interpreter, report.quick (bench/compare) is not tested")
+  return()
+endif()
+
+add_test(NAME report.quick
+         COMMAND "${Python3_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/tests/report/check_report.py"
+                 --compare "${PROJECT_SOURCE_DIR}/bench/compare"
+                 --bench "$<TARGET_FILE:simdattn_bench>"
+                 --work-dir "${CMAKE_CURRENT_BINARY_DIR}/report-quick")
+# RUN_SERIAL: it times benchmarks, which other tests running beside it would slow down. The
+# timeout allows for a busy machine: --quick aims at under 2 minutes on 2 idle cores.
+set_tests_properties(report.quick PROPERTIES LABELS "report;bench" TIMEOUT 900 RUN_SERIAL TRUE)

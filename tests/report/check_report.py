@@ -1,0 +1,281 @@
+"""report.quick: runs `bench/compare --quick` against a built simdattn_bench and checks the report.
+
+  check_report.py --compare bench/compare --bench build/bench/simdattn_bench --work-dir DIR
+
+Checks, reading performance.md as a user would (nothing is imported from bench/report, so a bug
+there cannot hide itself):
+- compare exits 0; the report says it is a quick run; every section and a table for every shape
+  a quick run covers are present; no benchmark failed;
+- every cell of a numeric column parses as a number (or is '—'), and the numbers agree with each
+  other: GFLOP/s × time = the FLOPs per call the shape's line states, peak fraction × FMA peak =
+  GFLOP/s, a speedup = the peer's time over the row's, a roof = min(peak, intensity × bandwidth);
+- the PNGs the report links exist and are PNGs when some python3 here has matplotlib, and
+  otherwise the report says the plots were skipped;
+- a re-render of the saved run with --no-plots says the plots were skipped, writes no PNG, and
+  has the same tables.
+Exit status 0 when all hold; otherwise 1, listing every failed check and keeping DIR."""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+NONE = "—"
+# Shapes a quick run leaves out (bench/compare --help says why).
+QUICK_SKIPPED_SHAPES = {"long"}
+SECTIONS = ["## Machine", "## Roofs measured in this run", "## Implementations", "## Summary", "## Per shape",
+            "## The three stages on their own", "## Thread scaling", "## Roofline", "## Notes"]
+PLOT_KEYS = ["gflops", "threads", "roofline"]
+# Columns whose cells are numbers; every other column is text.
+NUMERIC_HEADER = re.compile(r"time|GFLOP|fraction|speedup|GB/s|^threads$|^value$|intensity|MB|efficiency|"
+                            r"FMA peak|roof \(")
+# Rounding: the report prints 3 or 4 significant digits, so derived figures agree within this.
+RELATIVE_TOLERANCE = 0.02
+
+
+class Checks:
+    """Collects failures instead of stopping at the first, so one run shows every problem."""
+
+    def __init__(self):
+        self.failures = []
+
+    def expect(self, condition, message):
+        if not condition:
+            self.failures.append(message)
+        return condition
+
+    def close(self, actual, expected, what):
+        """Expects actual ≈ expected within RELATIVE_TOLERANCE (plus half a unit of the last digit)."""
+        if actual is None or expected is None:
+            return self.expect(False, f"{what}: expected {expected}, got {actual}")
+        return self.expect(abs(actual - expected) <= RELATIVE_TOLERANCE * abs(expected) + 5e-4,
+                           f"{what}: expected {expected:.6g}, got {actual:.6g}")
+
+
+def parse_tables(text):
+    """Every Markdown table of `text` as (heading, header cells, rows of cells); the heading is the
+    last '#' line above the table."""
+    tables, heading, lines = [], "", text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("#"):
+            heading = line.strip()
+        if line.startswith("|") and index + 1 < len(lines) and re.match(r"^\|(---\|)+$", lines[index + 1]):
+            header = split_row(line)
+            rows = []
+            index += 2
+            while index < len(lines) and lines[index].startswith("|"):
+                rows.append(split_row(lines[index]))
+                index += 1
+            tables.append((heading, header, rows))
+            continue
+        index += 1
+    return tables
+
+
+def split_row(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def number(cell):
+    """The cell's number, None for '—'; raises ValueError for anything else."""
+    return None if cell == NONE else float(cell)
+
+
+def check_numbers(checks, tables):
+    """Every numeric column's cells parse; returns tables with numeric cells converted."""
+    converted = []
+    for heading, header, rows in tables:
+        numeric = [bool(NUMERIC_HEADER.search(name)) for name in header]
+        new_rows = []
+        for row in rows:
+            checks.expect(len(row) == len(header), f"{heading}: row {row} has {len(row)} cells, header {len(header)}")
+            new_row = {}
+            for name, is_numeric, cell in zip(header, numeric, row):
+                if is_numeric:
+                    try:
+                        new_row[name] = number(cell)
+                    except ValueError:
+                        checks.expect(False, f"{heading}: column '{name}': expected a number or '{NONE}', got '{cell}'")
+                        new_row[name] = None
+                else:
+                    new_row[name] = cell
+                    checks.expect(not cell.startswith("error"), f"{heading}: a benchmark failed: {row}")
+            new_rows.append(new_row)
+        converted.append((heading, header, new_rows))
+    return converted
+
+
+def check_report(checks, text, expected_shapes, isa):
+    """The report's sections, tables and the agreement of its numbers."""
+    checks.expect("**Quick run**" in text, "the report does not say it was a quick run")
+    for section in SECTIONS:
+        checks.expect(re.search(r"^" + re.escape(section), text, re.MULTILINE), f"section missing: {section}")
+    checks.expect("Failed:" not in text, "the Notes list failed benchmarks")
+    tables = check_numbers(checks, parse_tables(text))
+    by_heading = {heading: rows for heading, _, rows in tables}
+
+    # The machine table's two columns are unnamed, so it is read from the raw cells.
+    machine_rows = [row for heading, header, rows in parse_tables(text) if heading == "## Machine" for row in rows]
+    machine = {row[0]: row[1] for row in machine_rows if len(row) == 2}
+    checks.expect(machine.get("CPU") not in (None, "", "?"), "the machine table names no CPU")
+    checks.expect(isa in machine.get("ISA", ""), f"the machine table's ISA does not name the bench's ISA '{isa}'")
+    checks.expect(machine.get("compiler") not in (None, "", "?"), "the machine table names no compiler")
+
+    roofs = by_heading.get("## Roofs measured in this run", [])
+    peak = {int(row["threads"]): row["value"] for row in roofs if row["roof"] == "FMA peak" and row["value"]}
+    # The roofline's roof is the FMA loop's own run (the first FMA peak row), not a lazily measured one.
+    roof_peak = next((row["value"] for row in roofs if row["roof"] == "FMA peak"), None)
+    bandwidth = next((row["value"] for row in roofs if row["roof"] == "read bandwidth"), None)
+    checks.expect(peak and all(value > 0 for value in peak.values()), "no positive FMA peak in the roofs table")
+    checks.expect(bandwidth and bandwidth > 0, "no positive read bandwidth in the roofs table")
+
+    flops_per_call = dict(re.findall(r"^### (\S+)\n\n.*?; ([0-9.]+) GFLOP per call", text, re.MULTILINE))
+    for shape in expected_shapes:
+        rows = by_heading.get(f"### {shape}")
+        if not checks.expect(rows, f"no table for shape {shape}"):
+            continue
+        checks.expect(shape in flops_per_call, f"### {shape}: no 'GFLOP per call' line")
+        check_shape_table(checks, shape, rows, float(flops_per_call.get(shape, 0)), peak)
+
+    summary = {row["shape"]: row for row in by_heading.get("## Summary", [])}
+    checks.expect(sorted(summary) == sorted(expected_shapes),
+                  f"summary shapes: expected {sorted(expected_shapes)}, got {sorted(summary)}")
+
+    scaling = [rows for heading, _, rows in tables if heading.startswith("## Thread scaling")]
+    checks.expect(scaling and any(row["implementation"] == "simd" for row in scaling[0]),
+                  "the thread scaling table has no simd row")
+    for row in scaling[0] if scaling else []:
+        checks.expect(row["GFLOP/s"] and row["GFLOP/s"] > 0, f"thread scaling: no GFLOP/s on {row}")
+
+    roofline = [rows for heading, _, rows in tables if heading == "## Roofline"]
+    if checks.expect(roofline, "no roofline table") and roof_peak and bandwidth:
+        for row in roofline[0]:
+            expected_roof = min(roof_peak, row["intensity (FLOP/byte)"] * bandwidth)
+            checks.close(row["roof (GFLOP/s)"], expected_roof, f"roofline {row['shape']}: roof")
+            checks.close(row["GFLOP per call"], float(flops_per_call.get(row["shape"], 0)),
+                         f"roofline {row['shape']}: GFLOP per call")
+
+
+def check_shape_table(checks, shape, rows, gflop_per_call, peak):
+    """One shape's table: the simd row is complete and every figure agrees with the others."""
+    simd = next((row for row in rows if row["implementation"] == "simd"), None)
+    if not checks.expect(simd, f"### {shape}: no simd row"):
+        return
+    for name in ("time (ms)", "GFLOP/s", "peak fraction"):
+        checks.expect(simd.get(name) is not None, f"### {shape}: simd row lacks '{name}'")
+    if "bandwidth fraction" in simd:
+        checks.expect(simd["bandwidth fraction"] is not None, f"### {shape}: simd row lacks 'bandwidth fraction'")
+    times = {row["implementation"]: row["time (ms)"] for row in rows}
+    for row in rows:
+        if row["time (ms)"] is None or row["GFLOP/s"] is None:
+            continue
+        what = f"### {shape}, {row['implementation']}"
+        checks.close(row["GFLOP/s"] * row["time (ms)"] / 1e3, gflop_per_call, f"{what}: GFLOP/s × time")
+        if row["peak fraction"] is not None and row["threads"] in peak:
+            checks.close(row["peak fraction"] * peak[int(row["threads"])], row["GFLOP/s"],
+                         f"{what}: peak fraction × FMA peak")
+        for peer, peer_time in times.items():
+            column = f"speedup over {peer}"
+            if peer == row["implementation"] or column not in row:
+                continue
+            if checks.expect(row[column] is not None or peer_time is None, f"{what}: no {column}"):
+                if row[column] is not None:
+                    checks.close(row[column], peer_time / row["time (ms)"], f"{what}: {column}")
+
+
+def matplotlib_somewhere():
+    """Whether any python3 compare may use (itself, python3 on PATH, Debian's) has matplotlib."""
+    for python in {sys.executable, shutil.which("python3") or "", "/usr/bin/python3"}:
+        if python and os.path.exists(python):
+            if subprocess.run([python, "-c", "import matplotlib"], capture_output=True).returncode == 0:
+                return True
+    return False
+
+
+def check_plots(checks, text, directory, expect_plots):
+    """The linked PNGs exist and are PNGs, or the report says why there are none."""
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    on_disk = sorted(name for name in os.listdir(directory) if name.endswith(".png"))
+    if expect_plots:
+        checks.expect(sorted(linked) == sorted(f"performance-{key}.png" for key in PLOT_KEYS),
+                      f"linked plots: expected the {PLOT_KEYS} plots, got {linked}")
+        for name in linked:
+            path = os.path.join(directory, name)
+            if checks.expect(os.path.isfile(path), f"plot {name} is linked but missing"):
+                with open(path, "rb") as png:
+                    checks.expect(png.read(8) == b"\x89PNG\r\n\x1a\n", f"plot {name} is not a PNG")
+                checks.expect(os.path.getsize(path) > 4096, f"plot {name} is nearly empty")
+    else:
+        checks.expect("Plots skipped" in text, "no plots were drawn and the report does not say they were skipped")
+        checks.expect(not linked and not on_disk, f"plots skipped, yet PNGs are linked {linked} or written {on_disk}")
+
+
+def strip_plot_lines(text):
+    """The report without its plot links, the Plots line and blank lines (what a --no-plots render
+    differs by)."""
+    return "\n".join(line for line in text.splitlines()
+                     if line.strip() and not line.startswith("![") and not line.startswith("Plots"))
+
+
+def run(command, what):
+    print("+ " + " ".join(command), flush=True)
+    start = time.monotonic()
+    done = subprocess.run(command)
+    print(f"{what}: exit status {done.returncode} after {time.monotonic() - start:.0f} s", flush=True)
+    return done.returncode
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--compare", required=True)
+    parser.add_argument("--bench", required=True)
+    parser.add_argument("--work-dir", required=True)
+    arguments = parser.parse_args()
+    checks = Checks()
+    if not os.path.isfile(arguments.bench):
+        print(f"FAIL: {arguments.bench} does not exist: build the simdattn_bench target first")
+        return 1
+    shutil.rmtree(arguments.work_dir, ignore_errors=True)
+    quick_dir = os.path.join(arguments.work_dir, "quick")
+    tables_dir = os.path.join(arguments.work_dir, "tables-only")
+    saved = os.path.join(arguments.work_dir, "run.json")
+    os.makedirs(arguments.work_dir)
+
+    names = subprocess.run([arguments.bench, "--benchmark_list_tests"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    shapes = [name.split("/")[1] for name in names if re.fullmatch(r"attention/[^/]+/simd", name)]
+    expected_shapes = [shape for shape in shapes if shape not in QUICK_SKIPPED_SHAPES]
+
+    status = run([sys.executable, arguments.compare, "--quick", "--bench", arguments.bench, "--out", quick_dir,
+                  "--save-json", saved], "compare --quick")
+    if checks.expect(status == 0, f"compare --quick exited with status {status}"):
+        with open(os.path.join(quick_dir, "performance.md"), encoding="utf-8") as report:
+            text = report.read()
+        isa_match = re.search(r'"simdattn_isa": "([^"]+)"', open(saved, encoding="utf-8").read())
+        check_report(checks, text, expected_shapes, isa_match.group(1) if isa_match else "?")
+        check_plots(checks, text, quick_dir, matplotlib_somewhere())
+
+        status = run([sys.executable, arguments.compare, "--from-json", saved, "--no-plots", "--out", tables_dir],
+                     "compare --from-json --no-plots")
+        if checks.expect(status == 0, f"compare --from-json exited with status {status}"):
+            with open(os.path.join(tables_dir, "performance.md"), encoding="utf-8") as report:
+                tables_only = report.read()
+            check_plots(checks, tables_only, tables_dir, expect_plots=False)
+            checks.expect(strip_plot_lines(tables_only) == strip_plot_lines(text),
+                          "the re-rendered report's tables differ from the first render's")
+
+    for failure in checks.failures:
+        print("FAIL: " + failure)
+    if checks.failures:
+        print(f"{len(checks.failures)} checks failed; the run is kept in {arguments.work_dir}")
+        return 1
+    print(f"report complete: {len(expected_shapes)} shape tables, numbers consistent ({arguments.work_dir})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
