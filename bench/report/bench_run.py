@@ -88,6 +88,7 @@ def select_benchmarks(names, quick, shape_regex, threads):
 
 
 def _is_decode(shape_name):
+    """Whether a standard shape is a decode step; an unknown shape is not."""
     shape = SHAPES_BY_NAME.get(shape_name)
     return shape is not None and shape.is_decode()
 
@@ -101,15 +102,14 @@ def filter_regex(names):
 
 
 def _say(message):
+    """Progress goes to stderr, unbuffered."""
     print(message, file=sys.stderr, flush=True)
 
 
-def run_benchmarks(bench, names, min_time, progress_offset=0, progress_total=None):
-    """Runs `names` in one simdattn_bench process and returns its JSON (context + benchmarks).
-
-    Prints to stderr which benchmark runs now and how many are left; progress_offset and
-    progress_total let the caller count further work (the PyTorch peer) in the same numbering."""
-    total = progress_total or len(names)
+def run_benchmarks(bench, names, min_time):
+    """Runs `names` in one simdattn_bench process and returns its JSON (context + benchmarks),
+    saying on stderr which benchmark runs now and how many are left."""
+    total = len(names)
     with tempfile.TemporaryDirectory(prefix="simdattn-compare-") as scratch:
         out_path = os.path.join(scratch, "bench.json")
         err_path = os.path.join(scratch, "bench.stderr")
@@ -122,15 +122,15 @@ def run_benchmarks(bench, names, min_time, progress_offset=0, progress_total=Non
         pending = list(names)
         with open(err_path, "w", encoding="utf-8") as err:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
-            _announce(pending, progress_offset, total, start)
+            _announce(pending, 0, total)
             for line in process.stdout:
                 words = line.split()
                 if words and words[0] in pending:
                     pending.remove(words[0])
-                    done = progress_offset + len(names) - len(pending)
+                    done = total - len(pending)
                     _say(f"[{done}/{total}] done {words[0]}: {' '.join(words[1:3])} "
                          f"({time.monotonic() - start:.0f} s elapsed)")
-                    _announce(pending, done, total, start)
+                    _announce(pending, done, total)
             status = process.wait()
         if status != 0:
             with open(err_path, encoding="utf-8", errors="replace") as err:
@@ -140,7 +140,8 @@ def run_benchmarks(bench, names, min_time, progress_offset=0, progress_total=Non
             return json.load(out)
 
 
-def _announce(pending, done, total, start):
+def _announce(pending, done, total):
+    """Says which benchmark runs next and how many are left (the bench runs them in list order)."""
     if pending:
         _say(f"[{done}/{total}] running {pending[0]} ({total - done} left)")
 

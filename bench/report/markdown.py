@@ -29,14 +29,17 @@ def significant(value, digits=3):
 
 
 def fraction(value):
-    return NONE if value is None else f"{value:.3f}"
+    """A fraction of a roof, 3 significant digits (a reference's 0.0124 keeps its precision too)."""
+    return significant(value, 3)
 
 
 def ratio(value):
+    """A speedup, 3 significant digits."""
     return significant(value, 3)
 
 
 def milliseconds(seconds):
+    """Seconds shown as milliseconds, 4 significant digits."""
     return NONE if seconds is None else significant(seconds * 1e3, 4)
 
 
@@ -57,15 +60,18 @@ class Writer:
         self.lines = []
 
     def add(self, *paragraphs):
+        """Appends each paragraph (text or a table) followed by a blank line."""
         for paragraph in paragraphs:
             self.lines.append(paragraph)
             self.lines.append("")
 
     def plot(self, key, caption):
+        """Links plot `key` when it was drawn."""
         if key in self.plots:
             self.add(f"![{caption}]({self.plots[key]})")
 
     def text(self):
+        """The whole report, sections in reading order."""
         self.title()
         self.machine()
         self.roofs()
@@ -148,6 +154,8 @@ class Writer:
         if report.torch.get("status") == "measured":
             lines.append(f"  PyTorch {report.torch.get('version')} via {report.torch.get('python')}: "
                          "best of a few calls after a warm-up, as shared/tools/peer_torch.py measures it")
+            if report.torch.get("detail"):
+                lines.append(f"  The PyTorch peer {report.torch['detail']}")
         else:
             lines.append(f"- `torch`: not measured: {report.torch.get('detail', report.torch.get('status'))}")
         self.add("## Implementations", "\n".join(lines))

@@ -48,8 +48,9 @@ def repetitions(shape, quick):
 
 def measure(python, jobs, progress):
     """Runs each job ({"shape": Shape, "threads": n, "reps": r}) under `python` in one process and
-    returns [{"shape", "threads", "seconds", "version"}]; progress(job_index, job) is called as
-    each job starts. Raises RuntimeError when the child fails."""
+    returns ([{"shape", "threads", "seconds", "version"}], error): the results of the jobs that
+    finished, and None or the child's error when it stopped early (say, out of memory on a big
+    shape). progress(job_index, job) is called as each job starts."""
     spec = [{"name": job["shape"].name, "batch": job["shape"].batch, "q_heads": job["shape"].q_heads,
              "kv_heads": job["shape"].kv_heads, "seq_q": job["shape"].seq_q, "seq_k": job["shape"].seq_k,
              "head_dim": job["shape"].head_dim, "causal": job["shape"].causal,
@@ -68,8 +69,10 @@ def measure(python, jobs, progress):
             progress(len(results), jobs[len(results)])
     error = process.stderr.read()
     if process.wait() != 0 or len(results) != len(jobs):
-        raise RuntimeError(f"the PyTorch peer failed:\n{error[-4000:]}")
-    return results
+        lines = error.strip().splitlines()
+        return results, (f"stopped after {len(results)} of {len(jobs)} measurements: "
+                         f"{lines[-1] if lines else 'exit status ' + str(process.returncode)}")
+    return results, None
 
 
 def _run_jobs(spec):
