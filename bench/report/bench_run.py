@@ -24,7 +24,8 @@ SECONDS_PER_UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 # --quick: what it leaves out, and why (the report repeats these reasons).
 QUICK_MIN_TIME = 0.05
-QUICK_SKIPPED_SHAPES = {"long": "one call takes seconds, and its Eigen peer holds a 1 GiB score matrix per thread"}
+QUICK_SKIPPED_SHAPES = {"long": "the largest shape: one call takes seconds (on 2 cores about 5 s for simd, 11 s "
+                                 "for the Eigen peer)"}
 QUICK_REFERENCE_NOTE = "the scalar reference runs on decode shapes only (on encoder it takes seconds per call)"
 
 
