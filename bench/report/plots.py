@@ -153,8 +153,7 @@ def plot_roofline(report, path):
         axes.scatter([x for x, _, _ in found], [y for _, y, _ in found], color=colour, marker=marker,
                      label=implementation, zorder=3)
         if implementation == SIMD:
-            for x, y, name in found:
-                axes.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize="small")
+            _label_points(axes, found)
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("arithmetic intensity (FLOP per byte of Q, K, V, O moved once)")
@@ -165,6 +164,16 @@ def plot_roofline(report, path):
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     pyplot.close(figure)
+
+
+def _label_points(axes, points):
+    """Names each (x, y, name) point; a label near an earlier one (decode shapes share their
+    intensity) moves down a line so that the two stay readable."""
+    placed = []
+    for x, y, name in points:
+        crowd = sum(1 for px, py in placed if 1 / 1.5 < x / px < 1.5 and 1 / 1.5 < y / py < 1.5)
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4 - 11 * crowd), fontsize="small")
+        placed.append((x, y))
 
 
 def draw_plots(report, directory, name):
