@@ -123,21 +123,25 @@ class Writer:
         report = self.report
         rows = []
         if report.peak_gflops:
-            rows.append(["FMA peak", significant(report.peak_gflops), "GFLOP/s", str(report.fma_peak.threads),
+            rows.append(["FMA peak", significant(report.peak_gflops), significant(report.fma_peak.gflops),
+                         "GFLOP/s", str(report.fma_peak.threads),
                          f"machine/fma_peak: register-resident FMA loop, {report.fma_peak.label}"])
         if report.read_gbytes_per_second:
-            where = report.read_bandwidth.label if report.read_bandwidth else "a buffer of 8× the last-level cache"
-            threads = report.read_bandwidth.threads if report.read_bandwidth else report.default_threads
-            rows.append(["read bandwidth", significant(report.read_gbytes_per_second), "GB/s", str(threads),
-                         f"machine/read_bandwidth: streaming sum over {where}"])
+            bandwidth = report.read_bandwidth
+            rows.append(["read bandwidth", significant(report.read_gbytes_per_second),
+                         significant(bandwidth.gbytes_per_second) if bandwidth else NONE, "GB/s",
+                         str(bandwidth.threads if bandwidth else report.default_threads),
+                         "machine/read_bandwidth: streaming sum over "
+                         f"{bandwidth.label if bandwidth else 'a buffer of 8× the last-level cache'}"])
         for threads, gflops in report.peak_by_threads.items():
             if not report.fma_peak or threads != report.fma_peak.threads:
-                rows.append(["FMA peak", significant(gflops), "GFLOP/s", str(threads),
-                             "the same loop, for the benchmarks on this thread count"])
+                rows.append(["FMA peak", significant(gflops), NONE, "GFLOP/s", str(threads),
+                             "the same loop, measured for the benchmarks on this thread count"])
         self.add("## Roofs measured in this run",
-                 "The values every fraction of this report divides by (simdattn_bench keeps the best of "
-                 "each roof's timing runs).",
-                 table(["roof", "value", "unit", "threads", "how"], rows))
+                 "The value is what every fraction of this report divides by: the fastest single call "
+                 "of the roof's loop (another process can only slow a call down); the mean over its calls "
+                 "shows how much the machine was disturbed.",
+                 table(["roof", "value", "mean over its calls", "unit", "threads", "how"], rows))
 
     def implementations(self):
         report = self.report

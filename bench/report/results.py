@@ -35,6 +35,7 @@ class Row:
     bandwidth_fraction: Optional[float] = None
     gbytes_per_second: Optional[float] = None
     error: Optional[str] = None
+    roof: Optional[float] = None  # machine/*: the roof the run's fractions divide by (roof_* counter)
 
 
 @dataclass
@@ -119,7 +120,8 @@ def _row_from_entry(entry, implementation):
     return Row(implementation, entry.get("label", ""), _int_or_none(entry.get("threads")),
                seconds=seconds_per_iteration(entry), gflops=entry.get("gflops"),
                peak_fraction=entry.get("peak_fraction"), bandwidth_fraction=entry.get("bandwidth_fraction"),
-               gbytes_per_second=entry.get("gbytes_per_second"))
+               gbytes_per_second=entry.get("gbytes_per_second"),
+               roof=entry.get("roof_gflops", entry.get("roof_gbytes_per_second")))
 
 
 def _check_flops(name, shape, row, warnings):
@@ -214,9 +216,9 @@ def build_report(stored):
 
 def _collect_denominators(row, divided_by):
     """Reads back the roofs a benchmark's fractions divided by (gflops / peak_fraction, GB/s /
-    bandwidth_fraction). The bench divides by the best of the roof benchmark's timing runs, while
-    that benchmark's JSON entry holds its last run; the report's roofs must be the former, or its
-    fractions would not be the ratios of its own figures."""
+    bandwidth_fraction). The roof benchmarks' own gflops and gbytes_per_second are means over
+    their calls, not the roofs (bench/README.md), so the report's roofs come from their roof_*
+    counters, or, from a bench without those, from the fractions themselves."""
     if row.gflops and row.peak_fraction and row.threads:
         divided_by["peak"].setdefault(row.threads, []).append(row.gflops / row.peak_fraction)
     if row.gbytes_per_second and row.bandwidth_fraction:
@@ -224,19 +226,24 @@ def _collect_denominators(row, divided_by):
 
 
 def _denominators(divided_by, fma_peak, read_bandwidth, warnings):
-    """(FMA peak per thread count, read bandwidth in GB/s) as the fractions used them; a roof no
-    fraction used is taken from its own benchmark's entry."""
-    def agreed(values, what):
-        if max(values) > min(values) * (1 + DENOMINATOR_SPREAD):
+    """(FMA peak per thread count, read bandwidth in GB/s) as the fractions used them: the roof
+    benchmark's roof_* counter, else what the fractions divided by, else the benchmark's mean.
+    Warns when these disagree, since then a fraction is not the ratio of the report's figures."""
+    def agreed(values, stated, what):
+        candidates = values + ([stated] if stated else [])
+        if candidates and max(candidates) > min(candidates) * (1 + DENOMINATOR_SPREAD):
             warnings.append(f"the fractions of this run divide by different {what}: "
-                            f"{min(values):.4g} to {max(values):.4g}")
-        return max(values)
+                            f"{min(candidates):.4g} to {max(candidates):.4g}")
+        return stated or (max(values) if values else None)
 
-    peaks = {threads: agreed(values, f"FMA peaks on {threads} threads")
+    peaks = {threads: agreed(values, None, f"FMA peaks on {threads} threads")
              for threads, values in divided_by["peak"].items()}
-    if fma_peak and fma_peak.threads and fma_peak.gflops and fma_peak.threads not in peaks:
-        peaks[fma_peak.threads] = fma_peak.gflops
-    bandwidth = agreed(divided_by["bandwidth"], "read bandwidths") if divided_by["bandwidth"] else None
+    if fma_peak and fma_peak.threads:
+        stated = fma_peak.roof or (None if fma_peak.threads in peaks else fma_peak.gflops)
+        peaks[fma_peak.threads] = agreed(divided_by["peak"].get(fma_peak.threads, []), stated,
+                                         f"FMA peaks on {fma_peak.threads} threads")
+    stated = read_bandwidth.roof if read_bandwidth else None
+    bandwidth = agreed(divided_by["bandwidth"], stated, "read bandwidths")
     if bandwidth is None and read_bandwidth:
         bandwidth = read_bandwidth.gbytes_per_second
     return dict(sorted(peaks.items())), bandwidth

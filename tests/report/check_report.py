@@ -29,7 +29,7 @@ SECTIONS = ["## Machine", "## Roofs measured in this run", "## Implementations",
             "## The three stages on their own", "## Thread scaling", "## Roofline", "## Notes"]
 PLOT_KEYS = ["gflops", "threads", "roofline"]
 # Columns whose cells are numbers; every other column is text.
-NUMERIC_HEADER = re.compile(r"time|GFLOP|fraction|speedup|GB/s|^threads$|^value$|intensity|MB|efficiency|"
+NUMERIC_HEADER = re.compile(r"time|GFLOP|fraction|speedup|GB/s|^threads$|^value$|^mean|intensity|MB|efficiency|"
                             r"FMA peak|roof \(")
 # Rounding: the report prints 3 or 4 significant digits, so derived figures agree within this.
 RELATIVE_TOLERANCE = 0.02
