@@ -16,6 +16,18 @@ namespace simdattn::detail {
 // Query columns handled together: each key row loaded once serves all of them.
 inline constexpr int kDecodeColumnGroup = 4;
 
+// Decoding streams K and V from memory once. The hardware prefetchers stop at every 4 KiB page
+// (8 rows at head_dim 128), so the kernels ask for the rows this far ahead themselves.
+inline constexpr int64_t kDecodePrefetchRows = 16;
+
+// Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches.
+inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int64_t width) {
+  constexpr int64_t kLineFloats = 64 / sizeof(float);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(first + r * stride + n);
+  }
+}
+
 // Which lane of xsimd::haddp(rows) holds the sum of rows[i]. It should be lane i, but xsimd 8.1's
 // AVX-512 haddp returns lanes 0 1 4 5 2 3 6 7 8 9 12 13 10 11 14 15; probing once keeps the
 // kernel right with this xsimd and with one that fixes it.
@@ -37,12 +49,14 @@ inline const std::array<int, xsimd::batch<float, Arch>::size>& haddp_lane_of_row
 
 // scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and real columns, packed holding the
 // scaled queries row by row (head_dim_padded floats each, zero beyond head_dim and past the real
-// columns). W/4 keys × 4 columns of dot products are reduced together by one haddp, whose lanes
+// columns). rows_available key rows exist from `keys` on; the block's value rows are prefetched. W/4 keys × 4 columns of dot products are reduced together by one haddp, whose lanes
 // are those 16 (AVX-512), 8 or 4 sums.
 template <class Arch>
 inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
                           int64_t column_groups, const float* keys, int64_t key_stride,
-                          int64_t rows, float* scores, int64_t padded_columns) {
+                          int64_t rows, int64_t rows_available, const float* values,
+                          int64_t value_stride, int64_t value_dim, float* scores,
+                          int64_t padded_columns) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int W = static_cast<int>(Floats::size);
   static_assert(W % kDecodeColumnGroup == 0, "a register holds whole groups of sums");
@@ -53,6 +67,12 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
     // Keys past the block's end repeat its last key; their sums are dropped.
     const float* key_rows[KeysPerStep];
     for (int kk = 0; kk < KeysPerStep; ++kk) key_rows[kk] = keys + std::min(r0 + kk, rows - 1) * key_stride;
+    // The key rows a few pages ahead, and this block's value rows, which P·V reads next.
+    if (r0 + kDecodePrefetchRows < rows_available) {
+      prefetch_rows(keys + (r0 + kDecodePrefetchRows) * key_stride, KeysPerStep, key_stride, head_dim);
+    }
+    prefetch_rows(values + r0 * value_stride, std::min<int64_t>(KeysPerStep, rows - r0), value_stride,
+                  value_dim);
     for (int64_t g = 0; g < column_groups; ++g) {
       const float* queries = packed + g * kDecodeColumnGroup * head_dim_padded;
       Floats acc[W];
@@ -181,9 +201,11 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
     for (int64_t r = 0; r < rows; ++r) {
       std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
     }
+    const float* values = plan.v.row(job.batch, job.kv_head, first_key);
     decode_scores<Arch>(packed, plan.head_dim, head_dim_padded, column_groups,
                         plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,
-                        scratch.scores, padded_columns);
+                        keys.end - first_key, values, v_stride, plan.value_dim, scratch.scores,
+                        padded_columns);
     transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                                scratch.running_sum, scratch.correction);
@@ -192,7 +214,6 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
       float* row = output + c * value_dim_padded;
       for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
     }
-    const float* values = plan.v.row(job.batch, job.kv_head, first_key);
     if (rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
       decode_values<Arch>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
                           plan.value_dim, output, value_dim_padded);

@@ -37,9 +37,10 @@ struct TileScratch {
 
 // Unnormalised partial results of key chunks (decoding), merged in a fixed order afterwards.
 struct PartialSlots {
-  float* accumulator;  // per slot: value_dim × columns_padded
-  float* max;          // per slot: columns_padded
-  float* sum;          // per slot: columns_padded
+  float* accumulator;    // per slot: value_dim × columns_padded
+  float* max;            // per slot: columns_padded
+  float* sum;            // per slot: columns_padded
+  float* chunk_weights;  // per thread: key_chunks, the merge's working memory
 };
 
 // attention() for one work item with the online softmax: memory independent of Sk.

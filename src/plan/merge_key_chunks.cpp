@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include <omp.h>
 
@@ -18,12 +17,10 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
   const int64_t groups = plan.batch * plan.kv_heads;
   const int64_t columns = plan.group * plan.sq;
   const float minus_infinity = -std::numeric_limits<float>::infinity();
-  // Allocated here, not inside the parallel region, where an exception could not be caught.
-  std::vector<float> chunk_weights(static_cast<size_t>(chunks * plan.threads));
-#pragma omp parallel for schedule(static) num_threads(plan.threads)
+  float* chunk_weight = partials.chunk_weights + chunks * omp_get_thread_num();
+#pragma omp for schedule(static)
   for (int64_t group = 0; group < groups; ++group) {
     const int64_t b = group / plan.kv_heads, kv_head = group % plan.kv_heads;
-    float* chunk_weight = chunk_weights.data() + chunks * omp_get_thread_num();
     for (int64_t c = 0; c < columns; ++c) {
       const int64_t head = kv_head * plan.group + c / plan.sq, position = c % plan.sq;
       float max = minus_infinity;

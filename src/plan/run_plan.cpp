@@ -30,8 +30,9 @@ void run_plan(const AttentionPlan& plan, Stage stage) {
         case Stage::weights_v: run_for_isa(plan.isa, WeightsVTile{}, plan, job, mine); break;
       }
     }
+    // After the loop's barrier every chunk is done; the same threads merge them.
+    if (plan.key_chunks > 1) merge_key_chunks(plan, partials.slots());
   }
-  if (plan.key_chunks > 1) merge_key_chunks(plan, partials.slots());
 }
 
 }  // namespace simdattn::detail

@@ -14,7 +14,8 @@ enum class Stage { attention, qk_scores, weights_v };
 void run_plan(const AttentionPlan& plan, Stage stage);
 
 // Combines the key chunks of each (batch, kv head) of a decoding plan by their log-sum-exp, in
-// chunk order whatever the thread count, and writes out and lse.
+// chunk order whatever the thread count, and writes out and lse. Called by every thread of the
+// plan's parallel region (its loop is an orphaned `omp for`).
 void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials);
 
 }  // namespace simdattn::detail

@@ -71,10 +71,12 @@ PartialPool::PartialPool(const AttentionPlan& plan) {
   const int64_t columns = plan.columns_padded;
   const int64_t accumulator = checked_size(checked_size(slots, plan.value_dim), columns);
   const int64_t statistics = checked_size(slots, columns);
-  floats_ = AlignedFloats(accumulator + 2 * statistics);
+  const int64_t chunk_weights = checked_size(plan.key_chunks, plan.threads);
+  floats_ = AlignedFloats(accumulator + 2 * statistics + chunk_weights);
   slots_.accumulator = floats_.data();
   slots_.max = slots_.accumulator + accumulator;
   slots_.sum = slots_.max + statistics;
+  slots_.chunk_weights = slots_.sum + statistics;
 }
 
 }  // namespace simdattn::detail
