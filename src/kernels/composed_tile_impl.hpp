@@ -42,7 +42,8 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
   gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim, k_first, k_stride, 1,
                                          scratch.packed_queries, padded_columns, scratch.scores,
                                          padded_columns);
-  transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, keys.begin, rows);
+  const bool some_key_hidden =
+      transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, keys.begin, rows);
   // Stage 2: softmax down each column (the division by the sum waits for the outputs).
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
@@ -51,7 +52,7 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
   if (plan.has_weights) write_weight_rows(plan, job, scratch, real_columns, padded_columns, keys);
   // Stage 3: Oᵀ = Vᵀ · P.
   const float* values = plan.v.row(job.batch, job.kv_head, keys.begin);
-  if (rows > 0 && rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+  if (rows > 0 && (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim))) {
     gemm_block<Arch, Rows, Vectors, false>(plan.value_dim, padded_columns, rows, values, 1,
                                            v_stride, scratch.scores, padded_columns,
                                            scratch.accumulator, padded_columns);

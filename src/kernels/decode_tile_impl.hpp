@@ -206,7 +206,8 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
                         plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,
                         keys.end - first_key, values, v_stride, plan.value_dim, scratch.scores,
                         padded_columns);
-    transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
+    const bool some_key_hidden =
+        transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                                scratch.running_sum, scratch.correction);
     for (int64_t c = 0; c < grouped_columns; ++c) {
@@ -214,7 +215,7 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
       float* row = output + c * value_dim_padded;
       for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
     }
-    if (rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
       decode_values<Arch>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
                           plan.value_dim, output, value_dim_padded);
     } else {

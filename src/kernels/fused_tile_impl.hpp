@@ -34,7 +34,8 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
                                            k_head + first_key * k_stride, k_stride, 1,
                                            scratch.packed_queries, padded_columns, scratch.scores,
                                            padded_columns);
-    transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
+    const bool some_key_hidden =
+        transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                                scratch.running_sum, scratch.correction);
     // What was accumulated under the previous max is rescaled to the new one.
@@ -46,7 +47,7 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     }
     // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V.
     const float* values = v_head + first_key * v_stride;
-    if (rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
       gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows, values, 1,
                                             v_stride, scratch.scores, padded_columns,
                                             scratch.accumulator, padded_columns);

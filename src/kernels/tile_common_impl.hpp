@@ -108,9 +108,11 @@ inline void prepare_alibi(const AttentionPlan& plan, const TileJob& job, TileScr
 
 // Turns the raw logits scores[r][c] of keys [first_key, first_key + rows) into biased, masked
 // logits, in the order the options define: soft-cap, ALiBi, additive mask, then visibility (an
-// invisible key becomes -inf whatever its value, NaN included).
+// invisible key becomes -inf whatever its value, NaN included). Returns whether some real column
+// may not see some key of the block (a visibility edge or an additive mask): only then can a
+// zero weight meet a non-finite value that must not reach its column.
 template <class Arch>
-inline void transform_logits(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
                              int64_t real_columns, int64_t padded_columns, int64_t first_key,
                              int64_t rows) {
   using Floats = xsimd::batch<float, Arch>;
@@ -159,7 +161,7 @@ inline void transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
     scratch.block_end[c] = static_cast<float>(std::clamp<int64_t>(end, 0, rows));
     partly_visible |= begin > 0 || end < rows;
   }
-  if (!partly_visible) return;
+  if (!partly_visible) return plan.has_mask;
   for (int64_t r = 0; r < rows; ++r) {
     const Floats key(static_cast<float>(r));
     for (int64_t c = 0; c < padded_columns; c += W) {
@@ -169,6 +171,7 @@ inline void transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
       xsimd::select(visible, Floats::load_aligned(at), Floats(kMinusInfinity)).store_aligned(at);
     }
   }
+  return true;
 }
 
 // The value subtracted before exp: the max, or 0 when the max is -inf (nothing visible yet), so
