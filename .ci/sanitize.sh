@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer: configures the
+# `asan-ubsan` preset of CMakePresets.json (g++, -O1 -g, asserts on, -fno-sanitize-recover=all),
+# builds everything it enables and runs its test preset, which sets ASAN_OPTIONS (leak checks
+# on) and UBSAN_OPTIONS and leaves out HardeningMemory.* (a resident-set bound that would measure
+# ASan's shadow memory; the release run has it). Any report fails the run. A few minutes on 2 cores.
+#
+#   .ci/sanitize.sh        (SIMDATTN_JOBS=n: parallelism, default 2;
+#                           SIMDATTN_SANITIZE_DIR=dir: build directory, default build-sanitize)
+set -euo pipefail
+
+repository=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=${SIMDATTN_JOBS:-2}
+build=${SIMDATTN_SANITIZE_DIR:-$repository/build-sanitize}
+cd "$repository"
+mkdir -p "$build"
+
+started=$SECONDS
+cmake --preset asan-ubsan -B "$build" >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
+cmake --build "$build" -j "$jobs"
+ctest --preset asan-ubsan --test-dir "$build" -j "$jobs"
+printf '\nsanitizer suite passed in %d s (build and tests)\n' $((SECONDS - started))
