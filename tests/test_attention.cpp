@@ -211,6 +211,17 @@ TEST_P(AttentionWeights, MatchOracle) {
   // A weight is off relatively by rel_p (see attention_tolerance) and weights are at most 1.
   EXPECT_TRUE(all_close(expected, actual, attention_tolerance(logits, c.head_dim, c.sk, 1.0),
                         describe(isa, algorithm, c) + " weights"));
+  // Each row sums to 1 (within the rounding of Sk weights and their normalisation), or is all
+  // zeros when its query sees no key, as the oracle's row says.
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t h = 0; h < c.q_heads; ++h)
+      for (int64_t i = 0; i < c.sq; ++i) {
+        double sum = 0.0, oracle_sum = 0.0;
+        for (int64_t j = 0; j < c.sk; ++j) sum += actual.at(b, h, i, j), oracle_sum += expected.at(b, h, i, j);
+        const double target = oracle_sum == 0.0 ? 0.0 : 1.0;
+        EXPECT_NEAR(sum, target, gamma(c.sk + 2) + 3.0 * kUnitRoundoff)
+            << describe(isa, algorithm, c) << " row [" << b << "," << h << "," << i << "]";
+      }
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<detail::Isa, Algorithm, Case>>& info) {
