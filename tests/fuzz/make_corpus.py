@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seeds of tests/fuzz/corpus/ (run it after changing the decoder's byte
+order; corpus/README.md documents that order). Each seed is a list of named choices, so what a
+seed exercises can be read here rather than guessed from its bytes.
+
+    python3 tests/fuzz/make_corpus.py
+"""
+import pathlib
+import random
+
+HERE = pathlib.Path(__file__).resolve().parent
+ATTENTION, QK_SCORES, SOFTMAX_ROWS, WEIGHTS_V = range(4)
+ISA_BEST = 2  # index into the host's ISAs, modulo their number: the best one on an AVX-512 host
+
+
+def sizes(batch, kv_heads, group, sq, sk_byte, head_dim, value_dim):
+    """B, Hkv, Hq / Hkv - 1, Sq, the Sk byte (< 240: Sk = byte % 41; else 500 + 40 (byte - 240)),
+    D - 1, Dv - 1 (both 1-20)."""
+    return [batch, kv_heads, group - 1, sq, sk_byte, head_dim - 1, value_dim - 1]
+
+
+def keys(sk_byte):
+    return sk_byte % 41 if sk_byte < 240 else 500 + (sk_byte - 240) * 40
+
+
+def tensor(count, layout=(0,), flags=0, values=None, rng=None, specials=False):
+    """Layout byte and its parameters, the flags byte, then one byte per element of the view."""
+    out = list(layout) + [flags]
+    if values is not None:
+        out += values
+    elif count:
+        top = 256 if specials else 250
+        out += [rng.randrange(top) for _ in range(count)]
+    return out
+
+
+def output(layout=(0,)):
+    return list(layout) + [0]
+
+
+def write(name, choices):
+    data = bytes(choices)
+    (HERE / "corpus" / name).write_bytes(data)
+    print(f"{name}: {len(data)} bytes")
+
+
+def main():
+    rng = random.Random(20240601)
+    (HERE / "corpus").mkdir(exist_ok=True)
+
+    # Prefill: grouped heads (Hq 4, Hkv 2), Sq 9, Sk 33, bottom-right causal, weights and lse out,
+    # k in [B, S, H, D] memory, v with gaps after rows, heads and batches, 2 threads.
+    b, hkv, hq, sq, skb, d, dv = 1, 2, 4, 9, 33, 16, 12
+    sk = keys(skb)
+    write("attention_prefill_causal_gqa", [ATTENTION, ISA_BEST] + sizes(b, hkv, 2, sq, skb, d, dv)
+          + [0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 1, 1, 3, 0]
+          + tensor(b * hq * sq * d, rng=rng, specials=True)
+          + tensor(b * hkv * sk * d, layout=(5,), rng=rng)
+          + tensor(b * hkv * sk * dv, layout=(6, 1, 2, 3), rng=rng)
+          + output() + output() + output())
+
+    # Decoding: one query, 900 keys (split into chunks and merged), ragged kv_lengths, fused, lse.
+    b, hkv, hq, sq, skb, d, dv = 2, 1, 3, 1, 250, 20, 8
+    sk = keys(skb)
+    write("attention_decode_ragged", [ATTENTION, ISA_BEST] + sizes(b, hkv, 3, sq, skb, d, dv)
+          + [0, 2, 2, 0, 0, 0, 2, 200, 77, 0, 0, 0, 1, 3, 3, 0]
+          + tensor(b * hq * sq * d, rng=rng)
+          + tensor(b * hkv * sk * d, rng=rng)
+          + tensor(b * hkv * sk * dv, rng=rng)
+          + output() + output())
+
+    # Every option: top-left causal, a left window of 4, soft-cap 5, kv_lengths, ALiBi, a full
+    # mask (with -inf entries), composed, weights.
+    b, hkv, hq, sq, skb, d, dv = 2, 1, 2, 6, 11, 8, 8
+    sk = keys(skb)
+    write("attention_every_option", [ATTENTION, 1] + sizes(b, hkv, 2, sq, skb, d, dv)
+          + [0, 3, 3, 6, 3, 0, 4, 2, 11, 9, 2, 0, 1, 2, 1, 0, 2, 3, 0]
+          + tensor(b * hq * sq * d, rng=rng)
+          + tensor(b * hkv * sk * d, rng=rng)
+          + tensor(b * hkv * sk * dv, rng=rng)
+          + output()
+          + tensor(b * hq * sq * sk, rng=rng)
+          + output())
+
+    # Hostile: q.strides[0] = 2^62 (its byte extent overflows int64): must be refused.
+    write("attention_stride_overflow", [ATTENTION, 0] + sizes(2, 1, 1, 3, 5, 4, 4)
+          + [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0]
+          + tensor(0, layout=(9, 0, 4), values=[]))
+
+    # An older caller: struct_size ends after `causal`; the weights it passes lie beyond it.
+    b, hkv, hq, sq, skb, d, dv = 1, 1, 1, 4, 7, 4, 4
+    sk = keys(skb)
+    write("attention_older_struct", [ATTENTION, 0] + sizes(b, hkv, 1, sq, skb, d, dv)
+          + [6, 2, 1, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0]
+          + tensor(b * hq * sq * d, rng=rng)
+          + tensor(b * hkv * sk * d, rng=rng)
+          + tensor(b * hkv * sk * dv, rng=rng)
+          + output() + output())
+
+    # qk_scores: scale -0.7, q with gaps, out over nothing.
+    b, hkv, hq, sq, skb, d = 1, 3, 6, 7, 19, 9
+    sk = keys(skb)
+    write("qk_scores_padded", [QK_SCORES, ISA_BEST] + sizes(b, hkv, 2, sq, skb, d, 1)
+          + [3, 2, 0]
+          + tensor(b * hq * sq * d, layout=(6, 2, 0, 1), rng=rng, specials=True)
+          + tensor(b * hkv * sk * d, rng=rng)
+          + output())
+
+    # softmax_rows: scores in [-125, 125] with NaN, ±inf, -0 and subnormals among them.
+    b, hkv, hq, sq, skb = 2, 1, 1, 5, 40
+    sk = keys(skb)
+    write("softmax_rows_specials", [SOFTMAX_ROWS, ISA_BEST] + sizes(b, hkv, 1, sq, skb, 1, 1)
+          + [1]
+          + tensor(b * hq * sq * sk, rng=rng, specials=True))
+
+    # weights_v: grouped heads, v an expanded view (batch stride 0).
+    b, hkv, hq, sq, skb, dv = 2, 1, 3, 4, 13, 17
+    sk = keys(skb)
+    write("weights_v_expanded", [WEIGHTS_V, 1] + sizes(b, hkv, 3, sq, skb, 1, dv)
+          + [4, 0]
+          + tensor(b * hq * sq * sk, rng=rng)
+          + tensor(b * hkv * sk * dv, layout=(7, 0), rng=rng)
+          + output())
+
+    # weights_v with out aimed at the weights: must be refused.
+    b, hkv, hq, sq, skb, dv = 1, 1, 1, 3, 3, 3
+    sk = keys(skb)
+    write("weights_v_out_over_weights", [WEIGHTS_V, 0] + sizes(b, hkv, 1, sq, skb, 1, dv)
+          + [1, 15]
+          + tensor(b * hq * sq * sk, rng=rng)
+          + tensor(b * hkv * sk * dv, rng=rng)
+          + output())
+
+
+if __name__ == "__main__":
+    main()
