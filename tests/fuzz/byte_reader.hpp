@@ -1,5 +1,5 @@
 // Reads the fuzzer's input front to back, one decision per byte, so that a hand-made seed is a
-// readable list of choices (tests/fuzz/corpus/README.md lists the order). Past the end every
+// readable list of choices (tests/fuzz/README.md lists the order). Past the end every
 // read gives 0: a short input is still a complete call, with the first choice everywhere.
 #pragma once
 

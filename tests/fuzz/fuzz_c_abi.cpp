@@ -164,7 +164,7 @@ bool alias(FuzzTensor& output, const FuzzTensor& input) {
 // ------------------------------------------------------------------------------------------------
 
 int fuzz_attention(ByteReader& in, const Sizes& s) {
-  // --- options, in the order of corpus/README.md ---
+  // --- options, in the order of tests/fuzz/README.md ---
   simdattn_options full;
   simdattn_options_init(&full);
   size_t struct_size = sizeof(simdattn_options);

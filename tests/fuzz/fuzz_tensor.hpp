@@ -97,7 +97,7 @@ inline float decode_value(ByteReader& in, Values kind) {
   }
 }
 
-// Decodes the tensor meant to be [shape] (see corpus/README.md for the bytes). Returns false when
+// Decodes the tensor meant to be [shape] (see tests/fuzz/README.md for the bytes). Returns false when
 // its view is valid but reaches more than kMaxElements elements: the call cannot run safely.
 inline bool decode_tensor(ByteReader& in, Shape shape, Role role, Values values, FuzzTensor& t) {
   t.present = true;

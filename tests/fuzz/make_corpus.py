@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of tests/fuzz/corpus/ (run it after changing the decoder's byte
-order; corpus/README.md documents that order). Each seed is a list of named choices, so what a
+order; tests/fuzz/README.md documents that order). Each seed is a list of named choices, so what a
 seed exercises can be read here rather than guessed from its bytes.
 
     python3 tests/fuzz/make_corpus.py
