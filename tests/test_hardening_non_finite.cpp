@@ -226,6 +226,41 @@ TEST_P(NonFinite, NanInValueReachesOnlyItsDimensionOfRowsThatSeeIt) {
       context()));
 }
 
+// A NaN value of a key that causal hides from the earlier rows, or that a -inf mask entry hides
+// from some rows, reaches exactly the rows that see the key: a zero weight must not turn into
+// 0 · NaN, also inside a key block that other rows see (the causal diagonal).
+TEST_P(NonFinite, NanInValueHiddenByCausalOrMaskReachesOnlyRowsThatSeeIt) {
+  const int64_t b = 0, kv_head = 0, j = shape().sk / 2, d = 3;
+  const int64_t offset = shape().sk - shape().sq;  // bottom-right alignment
+  {
+    Problem problem(shape());
+    problem.options.causal = Causal::bottom_right;
+    problem.v.at(b, kv_head, j, d) = kNaN;
+    const auto fast = run_and_compare(problem, problem.logit_bound());
+    EXPECT_TRUE(nan_exactly_where(
+        fast.out,
+        [&](int64_t bb, int64_t h, int64_t i, int64_t dd) {
+          return bb == b && h / problem.group() == kv_head && dd == d && j <= i + offset;
+        },
+        context() + " causal"));
+  }
+  {
+    Problem problem(shape());
+    Tensor& mask = problem.use_mask();
+    for (int64_t i = 1; i < shape().sq; i += 2) {
+      for (int64_t h = 0; h < mask.view.shape[1]; ++h) mask.at(b, h, i, j) = -kInfinity;
+    }
+    problem.v.at(b, kv_head, j, d) = kNaN;
+    const auto fast = run_and_compare(problem, problem.logit_bound());
+    EXPECT_TRUE(nan_exactly_where(
+        fast.out,
+        [&](int64_t bb, int64_t h, int64_t i, int64_t dd) {
+          return bb == b && h / problem.group() == kv_head && dd == d && i % 2 == 0;
+        },
+        context() + " mask"));
+  }
+}
+
 // Values of keys that kv_lengths cuts off are never read: NaN there reaches no row, including
 // keys in the same key block as visible ones.
 TEST_P(NonFinite, NanInValueBeyondKvLengthReachesNoRow) {

@@ -260,7 +260,8 @@ inline bool rows_are_finite(const float* values, int64_t stride, int64_t rows, i
     }
     for (int64_t n = full; n < width; ++n) tail_finite = tail_finite && std::isfinite(row[n]);
   }
-  return tail_finite && !xsimd::any(poison != Floats(0.0f));
+  // isnan, not != 0: the float != is an ordered compare on AVX (false for NaN), unlike SSE2's.
+  return tail_finite && !xsimd::any(xsimd::isnan(poison));
 }
 
 // Where element (value n, column c) of an output accumulator lives: n · value_stride +
