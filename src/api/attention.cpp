@@ -28,8 +28,8 @@ void write_empty_attention(const detail::AttentionPlan& plan) {
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
                const AttentionOptions& options) {
   detail::validate_attention("simdattn::attention", q, k, v, out, options);
+  if (q.shape[0] == 0 || q.shape[1] == 0 || q.shape[2] == 0) return;  // no row to write
   const detail::AttentionPlan plan = detail::make_attention_plan(q, k, v, out, options);
-  if (plan.batch == 0 || plan.q_heads == 0 || plan.sq == 0) return;  // no row to write
   if (plan.sk == 0) {
     write_empty_attention(plan);
     return;

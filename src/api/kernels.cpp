@@ -23,22 +23,22 @@ detail::AttentionPlan stage_plan(ConstTensorView q, ConstTensorView k, ConstTens
 
 void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale, int num_threads) {
   detail::validate_qk_scores("simdattn::qk_scores", q, k, scores, scale, num_threads);
+  if (q.shape[0] == 0 || q.shape[1] == 0 || q.shape[2] == 0 || k.shape[2] == 0) return;
   // k stands in for v: the plan only reads v's head_dim, and nothing reads v here.
   detail::AttentionPlan plan = stage_plan(q, k, k, scores, num_threads);
   plan.scale = scale;
   plan.weights = scores;
-  if (plan.batch == 0 || plan.q_heads == 0 || plan.sq == 0 || plan.sk == 0) return;
   detail::run_plan(plan, detail::Stage::qk_scores);
 }
 
 void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out, int num_threads) {
   detail::validate_weights_v("simdattn::weights_v", weights, v, out, num_threads);
+  if (weights.shape[0] == 0 || weights.shape[1] == 0 || weights.shape[2] == 0 || v.shape[3] == 0) return;
   // The plan's queries are the weights rows: Hq, Sq and the group come from them, Sk from v.
   ConstTensorView shape_of_queries = weights;
   shape_of_queries.shape[3] = 0;
   detail::AttentionPlan plan = stage_plan(shape_of_queries, v, v, out, num_threads);
   plan.probabilities = weights;
-  if (plan.batch == 0 || plan.q_heads == 0 || plan.sq == 0 || plan.value_dim == 0) return;
   if (plan.sk == 0) {
     for (int64_t b = 0; b < plan.batch; ++b)
       for (int64_t h = 0; h < plan.q_heads; ++h)
@@ -51,8 +51,9 @@ void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out, int n
 void softmax_rows(TensorView scores, int num_threads) {
   detail::validate_softmax_rows("simdattn::softmax_rows", scores, num_threads);
   const int64_t heads = scores.shape[1], rows_per_head = scores.shape[2];
+  // Checked before the product, which could overflow for an empty view of huge dimensions.
+  if (scores.shape[0] == 0 || heads == 0 || rows_per_head == 0 || scores.shape[3] == 0) return;
   const int64_t rows = scores.shape[0] * heads * rows_per_head;
-  if (rows == 0) return;
   const detail::Isa isa = detail::isa_for_this_call();
   const int threads = detail::threads_for_call(num_threads, rows);
 #pragma omp parallel for schedule(static) num_threads(threads)

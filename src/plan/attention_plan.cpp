@@ -14,6 +14,16 @@ namespace {
 // Decoding: so few query rows that the work must be split along the keys to use every core.
 constexpr int64_t kDecodeMaxQueries = 16;
 
+// Views with no element (head_dim or value_dim 0) may carry null data, and no address may be
+// formed from null; such views point here instead, with zero strides. Never read or written.
+float empty_view_anchor = 0.0f;
+
+template <class View>
+View anchored_if_empty(View view) {
+  if (view.shape[3] != 0) return view;
+  return View(&empty_view_anchor, view.shape, {0, 0, 0, 1});
+}
+
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // Keys a job's tile sees at most: its last position's range grows with causal masks, so the
@@ -37,10 +47,10 @@ int threads_for_call(int requested, int64_t work_items) {
 AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                                   TensorView out, const AttentionOptions& options) {
   AttentionPlan plan{};
-  plan.q = q;
-  plan.k = k;
-  plan.v = v;
-  plan.out = out;
+  plan.q = anchored_if_empty(q);
+  plan.k = anchored_if_empty(k);
+  plan.v = anchored_if_empty(v);
+  plan.out = anchored_if_empty(out);
   plan.batch = q.shape[0];
   plan.q_heads = q.shape[1];
   plan.kv_heads = k.shape[1];
