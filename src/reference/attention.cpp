@@ -60,7 +60,10 @@ double biased_logit(ConstTensorView q, ConstTensorView k, const AttentionOptions
     const float* mask_row =
         mask.row(mask.shape[0] == 1 ? 0 : head.batch_index, mask.shape[1] == 1 ? 0 : head.head,
                  mask.shape[2] == 1 ? 0 : i);
-    logit += static_cast<double>(mask_row[j * mask.strides[3]]);
+    const double mask_value = mask_row[j * mask.strides[3]];
+    // -inf excludes the key whatever its logit (NaN included): the mask's meaning, not arithmetic.
+    if (mask_value == kMinusInfinity) return kMinusInfinity;
+    logit += mask_value;
   }
   return logit;
 }

@@ -37,6 +37,7 @@ void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float sc
 void softmax_rows(TensorView scores) {
   detail::validate_softmax_rows("simdattn::reference::softmax_rows", scores, 0);
   const int64_t keys = scores.shape[3];
+  if (scores.shape[0] == 0 || scores.shape[1] == 0 || scores.shape[2] == 0 || keys == 0) return;
   std::vector<double> row(static_cast<size_t>(keys));
   for (int64_t b = 0; b < scores.shape[0]; ++b) {
     for (int64_t h = 0; h < scores.shape[1]; ++h) {

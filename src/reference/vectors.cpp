@@ -33,9 +33,9 @@ double dot_product(const std::vector<double>& a, const std::vector<double>& b) {
   return sum;
 }
 
-// exp(x - max) / Σ exp(x - max). A -inf entry is excluded: its weight is exactly 0, whatever
-// the rest of the row holds. No finite entry -> all zeros. A NaN (or a +inf, which makes
-// inf - inf) leaves the other entries NaN, so a bad input shows instead of hiding.
+// exp(x - max) / Σ exp(x - max). A -inf entry is excluded: its weight is exactly 0. No finite
+// entry -> all zeros. A NaN or a +inf (inf - inf) makes every weight of the row NaN, as
+// torch.softmax does, so a bad input shows instead of hiding.
 std::vector<double> softmax(const std::vector<double>& scores) {
   const double minus_infinity = -std::numeric_limits<double>::infinity();
   // The max that lets a NaN through: once `largest` is NaN no comparison replaces it.
@@ -45,6 +45,9 @@ std::vector<double> softmax(const std::vector<double>& scores) {
   }
   std::vector<double> weights(scores.size(), 0.0);
   if (largest == minus_infinity) return weights;  // empty, or every entry excluded
+  if (std::isnan(largest) || std::isinf(largest)) {
+    return std::vector<double>(scores.size(), std::numeric_limits<double>::quiet_NaN());
+  }
 
   double sum = 0.0;
   for (std::size_t j = 0; j < scores.size(); ++j) {
