@@ -57,7 +57,6 @@ simdattn_tensor dense_tensor(void* data, const Shape& s) {
 // address of each array argument, in the order of `arguments`.
 struct Entry {
   std::string function;      // the C function
-  std::string cpp_function;  // the C++ entry behind it, which names itself in its own messages
   std::vector<Argument> arguments;
   std::function<simdattn_status(std::vector<simdattn_tensor>&, std::vector<void*>&)> call;
 };
@@ -66,7 +65,7 @@ struct Entry {
 constexpr int64_t B = 2, Hq = 4, Hkv = 2, Sq = 5, Sk = 7, D = 8, Dv = 6;
 
 Entry attention_entry() {
-  return {"simdattn_attention", "simdattn::attention",
+  return {"simdattn_attention",
           {{"q", "q", Kind::input_tensor, {B, Hq, Sq, D}},
            {"k", "k", Kind::input_tensor, {B, Hkv, Sk, D}},
            {"v", "v", Kind::input_tensor, {B, Hkv, Sk, Dv}},
@@ -91,7 +90,7 @@ Entry attention_entry() {
 }
 
 Entry qk_scores_entry() {
-  return {"simdattn_qk_scores", "simdattn::qk_scores",
+  return {"simdattn_qk_scores",
           {{"q", "q", Kind::input_tensor, {B, Hq, Sq, D}},
            {"k", "k", Kind::input_tensor, {B, Hkv, Sk, D}},
            {"scores", "scores", Kind::output_tensor, {B, Hq, Sq, Sk}}},
@@ -101,7 +100,7 @@ Entry qk_scores_entry() {
 }
 
 Entry weights_v_entry() {
-  return {"simdattn_weights_v", "simdattn::weights_v",
+  return {"simdattn_weights_v",
           {{"weights", "weights", Kind::input_tensor, {B, Hq, Sq, Sk}},
            {"v", "v", Kind::input_tensor, {B, Hkv, Sk, Dv}},
            {"out", "out", Kind::output_tensor, {B, Hq, Sq, Dv}}},
@@ -111,7 +110,7 @@ Entry weights_v_entry() {
 }
 
 Entry softmax_rows_entry() {
-  return {"simdattn_softmax_rows", "simdattn::softmax_rows",
+  return {"simdattn_softmax_rows",
           {{"scores", "scores", Kind::output_tensor, {B, Hq, Sq, Sk}}},
           [](std::vector<simdattn_tensor>& t, std::vector<void*>&) { return simdattn_softmax_rows(&t[0], 2); }};
 }
@@ -285,7 +284,7 @@ TEST(HardeningHostileInputs, SizesThatOverflowOnEveryTensorOfEveryFunction) {
         };
         Arena arena(broken, placement);
         expect_rejected(arena, entry.function + " " + entry.arguments[a].c_name + ": " + breakage.what,
-                        {entry.cpp_function, entry.arguments[a].cpp_name, breakage.fragment});
+                        {entry.function + ": ", entry.arguments[a].cpp_name, breakage.fragment});
       }
     }
   }
@@ -316,7 +315,7 @@ TEST(HardeningHostileInputs, OutputsSharingOneElementWithAnyArgumentAreRejected)
           overlapping.place_after(first, second, true);
           Arena overlap_arena(entry, overlapping);
           expect_rejected(overlap_arena, pair + " sharing an element" + order,
-                          {entry.cpp_function, entry.arguments[output].cpp_name + " must not overlap " +
+                          {entry.function + ": ", entry.arguments[output].cpp_name + " must not overlap " +
                                                entry.arguments[other].cpp_name});
 
           Placement touching(entry);

@@ -28,10 +28,18 @@ class UnsupportedRequest : public std::runtime_error {
 thread_local std::string last_error_text;
 thread_local const char* last_error_pointer = "";
 
-// Records `message` as this thread's last error and returns `status`.
-simdattn_status fail(simdattn_status status, const char* message) noexcept {
+// Records `message` as this thread's last error and returns `status`. The C++ checks name the
+// C++ function ("simdattn::attention: ..."); given `c_function`, a C caller reads the name it
+// called instead ("simdattn_attention: ...").
+simdattn_status fail(simdattn_status status, const char* message,
+                     const char* c_function = nullptr) noexcept {
   try {
     last_error_text.assign(message);
+    const std::size_t colon = last_error_text.find(": ");
+    if (c_function != nullptr && last_error_text.rfind("simdattn::", 0) == 0 &&
+        colon != std::string::npos && last_error_text.rfind("simdattn::reference", 0) != 0) {
+      last_error_text.replace(0, colon, c_function);
+    }
     last_error_pointer = last_error_text.c_str();
   } catch (...) {
     last_error_pointer = "simdattn: out of memory while recording an error message";
@@ -48,7 +56,7 @@ simdattn_status guarded(const char* function, Body&& body) noexcept {
   } catch (const UnsupportedRequest& error) {
     return fail(SIMDATTN_ERR_UNSUPPORTED, error.what());
   } catch (const std::invalid_argument& error) {
-    return fail(SIMDATTN_ERR_INVALID_ARGUMENT, error.what());
+    return fail(SIMDATTN_ERR_INVALID_ARGUMENT, error.what(), function);
   } catch (const std::bad_alloc&) {
     return fail(SIMDATTN_ERR_OUT_OF_MEMORY,
                 (std::string(function) + ": out of memory allocating scratch space").c_str());
@@ -107,6 +115,15 @@ simdattn_options read_options(const char* function, const simdattn_options* give
                                 std::to_string(smallest) + " (sizeof(simdattn_options) = " +
                                 std::to_string(sizeof(simdattn_options)) + "), got " +
                                 std::to_string(size));
+  }
+  // A newer header's struct may grow, but not by kilobytes: a larger value is an uninitialised
+  // field, and scanning that far for a zero tail would read past the caller's struct.
+  constexpr std::size_t kLargestPlausible = 4096;
+  if (size > kLargestPlausible) {
+    throw std::invalid_argument(std::string(function) + ": options->struct_size must be at most " +
+                                std::to_string(kLargestPlausible) + " (sizeof(simdattn_options) = " +
+                                std::to_string(sizeof(simdattn_options)) +
+                                "; call simdattn_options_init first), got " + std::to_string(size));
   }
   if (size > sizeof(simdattn_options)) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(given);
