@@ -34,7 +34,7 @@ inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int6
 template <class Arch>
 inline const std::array<int, xsimd::batch<float, Arch>::size>& haddp_lane_of_row() {
   using Floats = xsimd::batch<float, Arch>;
-  constexpr int W = static_cast<int>(Floats::size);
+  static constexpr int W = static_cast<int>(Floats::size);
   static const std::array<int, W> lane_of_row = [] {
     Floats rows[W];
     for (int i = 0; i < W; ++i) rows[i] = Floats(static_cast<float>(i));
