@@ -17,12 +17,14 @@ inline void write_weight_rows(const AttentionPlan& plan, const TileJob& job,
     const ColumnInfo& column = scratch.columns[c];
     const float sum = scratch.running_sum[c];
     const float inverse = sum > 0.0f ? 1.0f / sum : (sum == 0.0f ? 0.0f : sum);
+    // Keys outside the tile's range weigh 0, or NaN like the rest of a NaN row (torch.softmax).
+    const float outside = 0.0f * inverse;
     float* row = plan.weights.row(job.batch, column.head, column.position);
-    std::fill(row, row + keys.begin, 0.0f);
+    std::fill(row, row + keys.begin, outside);
     for (int64_t j = keys.begin; j < keys.end; ++j) {
       row[j] = scratch.scores[(j - keys.begin) * padded_columns + c] * inverse;
     }
-    std::fill(row + keys.end, row + plan.sk, 0.0f);
+    std::fill(row + keys.end, row + plan.sk, outside);
   }
 }
 

@@ -100,7 +100,7 @@ void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorVi
   detail::validate_attention("simdattn::reference::attention", q, k, v, out, options);
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2], value_dim = v.shape[3];
-  if (query_heads == 0) return;
+  if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
   const int64_t group = query_heads / k.shape[1];
 
   std::vector<double> logits(static_cast<size_t>(keys));

@@ -13,7 +13,7 @@ void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float sc
   detail::validate_qk_scores("simdattn::reference::qk_scores", q, k, scores, scale, 0);
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2], head_dim = q.shape[3];
-  if (query_heads == 0) return;
+  if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
   const int64_t group = query_heads / k.shape[1];
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t h = 0; h < query_heads; ++h) {
@@ -57,7 +57,7 @@ void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out) {
   detail::validate_weights_v("simdattn::reference::weights_v", weights, v, out, 0);
   const int64_t batch = weights.shape[0], query_heads = weights.shape[1];
   const int64_t queries = weights.shape[2], keys = weights.shape[3], value_dim = v.shape[3];
-  if (query_heads == 0) return;
+  if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
   const int64_t group = query_heads / v.shape[1];
   std::vector<double> sum(static_cast<size_t>(value_dim));
   for (int64_t b = 0; b < batch; ++b) {
