@@ -19,7 +19,7 @@ void attention_eigen(benchmark::State& state, const Shape& shape) {
   AttentionInputs& inputs = attention_inputs(shape);
   const float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
   int64_t copy = 0;
-  const double seconds = timed_loop(state, [&] {
+  const double seconds = fastest_call_loop(state, [&] {
     eigen_attention(inputs.q(), inputs.k(copy), inputs.v(copy), inputs.out(), scale, shape.causal);
     copy = (copy + 1) % inputs.kv_copies();
   });

@@ -29,7 +29,7 @@ void qk_scores_stage(benchmark::State& state, const Shape& shape) {
   measure_roofs_first(threads, false);
   StageInputs& inputs = stage_inputs(shape);
   const float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
-  const double seconds = timed_loop(state, [&] { simdattn::qk_scores(inputs.q(), inputs.k(), inputs.scores(), scale); });
+  const double seconds = fastest_call_loop(state, [&] { simdattn::qk_scores(inputs.q(), inputs.k(), inputs.scores(), scale); });
   report_compute(state, product_flops(shape), seconds, threads);
   state.SetLabel(simdattn::active_isa());
 }
@@ -38,7 +38,7 @@ void qk_scores_stage(benchmark::State& state, const Shape& shape) {
 // values in [0, 1] instead of [-1, 1], which no branch of a softmax depends on.
 void softmax_rows_stage(benchmark::State& state, const Shape& shape) {
   StageInputs& inputs = stage_inputs(shape);
-  const double seconds = timed_loop(state, [&] { simdattn::softmax_rows(inputs.scores()); });
+  const double seconds = fastest_call_loop(state, [&] { simdattn::softmax_rows(inputs.scores()); });
   // The least traffic: every score read once and written once.
   report_bytes(state, 2.0 * score_bytes(shape), seconds);
   if (!state.error_occurred()) state.counters["threads"] = default_threads();
@@ -49,7 +49,7 @@ void weights_v_stage(benchmark::State& state, const Shape& shape) {
   const int threads = default_threads();
   measure_roofs_first(threads, false);
   StageInputs& inputs = stage_inputs(shape);
-  const double seconds = timed_loop(state, [&] { simdattn::weights_v(inputs.scores(), inputs.v(), inputs.out()); });
+  const double seconds = fastest_call_loop(state, [&] { simdattn::weights_v(inputs.scores(), inputs.v(), inputs.out()); });
   report_compute(state, product_flops(shape), seconds, threads);
   state.SetLabel(simdattn::active_isa());
 }

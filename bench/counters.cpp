@@ -14,6 +14,7 @@ void report_compute(benchmark::State& state, double flops_per_iteration, double 
   // Normally measured already by measure_roofs_first(); if not, now, after the loop was timed.
   const double peak_gflops = fma_peak_gflops(threads);
   const double gflops = flops_per_iteration * static_cast<double>(state.iterations()) / seconds / 1e9;
+  state.counters["call_ms"] = seconds / static_cast<double>(state.iterations()) * 1e3;
   state.counters["gflops"] = gflops;
   state.counters["peak_fraction"] = gflops / peak_gflops;
   state.counters["threads"] = threads;
@@ -22,6 +23,7 @@ void report_compute(benchmark::State& state, double flops_per_iteration, double 
 void report_bytes(benchmark::State& state, double bytes_per_iteration, double seconds) {
   if (state.error_occurred() || seconds <= 0.0) return;
   state.counters["gbytes_per_second"] = bytes_per_iteration * static_cast<double>(state.iterations()) / seconds / 1e9;
+  state.counters["call_ms"] = seconds / static_cast<double>(state.iterations()) * 1e3;
 }
 
 void report_traffic(benchmark::State& state, double bytes_per_iteration, double seconds) {

@@ -275,8 +275,8 @@ class Writer:
     def notes(self):
         report = self.report
         notes = [
-            "Times are wall time per call: for simdattn_bench the mean over Google Benchmark's iterations, "
-            "for PyTorch the best of its timed calls; causal shapes count half the dense FLOPs.",
+            "Times are wall time per call, the fastest of the timed calls for every implementation (simdattn_bench's "
+            "`call_ms`, PyTorch's best of its calls), as the roofs are; causal shapes count half the dense FLOPs.",
             "Decode shapes in simdattn_bench cycle through enough copies of K and V to read them from memory; "
             "the PyTorch peer re-reads one copy, which a large last-level cache may hold.",
         ]

@@ -118,7 +118,8 @@ def _row_from_entry(entry, implementation):
     if entry.get("error_occurred"):
         return Row(implementation, entry.get("label", ""), None, error=entry.get("error_message", "error"))
     return Row(implementation, entry.get("label", ""), _int_or_none(entry.get("threads")),
-               seconds=seconds_per_iteration(entry), gflops=entry.get("gflops"),
+               seconds=entry["call_ms"] / 1e3 if "call_ms" in entry else seconds_per_iteration(entry),
+               gflops=entry.get("gflops"),
                peak_fraction=entry.get("peak_fraction"), bandwidth_fraction=entry.get("bandwidth_fraction"),
                gbytes_per_second=entry.get("gbytes_per_second"),
                roof=entry.get("roof_gflops", entry.get("roof_gbytes_per_second")))
