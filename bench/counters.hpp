@@ -15,19 +15,26 @@
 
 namespace simdattn::bench {
 
-// Runs body() once per benchmark iteration and returns the wall-clock seconds of the whole loop.
-// An exception from body() (say, the library rejecting an option it does not support yet) ends
-// the benchmark with SkipWithError and its message; callers check state.error_occurred().
+// Runs body() once; an exception from it (say, the library rejecting an option it does not
+// support yet) ends the benchmark with SkipWithError and its message. Returns whether it ran.
+template <class Body>
+bool run_one_call(benchmark::State& state, Body& body) {
+  try {
+    body();
+    return true;
+  } catch (const std::exception& error) {
+    state.SkipWithError(error.what());
+    return false;
+  }
+}
+
+// Runs body() once per benchmark iteration and returns the wall-clock seconds of the whole loop;
+// callers check state.error_occurred().
 template <class Body>
 double timed_loop(benchmark::State& state, Body&& body) {
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    try {
-      body();
-    } catch (const std::exception& error) {
-      state.SkipWithError(error.what());
-      break;
-    }
+    if (!run_one_call(state, body)) break;
   }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   return elapsed.count();
@@ -42,12 +49,7 @@ double fastest_call_loop(benchmark::State& state, Body&& body) {
   double fastest = 0.0;
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
-    try {
-      body();
-    } catch (const std::exception& error) {
-      state.SkipWithError(error.what());
-      break;
-    }
+    if (!run_one_call(state, body)) break;
     const std::chrono::duration<double> call = std::chrono::steady_clock::now() - start;
     if (fastest == 0.0 || call.count() < fastest) fastest = call.count();
   }
