@@ -40,7 +40,7 @@ Case shape(std::string name, int64_t batch, int64_t q_heads, int64_t kv_heads, i
 std::vector<Case> cases() {
   std::vector<Case> all;
   // Sizes around micro-tile rows (6, 12, 24), panels (8-32 columns), the key block (256) and the
-  // decoding chunk (512).
+  // decoding chunk (1024).
   for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 257, 300}) {
     all.push_back(shape("square", 1, 2, 2, n, n, 64));
     all.push_back(shape("causal", 1, 2, 1, n, n, 32, Layout::padded, Causal::bottom_right));
@@ -99,7 +99,7 @@ std::vector<Case> cases() {
     all.push_back(decode);
   }
   Case decode_ragged = shape("decode_ragged", 3, 4, 4, 1, 1100, 32, Layout::padded);
-  decode_ragged.kv_lengths = {0, 513, 1100}, decode_ragged.alibi = true, decode_ragged.mask = 1;
+  decode_ragged.kv_lengths = {0, 1025, 1100}, decode_ragged.alibi = true, decode_ragged.mask = 1;
   decode_ragged.lse = true;
   all.push_back(decode_ragged);
   Case decode_window = shape("decode_window", 1, 4, 1, 3, 2000, 32, Layout::bhsd, Causal::bottom_right);

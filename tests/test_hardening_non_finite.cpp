@@ -28,7 +28,7 @@ struct Shape {
 };
 
 // Prefill: 70 queries cross the 32- and 48-position tiles of a 2-head group; Sq != Sk.
-// Decode: one query against 2000 keys, four chunks of 512 merged in the fused path.
+// Decode: one query against 2000 keys, two chunks of 1024 merged in the fused path.
 const Shape kPrefill{"prefill", 2, 4, 2, 70, 90, 32};
 const Shape kDecode{"decode", 2, 4, 2, 1, 2000, 64};
 

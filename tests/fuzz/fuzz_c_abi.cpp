@@ -42,8 +42,8 @@ struct Sizes {
   int64_t batch, q_heads, kv_heads, sq, sk, head_dim, value_dim;
 };
 
-// B 0-2, Hkv 0-3, Hq a multiple 1-3 of it, Sq 0-9, Sk 0-40 or 500-1100 (the decoding path splits
-// keys above 512), D and Dv 1-20 (see "Known limits" for 0). A tensor gets at most one hostile size or stride, and every size
+// B 0-2, Hkv 0-3, Hq a multiple 1-3 of it, Sq 0-9, Sk 0-40 or 1000-1600 (the decoding path splits
+// keys above 1024), D and Dv 1-20 (see "Known limits" for 0). A tensor gets at most one hostile size or stride, and every size
 // is shared by two tensors, so a call whose sizes all agree stays within these: only invalid
 // calls can name huge views.
 Sizes decode_sizes(ByteReader& in) {
@@ -53,7 +53,7 @@ Sizes decode_sizes(ByteReader& in) {
   s.q_heads = s.kv_heads * (1 + in.choice(3));
   s.sq = in.choice(10);
   const int keys = in.byte();
-  s.sk = keys < 240 ? keys % 41 : 500 + (keys - 240) * 40;
+  s.sk = keys < 240 ? keys % 41 : 1000 + (keys - 240) * 40;
   s.head_dim = 1 + in.choice(20);
   s.value_dim = 1 + in.choice(20);
   return s;
