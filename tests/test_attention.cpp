@@ -123,6 +123,15 @@ struct Inputs {
   AttentionOptions options;
   double bias_magnitude = 0.0;
 
+  // Bounds |biased logit| for the error bounds: scale·Σ|q·k| (at most the soft-cap when there is
+  // one) plus the largest ALiBi and mask bias.
+  double logit_bound(const Case& c) const {
+    const double scale = 1.0 / std::sqrt(double(c.head_dim));
+    double logits = logit_magnitude(q, k, scale);
+    if (c.softcap > 0) logits = std::min(logits, double(c.softcap));
+    return logits + bias_magnitude;
+  }
+
   explicit Inputs(const Case& c)
       : q(c.batch, c.q_heads, c.sq, c.head_dim, c.layout),
         k(c.batch, c.kv_heads, c.sk, c.head_dim, c.layout),
@@ -173,10 +182,7 @@ TEST_P(Attention, MatchesOracle) {
     detail::ScopedIsaOverride use(isa);
     attention(in.q.in(), in.k.in(), in.v.in(), actual.view, fast_options);
   }
-  const double scale = 1.0 / std::sqrt(double(c.head_dim));
-  double logits = logit_magnitude(in.q, in.k, scale);
-  if (c.softcap > 0) logits = std::min(logits, double(c.softcap));
-  logits += in.bias_magnitude;
+  const double logits = in.logit_bound(c);
   const double tolerance = attention_tolerance(logits, c.head_dim, c.sk, max_magnitude(in.v));
   EXPECT_TRUE(all_close(expected, actual, tolerance, describe(isa, algorithm, c)));
   if (c.lse) {
@@ -204,10 +210,7 @@ TEST_P(AttentionWeights, MatchOracle) {
     detail::ScopedIsaOverride use(isa);
     attention(in.q.in(), in.k.in(), in.v.in(), out.view, fast_options);
   }
-  const double scale = 1.0 / std::sqrt(double(c.head_dim));
-  double logits = logit_magnitude(in.q, in.k, scale);
-  if (c.softcap > 0) logits = std::min(logits, double(c.softcap));
-  logits += in.bias_magnitude;
+  const double logits = in.logit_bound(c);
   // A weight is off relatively by rel_p (see attention_tolerance) and weights are at most 1.
   EXPECT_TRUE(all_close(expected, actual, attention_tolerance(logits, c.head_dim, c.sk, 1.0),
                         describe(isa, algorithm, c) + " weights"));
