@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include <omp.h>
 
@@ -101,10 +102,14 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
       }
     }
   }
-  // Largest first, so that the causal tiles near the end of the sequence do not finish last.
+  // Largest first within each (batch, kv head): a thread's next job then reads mostly the K and V
+  // rows its last one read, and the small tiles of the last head finish the loop.
   // The order changes only which thread runs a job, never its result.
   if (!decoding && plan.causal != Causal::none) {
     std::stable_sort(plan.jobs.begin(), plan.jobs.end(), [&plan](const TileJob& a, const TileJob& b) {
+      if (a.batch != b.batch || a.kv_head != b.kv_head) {
+        return std::pair(a.batch, a.kv_head) < std::pair(b.batch, b.kv_head);
+      }
       return estimated_keys(plan, a) > estimated_keys(plan, b);
     });
   }
