@@ -1,6 +1,10 @@
 // exp and tanh on SIMD registers, for the softmax and the logit soft-cap.
 #pragma once
 
+#include <immintrin.h>
+
+#include <type_traits>
+
 #include <xsimd/xsimd.hpp>
 
 namespace simdattn::detail {
@@ -34,9 +38,16 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   p = xsimd::fma(p, r, Floats(1.6666665459e-1f));
   p = xsimd::fma(p, r, Floats(5.0000001201e-1f));
   p = xsimd::fma(p, r * r, r + Floats(1.0f));
-  const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
-  Floats result = p * xsimd::bitwise_cast<Floats>(biased_exponent);
-  return xsimd::select(x < lowest, Floats(0.0f), result);
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    // p · 2^n in one instruction, zeroing the underflowed lanes in the same one: 16 operations a
+    // register instead of 21, the same bits (scaling by a power of two is exact or rounds once).
+    const __mmask16 normal = _mm512_cmp_ps_mask(x, lowest, _CMP_NLT_UQ);
+    return _mm512_maskz_scalef_ps(normal, p, n);
+  } else {
+    const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
+    const Floats result = p * xsimd::bitwise_cast<Floats>(biased_exponent);
+    return xsimd::select(x < lowest, Floats(0.0f), result);
+  }
 }
 
 // tanh(x) = sign(x) · (1 - 2 / (e^{2|x|} + 1)): accurate to a few ULP away from 0; near 0 the
