@@ -34,7 +34,7 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   const int64_t rows = keys.end - keys.begin;
-  pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
+  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
                       scratch.packed_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
 
@@ -63,7 +63,7 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
     accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values, v_stride,
                               plan.value_dim, scratch.accumulator, {padded_columns, 1});
   }
-  write_normalized_outputs(plan, job, scratch, real_columns, {padded_columns, 1});
+  write_normalized_outputs<Arch>(plan, job, scratch, real_columns, {padded_columns, 1});
 }
 
 template <class Arch>

@@ -223,7 +223,7 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
                                 v_stride, plan.value_dim, output, layout);
     }
   }
-  finish_online_tile(plan, job, scratch, partials, real_columns, layout);
+  finish_online_tile<Arch>(plan, job, scratch, partials, real_columns, layout);
 }
 
 }  // namespace simdattn::detail

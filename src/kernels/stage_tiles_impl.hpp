@@ -13,7 +13,7 @@ inline void run_qk_scores_tile(const AttentionPlan& plan, const TileJob& job, Ti
   constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
-  pack_scaled_queries(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
+  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
                       scratch.packed_queries);
   const int64_t k_stride = plan.k.strides[2];
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {

@@ -12,6 +12,7 @@
 #include "kernels/blocking.hpp"
 #include "kernels/gemm_microkernel.hpp"
 #include "kernels/tile_kernels.hpp"
+#include "kernels/transpose.hpp"
 #include "kernels/vector_math.hpp"
 #include "plan/visibility.hpp"
 
@@ -80,14 +81,33 @@ inline TileColumns start_tile(const AttentionPlan& plan, const TileJob& job, Til
 }
 
 // packed[d][c] = scale · q[b, head(c), position(c), d]; padded columns are 0. Gathering Qᵀ once
-// per tile lets every key row be broadcast against it without packing K.
+// per tile lets every key row be broadcast against it without packing K. Whole W × W blocks are
+// transposed in registers; the head_dim tail goes element by element.
+template <class Arch>
 inline void pack_scaled_queries(const AttentionPlan& plan, const TileJob& job,
                                 const ColumnInfo* columns, int64_t real_columns,
                                 int64_t padded_columns, ConstTensorView queries, float scale,
                                 float* packed) {
-  for (int64_t c = 0; c < real_columns; ++c) {
-    const float* row = queries.row(job.batch, columns[c].head, columns[c].position);
-    for (int64_t d = 0; d < plan.head_dim; ++d) packed[d * padded_columns + c] = scale * row[d];
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  const int64_t full_depth = plan.head_dim - plan.head_dim % W;
+  for (int64_t c0 = 0; c0 < real_columns; c0 += W) {
+    const int64_t count = std::min(W, real_columns - c0);
+    const float* rows[W];
+    for (int64_t j = 0; j < count; ++j) {
+      rows[j] = queries.row(job.batch, columns[c0 + j].head, columns[c0 + j].position);
+    }
+    for (int64_t d0 = 0; d0 < full_depth; d0 += W) {
+      Floats block[W];
+      for (int64_t j = 0; j < W; ++j) block[j] = j < count ? Floats::load_unaligned(rows[j] + d0) : Floats(0.0f);
+      transpose_in_registers<Arch>(block);
+      for (int64_t i = 0; i < W; ++i) {
+        (block[i] * Floats(scale)).store_aligned(packed + (d0 + i) * padded_columns + c0);
+      }
+    }
+    for (int64_t d = full_depth; d < plan.head_dim; ++d) {
+      for (int64_t j = 0; j < count; ++j) packed[d * padded_columns + c0 + j] = scale * rows[j][d];
+    }
   }
   for (int64_t d = 0; d < plan.head_dim; ++d) {
     std::fill(packed + d * padded_columns + real_columns, packed + (d + 1) * padded_columns, 0.0f);
@@ -293,17 +313,39 @@ inline void accumulate_visible_values(const float* probabilities, int64_t rows, 
 }
 
 // out = accumulator / sum for each real column, and lse = max + log(sum). A column that saw no
-// key (sum 0) gets zeros and lse -inf; a NaN sum stays NaN in both.
+// key (sum 0) gets zeros and lse -inf; a NaN sum stays NaN in both. An Oᵀ accumulator (column
+// stride 1) leaves through W × W transposes in registers; the rest element by element.
+template <class Arch>
 inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& job,
                                      const TileScratch& scratch, int64_t real_columns,
                                      AccumulatorLayout layout) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  const int64_t transposed_values = layout.column_stride == 1 ? plan.value_dim - plan.value_dim % W : 0;
+  for (int64_t c0 = 0; c0 < real_columns && transposed_values > 0; c0 += W) {
+    const int64_t count = std::min(W, real_columns - c0);
+    for (int64_t n0 = 0; n0 < transposed_values; n0 += W) {
+      Floats block[W];
+      for (int64_t j = 0; j < W; ++j) {
+        block[j] = Floats::load_aligned(scratch.accumulator + (n0 + j) * layout.value_stride + c0);
+      }
+      transpose_in_registers<Arch>(block);
+      for (int64_t i = 0; i < count; ++i) {
+        const ColumnInfo& column = scratch.columns[c0 + i];
+        const float sum = scratch.running_sum[c0 + i];
+        if (!(sum > 0.0f)) continue;
+        float* out = plan.out.row(job.batch, column.head, column.position);
+        (block[i] * Floats(1.0f / sum)).store_unaligned(out + n0);
+      }
+    }
+  }
   for (int64_t c = 0; c < real_columns; ++c) {
     const ColumnInfo& column = scratch.columns[c];
     const float sum = scratch.running_sum[c];
     float* out = plan.out.row(job.batch, column.head, column.position);
     if (sum > 0.0f) {
       const float inverse = 1.0f / sum;
-      for (int64_t n = 0; n < plan.value_dim; ++n) {
+      for (int64_t n = transposed_values; n < plan.value_dim; ++n) {
         out[n] = layout.at(scratch.accumulator, n, c) * inverse;
       }
     } else {
@@ -318,11 +360,12 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
 
 // Writes the outputs of the real columns or, for a key chunk, stores the unnormalised state in
 // its partial slot (laid out [value][column], columns_padded wide).
+template <class Arch>
 inline void finish_online_tile(const AttentionPlan& plan, const TileJob& job,
                                const TileScratch& scratch, const PartialSlots& partials,
                                int64_t real_columns, AccumulatorLayout layout) {
   if (job.partial < 0) {
-    write_normalized_outputs(plan, job, scratch, real_columns, layout);
+    write_normalized_outputs<Arch>(plan, job, scratch, real_columns, layout);
     return;
   }
   const int64_t slot_columns = plan.columns_padded;
