@@ -7,6 +7,7 @@
 #include <string>
 
 #include "inputs.hpp"
+#include "machine/fma_peak.hpp"
 #include "machine/roofs.hpp"
 #include "registration.hpp"
 #include "shapes.hpp"
@@ -29,6 +30,9 @@ void add_run_context() {
   benchmark::AddCustomContext("decode_kv", simdattn::bench::decode_kv() == simdattn::bench::DecodeKv::cold
                                                ? "cold: a new copy of K and V each call"
                                                : "warm: the same K and V each call");
+  benchmark::AddCustomContext("roof_isa", simdattn::bench::roof_isa().empty()
+                                              ? "machine: the best instruction set of the CPU"
+                                              : "library: " + simdattn::bench::roof_isa());
 #ifdef SIMDATTN_BENCH_WITH_EIGEN
   using namespace simdattn::bench;
   benchmark::AddCustomContext("eigen_peer", eigen_peer_runs_here()
@@ -55,25 +59,50 @@ void register_benchmarks() {
   register_thread_scaling_benchmarks(standard_shape("encoder"));
 }
 
-// Takes this binary's own flag, --decode_kv=cold|warm, out of argv before Google Benchmark sees
-// it; false (after saying why) when its value is neither.
-bool take_decode_kv_flag(int* argc, char** argv) {
-  const std::string prefix = "--decode_kv=";
+// This binary's own flags, each with the values it accepts and what choosing one does.
+struct OwnFlag {
+  const char* prefix;
+  const char* expected;
+  bool (*apply)(const std::string& value);
+};
+
+bool apply_decode_kv(const std::string& value) {
+  using namespace simdattn::bench;
+  if (value != "cold" && value != "warm") return false;
+  set_decode_kv(value == "cold" ? DecodeKv::cold : DecodeKv::warm);
+  return true;
+}
+
+bool apply_roof_isa(const std::string& value) {
+  using namespace simdattn::bench;
+  if (value != "machine" && value != "library") return false;
+  set_roof_isa(value == "machine" ? "" : simdattn::active_isa());
+  return true;
+}
+
+constexpr OwnFlag kOwnFlags[] = {{"--decode_kv=", "cold or warm", apply_decode_kv},
+                                 {"--roof_isa=", "machine or library", apply_roof_isa}};
+
+// Takes this binary's own flags out of argv before Google Benchmark sees them; false (after
+// saying why) when a value is not one the flag accepts.
+bool take_own_flags(int* argc, char** argv) {
   int kept = 1;
   bool valid = true;
   for (int i = 1; i < *argc; ++i) {
     const std::string argument = argv[i];
-    if (argument.rfind(prefix, 0) != 0) {
+    const OwnFlag* flag = nullptr;
+    for (const OwnFlag& candidate : kOwnFlags) {
+      if (argument.rfind(candidate.prefix, 0) == 0) flag = &candidate;
+    }
+    if (flag == nullptr) {
       argv[kept++] = argv[i];
       continue;
     }
-    const std::string value = argument.substr(prefix.size());
-    if (value == "cold") {
-      simdattn::bench::set_decode_kv(simdattn::bench::DecodeKv::cold);
-    } else if (value == "warm") {
-      simdattn::bench::set_decode_kv(simdattn::bench::DecodeKv::warm);
-    } else {
-      std::fprintf(stderr, "simdattn_bench: --decode_kv: expected cold or warm, got '%s'\n", value.c_str());
+    const std::string value = argument.substr(std::string(flag->prefix).size());
+    if (!flag->apply(value)) {
+      std::fprintf(stderr, "simdattn_bench: %.*s: expected %s, got '%s'\n",
+                   static_cast<int>(std::string(flag->prefix).size() - 1), flag->prefix, flag->expected,
+                   value.c_str());
       valid = false;
     }
   }
@@ -84,7 +113,7 @@ bool take_decode_kv_flag(int* argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!take_decode_kv_flag(&argc, argv)) return 1;
+  if (!take_own_flags(&argc, argv)) return 1;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   register_benchmarks();

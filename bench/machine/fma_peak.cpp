@@ -19,7 +19,23 @@ constexpr int kMeasureRuns = 5;
 
 // Stored after every run so the compiler must compute the checksums, hence the loops.
 std::atomic<float> checksum_sink{0.0f};
+
+std::string& roof_isa_setting() {
+  static std::string isa;
+  return isa;
+}
+
+// FmaLoop with the instruction set roof_isa() names.
+FmaLoopResult run_named_fma_loop(const std::string& isa, int64_t rounds) {
+  if (isa == "avx512") return FmaLoop{}(xsimd::avx512f{}, rounds);
+  if (isa == "avx2") return FmaLoop{}(xsimd::fma3<xsimd::avx2>{}, rounds);
+  return FmaLoop{}(xsimd::sse2{}, rounds);
+}
 }  // namespace
+
+void set_roof_isa(const std::string& isa) { roof_isa_setting() = isa; }
+
+const std::string& roof_isa() { return roof_isa_setting(); }
 
 FmaRun run_fma_loop(int threads, int64_t rounds_per_thread) {
   // The dispatcher checks CPUID once; it holds no state that calls could race on.
@@ -31,7 +47,8 @@ FmaRun run_fma_loop(int threads, int64_t rounds_per_thread) {
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : flops, checksum)
   {
-    const FmaLoopResult result = fma_loop(rounds_per_thread);
+    const FmaLoopResult result =
+        roof_isa().empty() ? fma_loop(rounds_per_thread) : run_named_fma_loop(roof_isa(), rounds_per_thread);
     flops += result.flops;
     checksum += result.checksum;
 #pragma omp master
