@@ -19,4 +19,5 @@
                                                TileScratch&) const;                              \
   template void SoftmaxRow::operator()<ARCH>(ARCH, float*, int64_t) const;                       \
   template void ExpArray::operator()<ARCH>(ARCH, const float*, float*, int64_t) const;           \
+  template void TransposeSquare::operator()<ARCH>(ARCH, float*) const;                           \
   }

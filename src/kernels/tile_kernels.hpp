@@ -80,6 +80,13 @@ struct ExpArray {
   void operator()(Arch, const float* in, float* out, int64_t count) const;
 };
 
+// Transposes a row-major square of W × W floats (W = the ISA's register width) in place, through
+// transpose_in_registers: exposed for its test.
+struct TransposeSquare {
+  template <class Arch>
+  void operator()(Arch, float* square) const;
+};
+
 // Runs `kernel` compiled for `isa`.
 template <class Kernel, class... Args>
 inline void run_for_isa(Isa isa, const Kernel& kernel, Args&&... args) {

@@ -10,6 +10,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/tile_kernels.hpp"
+
 namespace simdattn::detail {
 
 // Rows i of `block` become its columns: block[i] lane j ← block[j] lane i, for W × W floats.
@@ -69,6 +71,16 @@ inline void transpose_in_registers(xsimd::batch<float, Arch>* block) {
     block[2] = _mm_movelh_ps(pair1, pair3);
     block[3] = _mm_movehl_ps(pair3, pair1);
   }
+}
+
+template <class Arch>
+void TransposeSquare::operator()(Arch, float* square) const {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int W = static_cast<int>(Floats::size);
+  Floats block[W];
+  for (int i = 0; i < W; ++i) block[i] = Floats::load_unaligned(square + i * W);
+  transpose_in_registers<Arch>(block);
+  for (int i = 0; i < W; ++i) block[i].store_unaligned(square + i * W);
 }
 
 }  // namespace simdattn::detail
