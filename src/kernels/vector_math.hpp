@@ -10,7 +10,7 @@
 namespace simdattn::detail {
 
 // e^x for every lane. Cody–Waite range reduction x = n·ln2 + r, |r| <= ln2/2, then Cephes' degree-6
-// polynomial for e^r and 2^n assembled in the exponent bits.
+// polynomial for e^r, scaled by 2^n (assembled in the exponent bits, or by vscalefps on AVX-512).
 // Accuracy: at most 2 ULP against the correctly rounded e^x for x in [-87.33, 88.37] (where e^x is
 // a normal float), measured over every 61st float there in tests/test_vector_math.cpp.
 // Outside: x < -87.33 gives 0 (results below FLT_MIN are flushed, an absolute error under 1.2e-38;
