@@ -135,23 +135,17 @@ using NanPattern = std::function<bool(int64_t b, int64_t h, int64_t i, int64_t d
 // are not.
 ::testing::AssertionResult nan_exactly_where(const Tensor& out, const NanPattern& expected_nan,
                                              const std::string& context) {
-  int64_t wrong = 0;
-  std::ostringstream report;
-  const auto& s = out.view.shape;
-  for (int64_t b = 0; b < s[0]; ++b)
-    for (int64_t h = 0; h < s[1]; ++h)
-      for (int64_t i = 0; i < s[2]; ++i)
-        for (int64_t d = 0; d < s[3]; ++d) {
-          const float x = out.at(b, h, i, d);
-          const bool expected = expected_nan(b, h, i, d);
-          if (std::isnan(x) == expected && (expected || std::isfinite(x))) continue;
-          if (wrong++ < 5) {
-            report << "\n  at [" << b << "," << h << "," << i << "," << d << "]: expected "
-                   << (expected ? "NaN" : "a finite value") << ", got " << x;
-          }
-        }
-  if (wrong == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << context << ": " << wrong << " elements wrong" << report.str();
+  return check_every_element(
+      out, context, "wrong",
+      [&](int64_t b, int64_t h, int64_t i, int64_t d) {
+        const float x = out.at(b, h, i, d);
+        const bool expected = expected_nan(b, h, i, d);
+        return std::isnan(x) == expected && (expected || std::isfinite(x));
+      },
+      [&](std::ostream& report, int64_t b, int64_t h, int64_t i, int64_t d) {
+        report << "expected " << (expected_nan(b, h, i, d) ? "NaN" : "a finite value") << ", got "
+               << out.at(b, h, i, d);
+      });
 }
 
 class NonFinite : public ::testing::TestWithParam<Param> {

@@ -148,29 +148,50 @@ inline double max_magnitude(const Tensor& t) {
   return largest;
 }
 
-// Compares every element of `actual` with `expected` within `tolerance`; on failure prints the
-// context (ISA, shape, options), the index, the expected and the actual value of the first few.
-inline ::testing::AssertionResult all_close(const Tensor& expected, const Tensor& actual,
-                                            double tolerance, const std::string& context) {
+// Checks every element of a tensor shaped like `tensor`: is_right(b, h, i, d) says whether it is
+// as expected, describe(report, b, h, i, d) writes what is wrong with one that is not. On failure:
+// "<context>: <count> elements <verdict>" and the index and description of the first few.
+template <class IsRight, class Describe>
+::testing::AssertionResult check_every_element(const Tensor& tensor, const std::string& context,
+                                               const std::string& verdict, IsRight&& is_right,
+                                               Describe&& describe) {
   int64_t failures = 0;
   std::ostringstream report;
-  const auto& s = expected.view.shape;
+  const auto& s = tensor.view.shape;
   for (int64_t b = 0; b < s[0]; ++b)
     for (int64_t h = 0; h < s[1]; ++h)
       for (int64_t i = 0; i < s[2]; ++i)
         for (int64_t d = 0; d < s[3]; ++d) {
-          const float e = expected.at(b, h, i, d), a = actual.at(b, h, i, d);
-          const bool both_nan = std::isnan(e) && std::isnan(a);
-          const bool same_infinity = std::isinf(e) && e == a;
-          if (both_nan || same_infinity || std::fabs(double(e) - double(a)) <= tolerance) continue;
+          if (is_right(b, h, i, d)) continue;
           if (failures++ < 5) {
-            report << "\n  at [" << b << "," << h << "," << i << "," << d << "]: expected " << e
-                   << ", actual " << a << " (difference " << std::fabs(double(e) - double(a)) << ")";
+            report << "\n  at [" << b << "," << h << "," << i << "," << d << "]: ";
+            describe(report, b, h, i, d);
           }
         }
   if (failures == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << context << ": " << failures << " elements differ by more than "
-                                       << tolerance << report.str();
+  return ::testing::AssertionFailure() << context << ": " << failures << " elements " << verdict
+                                       << report.str();
+}
+
+// Compares every element of `actual` with `expected` within `tolerance`; on failure prints the
+// context (ISA, shape, options), the index, the expected and the actual value of the first few.
+inline ::testing::AssertionResult all_close(const Tensor& expected, const Tensor& actual,
+                                            double tolerance, const std::string& context) {
+  std::ostringstream verdict;
+  verdict << "differ by more than " << tolerance;
+  return check_every_element(
+      expected, context, verdict.str(),
+      [&](int64_t b, int64_t h, int64_t i, int64_t d) {
+        const float e = expected.at(b, h, i, d), a = actual.at(b, h, i, d);
+        const bool both_nan = std::isnan(e) && std::isnan(a);
+        const bool same_infinity = std::isinf(e) && e == a;
+        return both_nan || same_infinity || std::fabs(double(e) - double(a)) <= tolerance;
+      },
+      [&](std::ostream& report, int64_t b, int64_t h, int64_t i, int64_t d) {
+        const float e = expected.at(b, h, i, d), a = actual.at(b, h, i, d);
+        report << "expected " << e << ", actual " << a << " (difference "
+               << std::fabs(double(e) - double(a)) << ")";
+      });
 }
 
 // True when both tensors hold the same bits everywhere.
