@@ -324,6 +324,15 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
   const int64_t transposed_values = layout.column_stride == 1 ? plan.value_dim - plan.value_dim % W : 0;
   for (int64_t c0 = 0; c0 < real_columns && transposed_values > 0; c0 += W) {
     const int64_t count = std::min(W, real_columns - c0);
+    // The block's columns that saw a key, their output rows and 1 / sum.
+    float* outs[W] = {};
+    float inverses[W];
+    for (int64_t i = 0; i < count; ++i) {
+      const ColumnInfo& column = scratch.columns[c0 + i];
+      const float sum = scratch.running_sum[c0 + i];
+      if (sum > 0.0f) outs[i] = plan.out.row(job.batch, column.head, column.position);
+      inverses[i] = 1.0f / sum;
+    }
     for (int64_t n0 = 0; n0 < transposed_values; n0 += W) {
       Floats block[W];
       for (int64_t j = 0; j < W; ++j) {
@@ -331,11 +340,7 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
       }
       transpose_in_registers<Arch>(block);
       for (int64_t i = 0; i < count; ++i) {
-        const ColumnInfo& column = scratch.columns[c0 + i];
-        const float sum = scratch.running_sum[c0 + i];
-        if (!(sum > 0.0f)) continue;
-        float* out = plan.out.row(job.batch, column.head, column.position);
-        (block[i] * Floats(1.0f / sum)).store_unaligned(out + n0);
+        if (outs[i] != nullptr) (block[i] * Floats(inverses[i])).store_unaligned(outs[i] + n0);
       }
     }
   }
