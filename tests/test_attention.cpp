@@ -102,6 +102,13 @@ std::vector<Case> cases() {
   decode_ragged.kv_lengths = {0, 1025, 1100}, decode_ragged.alibi = true, decode_ragged.mask = 1;
   decode_ragged.lse = true;
   all.push_back(decode_ragged);
+  // Decoding with head_dim and value_dim tails past whole registers (4, 8, 16 floats) and past
+  // the P·V's chunks of several registers, and a group of four columns half filled.
+  for (auto [heads, head_dim, value_dim] : {std::tuple{4, 24, 72}, {6, 100, 100}}) {
+    Case decode_dims = shape("decode_dims", 1, heads, 1, 1, 1300, head_dim);
+    decode_dims.value_dim = value_dim;
+    all.push_back(decode_dims);
+  }
   Case decode_window = shape("decode_window", 1, 4, 1, 3, 2000, 32, Layout::bhsd, Causal::bottom_right);
   decode_window.window_left = 700, decode_window.window_right = 0;
   all.push_back(decode_window);

@@ -7,7 +7,11 @@
 // O[column][value] and is read through an AccumulatorLayout.
 #pragma once
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <array>
+#include <type_traits>
 
 #include "kernels/tile_common_impl.hpp"
 
@@ -32,20 +36,49 @@ inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int6
 // AVX-512 haddp returns lanes 0 1 4 5 2 3 6 7 8 9 12 13 10 11 14 15; probing once keeps the
 // kernel right with this xsimd and with one that fixes it.
 template <class Arch>
-inline const std::array<int, xsimd::batch<float, Arch>::size>& haddp_lane_of_row() {
+inline const std::array<int32_t, xsimd::batch<float, Arch>::size>& haddp_lane_of_row() {
   using Floats = xsimd::batch<float, Arch>;
   static constexpr int W = static_cast<int>(Floats::size);
-  static const std::array<int, W> lane_of_row = [] {
+  static const std::array<int32_t, W> lane_of_row = [] {
     Floats rows[W];
     for (int i = 0; i < W; ++i) rows[i] = Floats(static_cast<float>(i));
     alignas(64) float sums[W];
     xsimd::haddp(rows).store_aligned(sums);
-    std::array<int, W> lanes{};
+    std::array<int32_t, W> lanes{};
     for (int lane = 0; lane < W; ++lane) lanes[static_cast<int>(sums[lane]) / W] = lane;
     return lanes;
   }();
   return lane_of_row;
 }
+
+// The sums of W registers, lane i holding the sum of rows[i]: xsimd::haddp, its lanes put in
+// order by one permute (AVX, AVX-512) or, where SSE2's haddp ever needs it, through memory.
+template <class Arch>
+class RowSums {
+ public:
+  using Floats = xsimd::batch<float, Arch>;
+  static constexpr int W = static_cast<int>(Floats::size);
+
+  RowSums() : lane_of_row_(haddp_lane_of_row<Arch>()) {}
+
+  Floats operator()(const Floats* rows) const {
+    const Floats sums = xsimd::haddp(rows);
+    if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+      return _mm512_permutexvar_ps(_mm512_loadu_si512(lane_of_row_.data()), sums);
+    } else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+      return _mm256_permutevar8x32_ps(
+          sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lane_of_row_.data())));
+    } else {
+      alignas(64) float lanes[W], ordered[W];
+      sums.store_aligned(lanes);
+      for (int i = 0; i < W; ++i) ordered[i] = lanes[lane_of_row_[i]];
+      return Floats::load_aligned(ordered);
+    }
+  }
+
+ private:
+  const std::array<int32_t, W>& lane_of_row_;
+};
 
 // scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and real columns, packed holding the
 // scaled queries row by row (head_dim_padded floats each, zero beyond head_dim and past the real
@@ -62,7 +95,7 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
   static_assert(W % kDecodeColumnGroup == 0, "a register holds whole groups of sums");
   constexpr int KeysPerStep = W / kDecodeColumnGroup;
   const int64_t full = head_dim - head_dim % W;
-  const std::array<int, W>& lane_of_row = haddp_lane_of_row<Arch>();
+  const RowSums<Arch> row_sums;
   for (int64_t r0 = 0; r0 < rows; r0 += KeysPerStep) {
     // Keys past the block's end repeat its last key; their sums are dropped.
     const float* key_rows[KeysPerStep];
@@ -89,15 +122,17 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
           }
         }
       }
+      // sums[kk · 4 + cc] is key kk's logit for column cc: four adjacent floats per key row.
       alignas(64) float sums[W];
-      xsimd::haddp(acc).store_aligned(sums);
-      for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
-        for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
-          const int64_t c = g * kDecodeColumnGroup + cc;
-          float dot = sums[lane_of_row[kk * kDecodeColumnGroup + cc]];
-          for (int64_t d = full; d < head_dim; ++d) dot += queries[cc * head_dim_padded + d] * key_rows[kk][d];
-          if (c < padded_columns) scores[(r0 + kk) * padded_columns + c] = dot;
+      row_sums(acc).store_aligned(sums);
+      for (int64_t d = full; d < head_dim; ++d) {
+        for (int i = 0; i < W; ++i) {
+          sums[i] += queries[(i % kDecodeColumnGroup) * head_dim_padded + d] * key_rows[i / kDecodeColumnGroup][d];
         }
+      }
+      for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
+        std::copy(sums + kk * kDecodeColumnGroup, sums + (kk + 1) * kDecodeColumnGroup,
+                  scores + (r0 + kk) * padded_columns + g * kDecodeColumnGroup);
       }
     }
   }
@@ -148,10 +183,11 @@ inline void decode_values(const float* probabilities, int64_t padded_columns, in
   constexpr int64_t W = xsimd::batch<float, Arch>::size;
   for (int64_t g = 0; g < column_groups; ++g) {
     const int64_t first_column = g * kDecodeColumnGroup;
+    constexpr int Vectors = blocking_of<Arch>().decode_value_vectors;
     int64_t n0 = 0;
-    for (; n0 + 2 * W <= value_dim; n0 += 2 * W) {
-      decode_values_chunk<Arch, 2>(probabilities, padded_columns, rows, values, value_stride,
-                                   first_column, n0, output, output_stride);
+    for (; n0 + Vectors * W <= value_dim; n0 += Vectors * W) {
+      decode_values_chunk<Arch, Vectors>(probabilities, padded_columns, rows, values, value_stride,
+                                         first_column, n0, output, output_stride);
     }
     for (; n0 + W <= value_dim; n0 += W) {
       decode_values_chunk<Arch, 1>(probabilities, padded_columns, rows, values, value_stride,
