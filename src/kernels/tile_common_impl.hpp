@@ -209,14 +209,35 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
                                    float* running_max, float* running_sum, float* correction) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  Floats block_max[Registers], shift[Registers], sum[Registers];
+  // Row r goes to max chain r % 4: four independent chains hide the latency of max, which a
+  // single chain down the block's rows would wait on at every row.
+  constexpr int Chains = 4;
+  Floats chain_max[Chains][Registers], block_max[Registers], shift[Registers], sum[Registers];
 #pragma GCC unroll 4
-  for (int g = 0; g < Registers; ++g) block_max[g] = Floats(kMinusInfinity), sum[g] = Floats(0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int g = 0; g < Registers; ++g) {
+    sum[g] = Floats(0.0f);
+#pragma GCC unroll 4
+    for (int k = 0; k < Chains; ++k) chain_max[k][g] = Floats(kMinusInfinity);
+  }
+  int64_t r = 0;
+  for (; r + Chains <= rows; r += Chains) {
+#pragma GCC unroll 4
+    for (int k = 0; k < Chains; ++k) {
+#pragma GCC unroll 4
+      for (int g = 0; g < Registers; ++g) {
+        chain_max[k][g] = xsimd::max(chain_max[k][g], Floats::load_aligned(scores + (r + k) * row_stride + g * W));
+      }
+    }
+  }
+  for (; r < rows; ++r) {
 #pragma GCC unroll 4
     for (int g = 0; g < Registers; ++g) {
-      block_max[g] = xsimd::max(block_max[g], Floats::load_aligned(scores + r * row_stride + g * W));
+      chain_max[0][g] = xsimd::max(chain_max[0][g], Floats::load_aligned(scores + r * row_stride + g * W));
     }
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < Registers; ++g) {
+    block_max[g] = xsimd::max(xsimd::max(chain_max[0][g], chain_max[1][g]), xsimd::max(chain_max[2][g], chain_max[3][g]));
   }
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) {
