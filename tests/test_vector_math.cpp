@@ -20,11 +20,13 @@ int64_t ulp_distance(float a, float b) {
   return std::llabs(int64_t{ia} - int64_t{ib});
 }
 
-std::vector<float> exp_of(detail::Isa isa, const std::vector<float>& x) {
+std::vector<float> exp_of(detail::Isa isa, const std::vector<float>& x, bool base_two = false) {
   std::vector<float> y(x.size());
-  detail::run_for_isa(isa, detail::ExpArray{}, x.data(), y.data(), static_cast<int64_t>(x.size()));
+  detail::run_for_isa(isa, detail::ExpArray{base_two}, x.data(), y.data(), static_cast<int64_t>(x.size()));
   return y;
 }
+
+std::vector<float> exp2_of(detail::Isa isa, const std::vector<float>& x) { return exp_of(isa, x, true); }
 
 // The documented bound: 2 ULP wherever e^x is a normal float, x in [-87.33, 88.37]. Every 61st
 // float of that range (about 36 million per ISA; the exhaustive sweep gave the same maximum).
@@ -72,6 +74,46 @@ TEST_P(VectorMath, ExpSpecialValues) {
   EXPECT_NEAR(y[7], saturated, 4.1e31);
   EXPECT_NEAR(y[8], saturated, 4.1e31);
   EXPECT_TRUE(std::isfinite(y[8]));
+}
+
+// The documented bound of exp2_approx: 1 ULP wherever 2^x is a normal float and x <= 0, x in
+// [-126, 0]. Every 61st float of that range (about 18 million per ISA).
+TEST_P(VectorMath, Exp2WithinOneUlpOverTheNonPositiveNormalRange) {
+  std::vector<float> x;
+  const float lowest = 126.0f;
+  int32_t last;
+  std::memcpy(&last, &lowest, sizeof last);
+  for (int32_t bits = 0; bits <= last; bits += 61) {
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    x.push_back(-value);
+  }
+  const std::vector<float> y = exp2_of(GetParam(), x);
+  int64_t worst = 0;
+  float worst_x = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float exact = static_cast<float>(std::exp2(static_cast<double>(x[i])));
+    const int64_t distance = ulp_distance(exact, y[i]);
+    if (distance > worst) worst = distance, worst_x = x[i];
+  }
+  EXPECT_LE(worst, 1) << detail::isa_name(GetParam()) << ": worst at x = " << worst_x << " over "
+                      << x.size() << " inputs";
+  EXPECT_GT(x.size(), 1000000u);
+}
+
+TEST_P(VectorMath, Exp2SpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {-inf, std::nanf(""), -1000.0f, -126.5f, -126.0f, 0.0f, -0.0f, -0.5f, -1.0f};
+  const std::vector<float> y = exp2_of(GetParam(), x);
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_TRUE(std::isnan(y[1]));
+  EXPECT_EQ(y[2], 0.0f);
+  EXPECT_EQ(y[3], 0.0f);  // below FLT_MIN: flushed to 0
+  EXPECT_EQ(y[4], std::numeric_limits<float>::min());
+  EXPECT_EQ(y[5], 1.0f);
+  EXPECT_EQ(y[6], 1.0f);
+  EXPECT_LE(ulp_distance(y[7], static_cast<float>(std::sqrt(0.5))), 2);
+  EXPECT_EQ(y[8], 0.5f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, VectorMath, ::testing::ValuesIn(host_isas()), isa_test_name);
