@@ -193,9 +193,8 @@ TEST_P(Attention, MatchesOracle) {
   const double tolerance = attention_tolerance(logits, c.head_dim, c.sk, max_magnitude(in.v));
   EXPECT_TRUE(all_close(expected, actual, tolerance, describe(isa, algorithm, c)));
   if (c.lse) {
-    // lse = m + log Σ: the logit error delta plus the relative error of the sum.
-    const double lse_tolerance = gamma(c.head_dim + 4) * logits + 4 * kUnitRoundoff * logits + gamma(c.sk + 2);
-    EXPECT_TRUE(all_close(expected_lse, actual_lse, lse_tolerance, describe(isa, algorithm, c) + " lse"));
+    EXPECT_TRUE(all_close(expected_lse, actual_lse, lse_tolerance(logits, c.head_dim, c.sk),
+                          describe(isa, algorithm, c) + " lse"));
   }
 }
 

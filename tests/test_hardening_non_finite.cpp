@@ -112,10 +112,8 @@ struct Problem {
 double out_tolerance(const Shape& s, double logits) {
   return attention_tolerance(logits, s.head_dim, s.sk, 1.0);
 }
-// lse = m + log Σ: the logit error delta, the rounding of the addition, and the sum's relative
-// error (as in test_attention.cpp).
 double lse_tolerance(const Shape& s, double logits) {
-  return gamma(s.head_dim + 4) * logits + 4 * kUnitRoundoff * logits + gamma(s.sk + 2);
+  return simdattn::testing::lse_tolerance(logits, s.head_dim, s.sk);
 }
 
 // Calls f(x) for every element of a tensor that is not to be changed.

@@ -105,18 +105,27 @@ inline double gamma(int64_t n) {
 
 // Bound on |fast - oracle| for one output element of attention over `keys` keys:
 //  - each logit s_j = scale·q·k_j (+ biases) is off by at most
-//    delta = gamma(head_dim + 4) · logit_magnitude (dot product, scale, soft-cap and bias roundings);
+//    delta = gamma(head_dim + 6) · logit_magnitude (dot product, scale, soft-cap and bias
+//    roundings, and two for the base 2 the fused tiles work in: scale·log2(e), bias·log2(e));
 //  - the weight p_j = e^(s_j - m) / Σ e^(s_i - m) is then off relatively by at most 2·delta
-//    (numerator and denominator), plus 2 ULP of the vectorised exp, plus gamma(keys) from the sum
+//    (numerator and denominator), plus 2 ULP of the vectorised exp (exp2_approx, which the fused
+//    tiles use, is within 1), plus gamma(keys) from the sum
 //    and one rounding of the division: rel_p = 2·delta + 3u + gamma(keys);
 //  - o = Σ p_j v_j adds gamma(keys) · Σ p_j|v_j| <= gamma(keys) · value_magnitude;
 //  - the oracle's own result is rounded to float: half an ULP, u · |o| <= u · value_magnitude.
 // logit_magnitude bounds scale·Σ_d|q_d·k_jd| + |biases| over the keys, value_magnitude max |v|.
 inline double attention_tolerance(double logit_magnitude, int64_t head_dim, int64_t keys,
                                   double value_magnitude) {
-  const double delta = gamma(head_dim + 4) * logit_magnitude;
+  const double delta = gamma(head_dim + 6) * logit_magnitude;
   const double relative_weight_error = 2.0 * delta + 3.0 * kUnitRoundoff + gamma(keys + 1);
   return value_magnitude * (relative_weight_error + gamma(keys) + kUnitRoundoff);
+}
+
+// Bound for one log-sum-exp, lse = m + log Σ (the fused tiles: m_2·ln 2 + log Σ, m_2 the base-2
+// max): the logit error delta, the roundings of the product by ln 2, the log and the addition,
+// and the sum's relative error.
+inline double lse_tolerance(double logit_magnitude, int64_t head_dim, int64_t keys) {
+  return gamma(head_dim + 6) * logit_magnitude + 4 * kUnitRoundoff * logit_magnitude + gamma(keys + 2);
 }
 
 // Bound for one logit of qk_scores: a dot product of head_dim terms and one scaling, then the

@@ -217,12 +217,13 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
   const int64_t value_dim_padded = (plan.value_dim + W - 1) / W * W;
   const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
 
-  // Queries row by row, scaled; zero rows for the group's padding.
+  // Queries row by row, scaled to base-2 logits; zero rows for the group's padding.
   float* packed = scratch.packed_queries;
   std::fill(packed, packed + grouped_columns * head_dim_padded, 0.0f);
+  const float scale = base2_logit_scale(plan);
   for (int64_t c = 0; c < real_columns; ++c) {
     const float* row = plan.q.row(job.batch, scratch.columns[c].head, scratch.columns[c].position);
-    for (int64_t d = 0; d < plan.head_dim; ++d) packed[c * head_dim_padded + d] = plan.scale * row[d];
+    for (int64_t d = 0; d < plan.head_dim; ++d) packed[c * head_dim_padded + d] = scale * row[d];
   }
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);

@@ -80,6 +80,9 @@ inline TileColumns start_tile(const AttentionPlan& plan, const TileJob& job, Til
   return {real, (real + panel - 1) / panel * panel, keys_seen_by_tile(scratch, real)};
 }
 
+// The scale that puts the attention tiles' logits in base 2 (kLog2e): the packed queries carry it.
+inline float base2_logit_scale(const AttentionPlan& plan) { return plan.scale * kLog2e; }
+
 // packed[d][c] = scale · q[b, head(c), position(c), d]; padded columns are 0. Gathering Qᵀ once
 // per tile lets every key row be broadcast against it without packing K. Whole W × W blocks are
 // transposed in registers; the head_dim tail goes element by element.
@@ -114,20 +117,21 @@ inline void pack_scaled_queries(const AttentionPlan& plan, const TileJob& job,
   }
 }
 
-// Per-column constants of the ALiBi bias: -slope and the diagonal position i + off. Zero slope for
+// Per-column constants of the ALiBi bias: -slope (in base 2) and the diagonal position i + off. Zero slope for
 // padded columns and when ALiBi is off.
 inline void prepare_alibi(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
                           int64_t real_columns, int64_t padded_columns) {
   const int64_t offset = diagonal_offset(plan, job.batch);
   for (int64_t c = 0; c < padded_columns; ++c) {
     const bool real = c < real_columns && plan.alibi_slopes != nullptr;
-    scratch.alibi_slope[c] = real ? -plan.alibi_slopes[scratch.columns[c].head] : 0.0f;
+    scratch.alibi_slope[c] = real ? -plan.alibi_slopes[scratch.columns[c].head] * kLog2e : 0.0f;
     scratch.alibi_diagonal[c] = real ? static_cast<float>(scratch.columns[c].position + offset) : 0.0f;
   }
 }
 
-// Turns the raw logits scores[r][c] of keys [first_key, first_key + rows) into biased, masked
-// logits, in the order the options define: soft-cap, ALiBi, additive mask, then visibility (an
+// Turns the raw base-2 logits scores[r][c] of keys [first_key, first_key + rows) into biased,
+// masked ones, every constant in base 2 too (c·tanh(s/c) is log2(e)·c·tanh(l/(log2(e)·c))), in
+// the order the options define: soft-cap, ALiBi, additive mask, then visibility (an
 // invisible key becomes -inf whatever its value, NaN included). Returns whether some real column
 // may not see some key of the block (a visibility edge or an additive mask): only then can a
 // zero weight meet a non-finite value that must not reach its column.
@@ -139,7 +143,8 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
   constexpr int64_t W = Floats::size;
   float* scores = scratch.scores;
   if (plan.softcap > 0.0f) {
-    const Floats cap(plan.softcap), inverse_cap(1.0f / plan.softcap);
+    const float base2_cap = plan.softcap * kLog2e;
+    const Floats cap(base2_cap), inverse_cap(1.0f / base2_cap);
     for (int64_t i = 0; i < rows * padded_columns; i += W) {
       const Floats logit = Floats::load_aligned(scores + i);
       (cap * tanh_approx<Arch>(logit * inverse_cap)).store_aligned(scores + i);
@@ -167,7 +172,7 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
       // -inf excludes the key whatever its logit (NaN included), as in the oracle.
       for (int64_t r = 0; r < rows; ++r) {
         float& logit = scores[r * padded_columns + c];
-        logit = mask_row[r] == kMinusInfinity ? kMinusInfinity : logit + mask_row[r];
+        logit = mask_row[r] == kMinusInfinity ? kMinusInfinity : logit + mask_row[r] * kLog2e;
       }
     }
   }
@@ -194,8 +199,8 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
   return true;
 }
 
-// The value subtracted before exp: the max, or 0 when the max is -inf (nothing visible yet), so
-// that exp(-inf - 0) = 0 instead of NaN.
+// The value subtracted before exponentiating: the max, or 0 when the max is -inf (nothing
+// visible yet), so that 2^(-inf - 0) = 0 instead of NaN.
 template <class Arch>
 inline xsimd::batch<float, Arch> exp_shift(xsimd::batch<float, Arch> max) {
   using Floats = xsimd::batch<float, Arch>;
@@ -245,13 +250,13 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
     const Floats new_max = xsimd::max(old_max, block_max[g]);
     shift[g] = exp_shift<Arch>(new_max);
     new_max.store_aligned(running_max + g * W);
-    exp_approx<Arch>(old_max - shift[g]).store_aligned(correction + g * W);
+    exp2_approx<Arch>(old_max - shift[g]).store_aligned(correction + g * W);
   }
   for (int64_t r = 0; r < rows; ++r) {
 #pragma GCC unroll 4
     for (int g = 0; g < Registers; ++g) {
       float* at = scores + r * row_stride + g * W;
-      const Floats e = exp_approx<Arch>(Floats::load_aligned(at) - shift[g]);
+      const Floats e = exp2_approx<Arch>(Floats::load_aligned(at) - shift[g]);
       e.store_aligned(at);
       sum[g] += e;
     }
@@ -263,9 +268,9 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
   }
 }
 
-// One key block of the online softmax, down each column of scores[rows][padded_columns]:
-//   new_max = max(running_max, max_r scores[r][c]),  correction = e^(running_max - new_max),
-//   scores[r][c] ← e^(scores[r][c] - new_max),        running_sum = running_sum · correction + Σ_r.
+// One key block of the online softmax, down each column of base-2 logits scores[rows][padded_columns]:
+//   new_max = max(running_max, max_r scores[r][c]),  correction = 2^(running_max - new_max),
+//   scores[r][c] ← 2^(scores[r][c] - new_max),        running_sum = running_sum · correction + Σ_r.
 // Starting from running_max = -inf and running_sum = 0 it is the plain (composed) softmax.
 // A +inf or NaN logit makes its column NaN (inf - inf), as in the oracle and torch.softmax.
 template <class Arch>
@@ -379,7 +384,7 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
     }
     if (plan.has_lse) {
       *plan.lse.row(job.batch, column.head, column.position) =
-          sum > 0.0f ? scratch.running_max[c] + std::log(sum) : (sum == 0.0f ? kMinusInfinity : sum);
+          sum > 0.0f ? scratch.running_max[c] * kLn2 + std::log(sum) : (sum == 0.0f ? kMinusInfinity : sum);
     }
   }
 }

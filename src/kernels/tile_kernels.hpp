@@ -13,6 +13,13 @@
 
 namespace simdattn::detail {
 
+// The attention tiles keep their logits in base 2, l = log2(e)·(scale·q·k + biases): the
+// softmax's e^(s - max) is then 2^(l - max_l), which exp2_approx computes in fewer operations than
+// exp_approx takes for e^x (no reduction by ln 2). The weights are the same; the running and
+// partial maxima are base 2 too and go back to natural units (· kLn2) only in the log-sum-exp.
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kLn2 = 0.693147180559945309f;
+
 // What a query column of a tile refers to: a (query head, position) pair of the work item.
 struct ColumnInfo {
   int64_t head;
@@ -22,15 +29,16 @@ struct ColumnInfo {
 
 // One thread's working memory, sized by the plan before the parallel loop starts.
 struct TileScratch {
-  float* packed_queries;   // head_dim × columns: scale · Qᵀ of the tile (or Pᵀ for weights_v)
-  float* scores;           // keys × columns: logits, then probabilities, key-major
+  float* packed_queries;   // head_dim × columns: scale · log2(e) · Qᵀ of the tile (scale · Qᵀ
+                           // for qk_scores, Pᵀ for weights_v)
+  float* scores;           // keys × columns: base-2 logits, then probabilities, key-major
   float* accumulator;      // value_dim × columns: unnormalised output, Oᵀ
-  float* running_max;      // columns
+  float* running_max;      // columns, base 2
   float* running_sum;      // columns
-  float* correction;       // columns: e^(previous max - new max) of the current key block
+  float* correction;       // columns: 2^(previous max - new max) of the current key block
   float* block_begin;      // columns: visible keys relative to the current key block
   float* block_end;        // columns
-  float* alibi_slope;      // columns: -slope of the column's head, 0 for padding
+  float* alibi_slope;      // columns: -slope · log2(e) of the column's head, 0 for padding
   float* alibi_diagonal;   // columns: position + offset relative to the current key block
   ColumnInfo* columns;     // columns
 };
@@ -38,7 +46,7 @@ struct TileScratch {
 // Unnormalised partial results of key chunks (decoding), merged in a fixed order afterwards.
 struct PartialSlots {
   float* accumulator;    // per slot: value_dim × columns_padded
-  float* max;            // per slot: columns_padded
+  float* max;            // per slot: columns_padded, base 2
   float* sum;            // per slot: columns_padded
   float* chunk_weights;  // per thread: key_chunks, the merge's working memory
 };

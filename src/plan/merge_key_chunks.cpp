@@ -1,6 +1,7 @@
 // Decoding splits the keys of each (batch, kv head) into chunks processed in parallel; this merges
-// their unnormalised results: with M = max_c m_c, L = Σ_c l_c·e^(m_c - M),
-// out = Σ_c acc_c·e^(m_c - M) / L and lse = M + log L, always summing chunks in increasing order.
+// their unnormalised results: with M = max_c m_c, L = Σ_c l_c·2^(m_c - M) (the maxima are base 2,
+// kLog2e), out = Σ_c acc_c·2^(m_c - M) / L and lse = M·ln 2 + log L, always summing chunks in
+// increasing order.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -27,13 +28,13 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         max = std::max(max, partials.max[(group * chunks + chunk) * slot_columns + c]);
       }
-      // 0 when nothing was seen: every chunk then has weight e^(-inf - 0) = 0.
+      // 0 when nothing was seen: every chunk then has weight 2^(-inf - 0) = 0.
       const float shift = max == minus_infinity ? 0.0f : max;
       float sum = 0.0f;
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         const int64_t slot = (group * chunks + chunk) * slot_columns + c;
         const float chunk_max = partials.max[slot];
-        chunk_weight[chunk] = chunk_max == shift ? 1.0f : std::exp(chunk_max - shift);
+        chunk_weight[chunk] = chunk_max == shift ? 1.0f : std::exp2(chunk_max - shift);
         sum += partials.sum[slot] * chunk_weight[chunk];
       }
       float* out = plan.out.row(b, head, position);
@@ -47,7 +48,7 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
       }
       if (plan.has_lse) {
         *plan.lse.row(b, head, position) =
-            sum > 0.0f ? max + std::log(sum) : (sum == 0.0f ? minus_infinity : sum);
+            sum > 0.0f ? max * kLn2 + std::log(sum) : (sum == 0.0f ? minus_infinity : sum);
       }
     }
   }

@@ -314,8 +314,7 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
     expect_close("attention weights", weights, expected_weights, attention_tolerance(logits, head_dim, keys, 1.0));
   }
   if (effective.lse != nullptr) {
-    expect_close("attention lse", lse, expected_lse,
-                 gamma(head_dim + 4) * logits + 4 * kUnitRoundoff * logits + gamma(keys + 2));
+    expect_close("attention lse", lse, expected_lse, lse_tolerance(logits, head_dim, keys));
   }
   return 0;
 }

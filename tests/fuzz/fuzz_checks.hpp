@@ -1,6 +1,6 @@
 // What the fuzz target demands of a call, and the error bounds it holds results to: those of
-// tests/test_support.hpp (Higham's gamma(n) bounds, derived there and in docs/guarantees.md),
-// restated here because the fuzz target does not link GoogleTest.
+// tests/test_support.hpp (Higham's gamma(n) bounds, derived there and in the README's "Numerical
+// accuracy" section), restated here because the fuzz target does not link GoogleTest.
 #pragma once
 
 #include <algorithm>
@@ -29,8 +29,11 @@ inline double gamma(int64_t n) {
   return nu / (1.0 - nu);
 }
 inline double attention_tolerance(double logits, int64_t head_dim, int64_t keys, double values) {
-  const double delta = gamma(head_dim + 4) * logits;
+  const double delta = gamma(head_dim + 6) * logits;
   return values * (2.0 * delta + 3.0 * kUnitRoundoff + gamma(keys + 1) + gamma(keys) + kUnitRoundoff);
+}
+inline double lse_tolerance(double logits, int64_t head_dim, int64_t keys) {
+  return gamma(head_dim + 6) * logits + 4 * kUnitRoundoff * logits + gamma(keys + 2);
 }
 
 // The largest finite |x| over the elements of a view (0 for none).
