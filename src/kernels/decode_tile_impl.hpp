@@ -209,10 +209,12 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   const int64_t real_columns = describe_columns(plan, job, scratch);
-  const int64_t padded_columns = W;
-  assert(real_columns <= padded_columns && padded_columns <= plan.columns_padded);
   const int64_t column_groups = (real_columns + kDecodeColumnGroup - 1) / kDecodeColumnGroup;
   const int64_t grouped_columns = column_groups * kDecodeColumnGroup;
+  // Scores in the dense layout (keys_per_register) when the groups' columns divide a register:
+  // 4 columns fill a 16-float register with 4 keys, where a row per key would leave 12 lanes idle.
+  const int64_t padded_columns = W % grouped_columns == 0 ? grouped_columns : W;
+  assert(real_columns <= padded_columns && padded_columns <= plan.columns_padded);
   const int64_t head_dim_padded = (plan.head_dim + W - 1) / W * W;
   const int64_t value_dim_padded = (plan.value_dim + W - 1) / W * W;
   const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
@@ -235,9 +237,14 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
   const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
-    for (int64_t r = 0; r < rows; ++r) {
-      std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
+    // Columns past the groups, and the lanes of the last register past the last key, hold zeros
+    // until the softmax (the scores are written for the groups' columns only).
+    if (grouped_columns < padded_columns) {
+      for (int64_t r = 0; r < rows; ++r) {
+        std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
+      }
     }
+    std::fill(scratch.scores + rows * padded_columns, scratch.scores + (rows * padded_columns + W - 1) / W * W, 0.0f);
     const float* values = plan.v.row(job.batch, job.kv_head, first_key);
     decode_scores<Arch>(packed, plan.head_dim, head_dim_padded, column_groups,
                         plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,

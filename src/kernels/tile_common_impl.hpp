@@ -129,12 +129,44 @@ inline void prepare_alibi(const AttentionPlan& plan, const TileJob& job, TileScr
   }
 }
 
+// A block scores[rows][columns] is read W floats at a time. Key-major tiles have a multiple of W
+// columns: a register holds W columns of one key. Decoding tiles may have fewer, a divisor of W
+// (their dense layout): a register then holds W / columns keys of every column, lane l being key
+// l / columns and column l % columns, so that no lane is padding.
+template <class Arch>
+inline int64_t keys_per_register(int64_t columns) {
+  constexpr int64_t W = xsimd::batch<float, Arch>::size;
+  return columns < W ? W / columns : 1;
+}
+
+// Lane l's key relative to the first key of its register (see keys_per_register).
+template <class Arch>
+inline xsimd::batch<float, Arch> lane_key_offsets(int64_t columns) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  alignas(64) float offsets[W];
+  for (int64_t l = 0; l < W; ++l) offsets[l] = static_cast<float>(columns < W ? l / columns : 0);
+  return Floats::load_aligned(offsets);
+}
+
+// A per-column array as the score registers' lanes see it: the array itself, or in the dense
+// layout its values repeated across one register, written into `tiled` (W floats).
+template <class Arch>
+inline const float* column_lanes(const float* per_column, int64_t columns, float* tiled) {
+  constexpr int64_t W = xsimd::batch<float, Arch>::size;
+  if (columns >= W) return per_column;
+  for (int64_t l = 0; l < W; ++l) tiled[l] = per_column[l % columns];
+  return tiled;
+}
+
 // Turns the raw base-2 logits scores[r][c] of keys [first_key, first_key + rows) into biased,
 // masked ones, every constant in base 2 too (c·tanh(s/c) is log2(e)·c·tanh(l/(log2(e)·c))), in
 // the order the options define: soft-cap, ALiBi, additive mask, then visibility (an
 // invisible key becomes -inf whatever its value, NaN included). Returns whether some real column
 // may not see some key of the block (a visibility edge or an additive mask): only then can a
-// zero weight meet a non-finite value that must not reach its column.
+// zero weight meet a non-finite value that must not reach its column. padded_columns is a multiple
+// or a divisor of W (keys_per_register); in the dense layout the lanes past the block's last key
+// are transformed too and must be overwritten afterwards (online_softmax_block does).
 template <class Arch>
 inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
                              int64_t real_columns, int64_t padded_columns, int64_t first_key,
@@ -142,6 +174,8 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   float* scores = scratch.scores;
+  const int64_t key_step = keys_per_register<Arch>(padded_columns);
+  const Floats key_offsets = lane_key_offsets<Arch>(padded_columns);
   if (plan.softcap > 0.0f) {
     const float base2_cap = plan.softcap * kLog2e;
     const Floats cap(base2_cap), inverse_cap(1.0f / base2_cap);
@@ -151,11 +185,14 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
     }
   }
   if (plan.alibi_slopes != nullptr) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const Floats key(static_cast<float>(first_key + r));
+    alignas(64) float diagonal_lanes[W], slope_lanes[W];
+    const float* diagonals = column_lanes<Arch>(scratch.alibi_diagonal, padded_columns, diagonal_lanes);
+    const float* slopes = column_lanes<Arch>(scratch.alibi_slope, padded_columns, slope_lanes);
+    for (int64_t r = 0; r < rows; r += key_step) {
+      const Floats key = Floats(static_cast<float>(first_key + r)) + key_offsets;
       for (int64_t c = 0; c < padded_columns; c += W) {
-        const Floats distance = xsimd::abs(Floats::load_aligned(scratch.alibi_diagonal + c) - key);
-        const Floats biased = xsimd::fma(Floats::load_aligned(scratch.alibi_slope + c), distance,
+        const Floats distance = xsimd::abs(Floats::load_aligned(diagonals + c) - key);
+        const Floats biased = xsimd::fma(Floats::load_aligned(slopes + c), distance,
                                          Floats::load_aligned(scores + r * padded_columns + c));
         biased.store_aligned(scores + r * padded_columns + c);
       }
@@ -187,11 +224,13 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
     partly_visible |= begin > 0 || end < rows;
   }
   if (!partly_visible) return plan.has_mask;
-  for (int64_t r = 0; r < rows; ++r) {
-    const Floats key(static_cast<float>(r));
+  alignas(64) float begin_lanes[W], end_lanes[W];
+  const float* begins = column_lanes<Arch>(scratch.block_begin, padded_columns, begin_lanes);
+  const float* ends = column_lanes<Arch>(scratch.block_end, padded_columns, end_lanes);
+  for (int64_t r = 0; r < rows; r += key_step) {
+    const Floats key = Floats(static_cast<float>(r)) + key_offsets;
     for (int64_t c = 0; c < padded_columns; c += W) {
-      const auto visible = (Floats::load_aligned(scratch.block_begin + c) <= key) &
-                           (key < Floats::load_aligned(scratch.block_end + c));
+      const auto visible = (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
       float* at = scores + r * padded_columns + c;
       xsimd::select(visible, Floats::load_aligned(at), Floats(kMinusInfinity)).store_aligned(at);
     }
@@ -268,15 +307,67 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
   }
 }
 
+// online_softmax_block for the dense layout (padded_columns = P divides W): a register holds W / P
+// keys of every column, so the block's max and sum are taken over registers and then folded lane
+// by lane into their columns. The lanes past the last key become -inf first.
+template <class Arch>
+inline void online_softmax_dense(float* scores, int64_t rows, int64_t columns, float* running_max,
+                                 float* running_sum, float* correction) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  const int64_t floats = rows * columns, registers = (floats + W - 1) / W;
+  std::fill(scores + floats, scores + registers * W, kMinusInfinity);
+  // Four independent max chains, as in online_softmax_columns.
+  constexpr int Chains = 4;
+  Floats chain_max[Chains];
+  for (int k = 0; k < Chains; ++k) chain_max[k] = Floats(kMinusInfinity);
+  int64_t i = 0;
+  for (; i + Chains <= registers; i += Chains) {
+#pragma GCC unroll 4
+    for (int k = 0; k < Chains; ++k) chain_max[k] = xsimd::max(chain_max[k], Floats::load_aligned(scores + (i + k) * W));
+  }
+  for (; i < registers; ++i) chain_max[0] = xsimd::max(chain_max[0], Floats::load_aligned(scores + i * W));
+  alignas(64) float lanes[W], old_max[W], shift[W], tiled[W];
+  xsimd::max(xsimd::max(chain_max[0], chain_max[1]), xsimd::max(chain_max[2], chain_max[3])).store_aligned(lanes);
+  for (int64_t c = 0; c < columns; ++c) {
+    float block_max = lanes[c];
+    for (int64_t l = c + columns; l < W; l += columns) block_max = std::max(block_max, lanes[l]);
+    old_max[c] = running_max[c];
+    running_max[c] = std::max(old_max[c], block_max);
+    shift[c] = running_max[c] == kMinusInfinity ? 0.0f : running_max[c];
+  }
+  const Floats shifts = Floats::load_aligned(column_lanes<Arch>(shift, columns, tiled));
+  const Floats previous = Floats::load_aligned(column_lanes<Arch>(old_max, columns, tiled));
+  exp2_approx<Arch>(previous - shifts).store_aligned(lanes);
+  std::copy(lanes, lanes + columns, correction);
+  Floats sum(0.0f);
+  for (i = 0; i < registers; ++i) {
+    const Floats e = exp2_approx<Arch>(Floats::load_aligned(scores + i * W) - shifts);
+    e.store_aligned(scores + i * W);
+    sum += e;
+  }
+  sum.store_aligned(lanes);
+  for (int64_t c = 0; c < columns; ++c) {
+    float block_sum = 0.0f;
+    for (int64_t l = c; l < W; l += columns) block_sum += lanes[l];
+    running_sum[c] = running_sum[c] * correction[c] + block_sum;
+  }
+}
+
 // One key block of the online softmax, down each column of base-2 logits scores[rows][padded_columns]:
 //   new_max = max(running_max, max_r scores[r][c]),  correction = 2^(running_max - new_max),
 //   scores[r][c] ← 2^(scores[r][c] - new_max),        running_sum = running_sum · correction + Σ_r.
 // Starting from running_max = -inf and running_sum = 0 it is the plain (composed) softmax.
+// padded_columns is a multiple of W, or a divisor of it (the dense layout, keys_per_register).
 // A +inf or NaN logit makes its column NaN (inf - inf), as in the oracle and torch.softmax.
 template <class Arch>
 inline void online_softmax_block(float* scores, int64_t rows, int64_t padded_columns,
                                  float* running_max, float* running_sum, float* correction) {
   constexpr int64_t W = xsimd::batch<float, Arch>::size;
+  if (padded_columns < W) {
+    online_softmax_dense<Arch>(scores, rows, padded_columns, running_max, running_sum, correction);
+    return;
+  }
   int64_t c = 0;
   for (; c + 2 * W <= padded_columns; c += 2 * W) {
     online_softmax_columns<Arch, 2>(scores + c, rows, padded_columns, running_max + c,
