@@ -34,8 +34,8 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   const int64_t rows = keys.end - keys.begin;
-  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q, base2_logit_scale(plan),
-                      scratch.packed_queries);
+  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q,
+                            base2_logit_scale(plan), scratch.packed_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
 
   // Stage 1: every logit of the tile.

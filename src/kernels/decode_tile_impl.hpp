@@ -80,10 +80,11 @@ class RowSums {
   const std::array<int32_t, W>& lane_of_row_;
 };
 
-// scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and real columns, packed holding the
-// scaled queries row by row (head_dim_padded floats each, zero beyond head_dim and past the real
-// columns). rows_available key rows exist from `keys` on; the block's value rows are prefetched. W/4 keys × 4 columns of dot products are reduced together by one haddp, whose lanes
-// are those 16 (AVX-512), 8 or 4 sums.
+// scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and the groups' columns, padded_columns
+// floats a key, packed holding the scaled queries row by row (head_dim_padded floats each, zero
+// beyond head_dim and past the real columns). rows_available key rows exist from `keys` on; the
+// block's value rows are prefetched. W/4 keys × 4 columns of dot products are reduced together by
+// one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums.
 template <class Arch>
 inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
                           int64_t column_groups, const float* keys, int64_t key_stride,
@@ -127,7 +128,8 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       row_sums(acc).store_aligned(sums);
       for (int64_t d = full; d < head_dim; ++d) {
         for (int i = 0; i < W; ++i) {
-          sums[i] += queries[(i % kDecodeColumnGroup) * head_dim_padded + d] * key_rows[i / kDecodeColumnGroup][d];
+          const float query = queries[(i % kDecodeColumnGroup) * head_dim_padded + d];
+          sums[i] += query * key_rows[i / kDecodeColumnGroup][d];
         }
       }
       for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
@@ -244,7 +246,8 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
         std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
       }
     }
-    std::fill(scratch.scores + rows * padded_columns, scratch.scores + (rows * padded_columns + W - 1) / W * W, 0.0f);
+    const int64_t floats = rows * padded_columns;
+    std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
     const float* values = plan.v.row(job.batch, job.kv_head, first_key);
     decode_scores<Arch>(packed, plan.head_dim, head_dim_padded, column_groups,
                         plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,

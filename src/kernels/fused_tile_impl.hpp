@@ -17,8 +17,8 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
-  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q, base2_logit_scale(plan),
-                      scratch.packed_queries);
+  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q,
+                            base2_logit_scale(plan), scratch.packed_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);

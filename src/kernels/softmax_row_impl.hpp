@@ -68,9 +68,13 @@ template <class Arch>
 void ExpArray::operator()(Arch, const float* in, float* out, int64_t count) const {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  const auto exponential = [this](Floats x) { return base_two ? exp2_approx<Arch>(x) : exp_approx<Arch>(x); };
+  const auto exponential = [this](Floats x) {
+    return base_two ? exp2_approx<Arch>(x) : exp_approx<Arch>(x);
+  };
   const int64_t full = count - count % W;
-  for (int64_t i = 0; i < full; i += W) exponential(Floats::load_unaligned(in + i)).store_unaligned(out + i);
+  for (int64_t i = 0; i < full; i += W) {
+    exponential(Floats::load_unaligned(in + i)).store_unaligned(out + i);
+  }
   if (full < count) {
     store_tail<Arch>(exponential(load_tail<Arch>(in + full, count - full, 0.0f)), out + full, count - full);
   }

@@ -117,8 +117,8 @@ inline void pack_scaled_queries(const AttentionPlan& plan, const TileJob& job,
   }
 }
 
-// Per-column constants of the ALiBi bias: -slope (in base 2) and the diagonal position i + off. Zero slope for
-// padded columns and when ALiBi is off.
+// Per-column constants of the ALiBi bias: -slope (in base 2) and the diagonal position i + off.
+// Zero slope for padded columns and when ALiBi is off.
 inline void prepare_alibi(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
                           int64_t real_columns, int64_t padded_columns) {
   const int64_t offset = diagonal_offset(plan, job.batch);
@@ -230,7 +230,8 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
   for (int64_t r = 0; r < rows; r += key_step) {
     const Floats key = Floats(static_cast<float>(r)) + key_offsets;
     for (int64_t c = 0; c < padded_columns; c += W) {
-      const auto visible = (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
+      const auto visible =
+          (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
       float* at = scores + r * padded_columns + c;
       xsimd::select(visible, Floats::load_aligned(at), Floats(kMinusInfinity)).store_aligned(at);
     }
@@ -269,19 +270,22 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
     for (int k = 0; k < Chains; ++k) {
 #pragma GCC unroll 4
       for (int g = 0; g < Registers; ++g) {
-        chain_max[k][g] = xsimd::max(chain_max[k][g], Floats::load_aligned(scores + (r + k) * row_stride + g * W));
+        const Floats logits = Floats::load_aligned(scores + (r + k) * row_stride + g * W);
+        chain_max[k][g] = xsimd::max(chain_max[k][g], logits);
       }
     }
   }
   for (; r < rows; ++r) {
 #pragma GCC unroll 4
     for (int g = 0; g < Registers; ++g) {
-      chain_max[0][g] = xsimd::max(chain_max[0][g], Floats::load_aligned(scores + r * row_stride + g * W));
+      const Floats logits = Floats::load_aligned(scores + r * row_stride + g * W);
+      chain_max[0][g] = xsimd::max(chain_max[0][g], logits);
     }
   }
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) {
-    block_max[g] = xsimd::max(xsimd::max(chain_max[0][g], chain_max[1][g]), xsimd::max(chain_max[2][g], chain_max[3][g]));
+    block_max[g] = xsimd::max(xsimd::max(chain_max[0][g], chain_max[1][g]),
+                              xsimd::max(chain_max[2][g], chain_max[3][g]));
   }
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) {
@@ -324,11 +328,14 @@ inline void online_softmax_dense(float* scores, int64_t rows, int64_t columns, f
   int64_t i = 0;
   for (; i + Chains <= registers; i += Chains) {
 #pragma GCC unroll 4
-    for (int k = 0; k < Chains; ++k) chain_max[k] = xsimd::max(chain_max[k], Floats::load_aligned(scores + (i + k) * W));
+    for (int k = 0; k < Chains; ++k) {
+      chain_max[k] = xsimd::max(chain_max[k], Floats::load_aligned(scores + (i + k) * W));
+    }
   }
   for (; i < registers; ++i) chain_max[0] = xsimd::max(chain_max[0], Floats::load_aligned(scores + i * W));
   alignas(64) float lanes[W], old_max[W], shift[W], tiled[W];
-  xsimd::max(xsimd::max(chain_max[0], chain_max[1]), xsimd::max(chain_max[2], chain_max[3])).store_aligned(lanes);
+  xsimd::max(xsimd::max(chain_max[0], chain_max[1]), xsimd::max(chain_max[2], chain_max[3]))
+      .store_aligned(lanes);
   for (int64_t c = 0; c < columns; ++c) {
     float block_max = lanes[c];
     for (int64_t l = c + columns; l < W; l += columns) block_max = std::max(block_max, lanes[l]);
