@@ -3,14 +3,44 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
 namespace simdattn::detail {
 
+// c[0]·x^(N-1) + c[1]·x^(N-2) + ... + c[N-1] by Horner's rule: one FMA a coefficient.
+template <class Arch, size_t N>
+inline xsimd::batch<float, Arch> horner(xsimd::batch<float, Arch> x, const float (&c)[N]) {
+  using Floats = xsimd::batch<float, Arch>;
+  Floats p(c[0]);
+#pragma GCC unroll 16
+  for (size_t i = 1; i < N; ++i) p = xsimd::fma(p, x, Floats(c[i]));
+  return p;
+}
+
+// p · 2^n for every lane, n integral and at least -126, and 0 where `underflow` holds (a NaN x
+// compares false and stays NaN). On AVX-512 one vscalefps, the zeroing in the same instruction;
+// elsewhere 2^n assembled in the exponent bits (n at most 127) and a select. Scaling by a power
+// of two is exact or rounds once, so both give the same bits.
+template <class Arch>
+inline xsimd::batch<float, Arch> scale_by_power_of_two(xsimd::batch<float, Arch> p,
+                                                       xsimd::batch<float, Arch> n,
+                                                       xsimd::batch_bool<float, Arch> underflow) {
+  using Floats = xsimd::batch<float, Arch>;
+  using Ints = xsimd::batch<int32_t, Arch>;
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~underflow.data), p, n);
+  } else {
+    const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
+    return xsimd::select(underflow, Floats(0.0f), p * xsimd::bitwise_cast<Floats>(biased_exponent));
+  }
+}
+
 // e^x for every lane. Cody–Waite range reduction x = n·ln2 + r, |r| <= ln2/2, then Cephes' degree-6
-// polynomial for e^r, scaled by 2^n (assembled in the exponent bits, or by vscalefps on AVX-512).
+// polynomial for e^r, scaled by 2^n (scale_by_power_of_two): 16 operations a register on AVX-512,
+// 21 on AVX2.
 // Accuracy: at most 2 ULP against the correctly rounded e^x for x in [-87.33, 88.37] (where e^x is
 // a normal float), measured over every 61st float there in tests/test_vector_math.cpp.
 // Outside: x < -87.33 gives 0 (results below FLT_MIN are flushed, an absolute error under 1.2e-38;
@@ -20,7 +50,6 @@ namespace simdattn::detail {
 template <class Arch>
 inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   using Floats = xsimd::batch<float, Arch>;
-  using Ints = xsimd::batch<int32_t, Arch>;
   const Floats lowest(-87.33654475f), highest(88.37626266f);
   // x as the second operand: max and min return their second operand when either is NaN
   // (MAXPS/MINPS), so a NaN passes the clamp and propagates through the arithmetic below.
@@ -31,30 +60,17 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   // r = x - n·ln2 in two steps, ln2 = 0.693359375 - 2.12194440e-4 (the first part exact in float).
   Floats r = xsimd::fnma(n, Floats(0.693359375f), clamped);
   r = xsimd::fnma(n, Floats(-2.12194440e-4f), r);
-  Floats p(1.9875691500e-4f);
-  p = xsimd::fma(p, r, Floats(1.3981999507e-3f));
-  p = xsimd::fma(p, r, Floats(8.3334519073e-3f));
-  p = xsimd::fma(p, r, Floats(4.1665795894e-2f));
-  p = xsimd::fma(p, r, Floats(1.6666665459e-1f));
-  p = xsimd::fma(p, r, Floats(5.0000001201e-1f));
-  p = xsimd::fma(p, r * r, r + Floats(1.0f));
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
-    // p · 2^n in one instruction, zeroing the underflowed lanes in the same one: 16 operations a
-    // register instead of 21, the same bits (scaling by a power of two is exact or rounds once).
-    const __mmask16 normal = _mm512_cmp_ps_mask(x, lowest, _CMP_NLT_UQ);
-    return _mm512_maskz_scalef_ps(normal, p, n);
-  } else {
-    const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
-    const Floats result = p * xsimd::bitwise_cast<Floats>(biased_exponent);
-    return xsimd::select(x < lowest, Floats(0.0f), result);
-  }
+  static constexpr float kCoefficients[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                            4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+  const Floats p = xsimd::fma(horner<Arch>(r, kCoefficients), r * r, r + Floats(1.0f));
+  return scale_by_power_of_two<Arch>(p, n, x < lowest);
 }
 
 // 2^x for every lane, for the softmax of base-2 logits (tile_common_impl.hpp): its arguments are
 // x - max and old max - new max, so x <= 0, -inf or NaN. x = n + f with n = round(x), |f| <= 1/2,
-// then Cephes' exp2f polynomial 2^f = 1 + f·P(f) (degree 6), scaled by 2^n (vscalefps on AVX-512,
-// the exponent bits elsewhere). No range reduction by ln 2 and no clamps: 10 operations a
-// register on AVX-512 where exp_approx takes 16, 14 on AVX2 where it takes 21.
+// then Cephes' exp2f polynomial 2^f = 1 + f·P(f) (degree 6), scaled by 2^n
+// (scale_by_power_of_two). No range reduction by ln 2 and no clamps: 10 operations a register on
+// AVX-512 where exp_approx takes 16, 14 on AVX2 where it takes 21.
 // Accuracy: at most 1 ULP against the correctly rounded 2^x for x in [-126, 0] (where 2^x is a
 // normal float), measured over every 61st float there in tests/test_vector_math.cpp. x < -126 gives
 // 0 (flushed, an absolute error under 1.2e-38; -inf gives 0), NaN gives NaN. Positive x is outside
@@ -62,7 +78,6 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
 template <class Arch>
 inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   using Floats = xsimd::batch<float, Arch>;
-  using Ints = xsimd::batch<int32_t, Arch>;
   const Floats lowest(-126.0f);
   Floats n;
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
@@ -72,22 +87,11 @@ inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   }
   // f is exact: x and n are within 1/2 of each other (NaN for x = ±inf, caught below).
   const Floats f = x - n;
-  Floats p(1.535336188319500e-4f);
-  p = xsimd::fma(p, f, Floats(1.339887440266574e-3f));
-  p = xsimd::fma(p, f, Floats(9.618437357674640e-3f));
-  p = xsimd::fma(p, f, Floats(5.550332471162809e-2f));
-  p = xsimd::fma(p, f, Floats(2.402264791363012e-1f));
-  p = xsimd::fma(p, f, Floats(6.931472028550421e-1f));
-  p = xsimd::fma(p, f, Floats(1.0f));
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
-    // Lanes below -126 (and -inf) become 0; NaN compares unordered and stays.
-    const __mmask16 normal = _mm512_cmp_ps_mask(x, lowest, _CMP_NLT_UQ);
-    return _mm512_maskz_scalef_ps(normal, p, n);
-  } else {
-    const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
-    const Floats result = p * xsimd::bitwise_cast<Floats>(biased_exponent);
-    return xsimd::select(x < lowest, Floats(0.0f), result);
-  }
+  static constexpr float kCoefficients[] = {1.535336188319500e-4f, 1.339887440266574e-3f,
+                                            9.618437357674640e-3f, 5.550332471162809e-2f,
+                                            2.402264791363012e-1f, 6.931472028550421e-1f, 1.0f};
+  const Floats p = horner<Arch>(f, kCoefficients);
+  return scale_by_power_of_two<Arch>(p, n, x < lowest);
 }
 
 // tanh(x) = sign(x) · (1 - 2 / (e^{2|x|} + 1)): accurate to a few ULP away from 0; near 0 the
