@@ -103,9 +103,9 @@ std::vector<Case> cases() {
   decode_ragged.lse = true;
   all.push_back(decode_ragged);
   // Decoding with head_dim and value_dim tails past whole registers (4, 8, 16 floats) and past
-  // the P·V's chunks of several registers, and a group of four columns half filled; scores in the
-  // dense layout (4 and 8 columns), one with a soft-cap.
-  for (auto [heads, head_dim, value_dim] : {std::tuple{4, 24, 72}, {6, 100, 100}}) {
+  // the P·V's chunks of several registers, a group of four columns half filled, and a lone
+  // column (groups of one); scores in the dense layout (1, 4 and 8 columns), one with a soft-cap.
+  for (auto [heads, head_dim, value_dim] : {std::tuple{4, 24, 72}, {6, 100, 100}, {1, 40, 56}}) {
     Case decode_dims = shape("decode_dims", 1, heads, 1, 1, 1300, head_dim);
     decode_dims.value_dim = value_dim;
     decode_dims.softcap = heads == 4 ? 3.0f : 0.0f;

@@ -17,7 +17,9 @@
 
 namespace simdattn::detail {
 
-// Query columns handled together: each key row loaded once serves all of them.
+// Query columns handled together: each key row loaded once serves all of them. A tile with a
+// single query column (multi-head attention, one token) takes groups of one instead, so that no
+// FMA works for padding.
 inline constexpr int kDecodeColumnGroup = 4;
 
 // Decoding streams K and V from memory once. The hardware prefetchers stop at every 4 KiB page
@@ -83,9 +85,9 @@ class RowSums {
 // scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and the groups' columns, padded_columns
 // floats a key, packed holding the scaled queries row by row (head_dim_padded floats each, zero
 // beyond head_dim and past the real columns). rows_available key rows exist from `keys` on; the
-// block's value rows are prefetched. W/4 keys × 4 columns of dot products are reduced together by
-// one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums.
-template <class Arch>
+// block's value rows are prefetched. W/Group keys × Group columns of dot products are reduced
+// together by one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums.
+template <class Arch, int Group>
 inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
                           int64_t column_groups, const float* keys, int64_t key_stride,
                           int64_t rows, int64_t rows_available, const float* values,
@@ -93,8 +95,8 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
                           int64_t padded_columns) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int W = static_cast<int>(Floats::size);
-  static_assert(W % kDecodeColumnGroup == 0, "a register holds whole groups of sums");
-  constexpr int KeysPerStep = W / kDecodeColumnGroup;
+  static_assert(W % Group == 0, "a register holds whole groups of sums");
+  constexpr int KeysPerStep = W / Group;
   const int64_t full = head_dim - head_dim % W;
   const RowSums<Arch> row_sums;
   for (int64_t r0 = 0; r0 < rows; r0 += KeysPerStep) {
@@ -108,94 +110,94 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
     prefetch_rows(values + r0 * value_stride, std::min<int64_t>(KeysPerStep, rows - r0), value_stride,
                   value_dim);
     for (int64_t g = 0; g < column_groups; ++g) {
-      const float* queries = packed + g * kDecodeColumnGroup * head_dim_padded;
+      const float* queries = packed + g * Group * head_dim_padded;
       Floats acc[W];
 #pragma GCC unroll 16
       for (int i = 0; i < W; ++i) acc[i] = Floats(0.0f);
       for (int64_t d = 0; d < full; d += W) {
-#pragma GCC unroll 4
+#pragma GCC unroll 16
         for (int kk = 0; kk < KeysPerStep; ++kk) {
           const Floats key = Floats::load_unaligned(key_rows[kk] + d);
 #pragma GCC unroll 4
-          for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
-            acc[kk * kDecodeColumnGroup + cc] = xsimd::fma(
-                Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * kDecodeColumnGroup + cc]);
+          for (int cc = 0; cc < Group; ++cc) {
+            acc[kk * Group + cc] =
+                xsimd::fma(Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * Group + cc]);
           }
         }
       }
-      // sums[kk · 4 + cc] is key kk's logit for column cc: four adjacent floats per key row.
+      // sums[kk · Group + cc] is key kk's logit for column cc: Group adjacent floats a key.
       alignas(64) float sums[W];
       row_sums(acc).store_aligned(sums);
       for (int64_t d = full; d < head_dim; ++d) {
         for (int i = 0; i < W; ++i) {
-          const float query = queries[(i % kDecodeColumnGroup) * head_dim_padded + d];
-          sums[i] += query * key_rows[i / kDecodeColumnGroup][d];
+          const float query = queries[(i % Group) * head_dim_padded + d];
+          sums[i] += query * key_rows[i / Group][d];
         }
       }
       for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
-        std::copy(sums + kk * kDecodeColumnGroup, sums + (kk + 1) * kDecodeColumnGroup,
-                  scores + (r0 + kk) * padded_columns + g * kDecodeColumnGroup);
+        std::copy(sums + kk * Group, sums + (kk + 1) * Group, scores + (r0 + kk) * padded_columns + g * Group);
       }
     }
   }
 }
 
-// O[c][n] += Σ_r p[r][c] · v_r[n] for a group of kDecodeColumnGroup columns and Vectors registers
-// of values starting at n0: the group's accumulators stay in registers across the keys.
-template <class Arch, int Vectors>
+// O[c][n] += Σ_r p[r][c] · v_r[n] for a group of Group columns and Vectors registers of values
+// starting at n0: the group's accumulators stay in registers across the keys.
+template <class Arch, int Group, int Vectors>
 inline void decode_values_chunk(const float* probabilities, int64_t padded_columns, int64_t rows,
                                 const float* values, int64_t value_stride, int64_t first_column,
                                 int64_t n0, float* output, int64_t output_stride) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  Floats acc[kDecodeColumnGroup][Vectors];
+  Floats acc[Group][Vectors];
 #pragma GCC unroll 4
-  for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
-#pragma GCC unroll 4
+  for (int cc = 0; cc < Group; ++cc) {
+#pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) {
       acc[cc][v] = Floats::load_aligned(output + (first_column + cc) * output_stride + n0 + v * W);
     }
   }
   for (int64_t r = 0; r < rows; ++r) {
     Floats value[Vectors];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) value[v] = Floats::load_unaligned(values + r * value_stride + n0 + v * W);
     const float* p = probabilities + r * padded_columns + first_column;
 #pragma GCC unroll 4
-    for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
+    for (int cc = 0; cc < Group; ++cc) {
       const Floats weight(p[cc]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < Vectors; ++v) acc[cc][v] = xsimd::fma(weight, value[v], acc[cc][v]);
     }
   }
 #pragma GCC unroll 4
-  for (int cc = 0; cc < kDecodeColumnGroup; ++cc) {
-#pragma GCC unroll 4
+  for (int cc = 0; cc < Group; ++cc) {
+#pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) {
       acc[cc][v].store_aligned(output + (first_column + cc) * output_stride + n0 + v * W);
     }
   }
 }
 
-// O[c][n] += Σ_r p[r][c] · v_r[n] for every column group and value.
-template <class Arch>
+// O[c][n] += Σ_r p[r][c] · v_r[n] for every column group and value. A group of one column keeps
+// twice the value registers in flight, so that it still has as many FMA chains.
+template <class Arch, int Group>
 inline void decode_values(const float* probabilities, int64_t padded_columns, int64_t column_groups,
                           int64_t rows, const float* values, int64_t value_stride, int64_t value_dim,
                           float* output, int64_t output_stride) {
   constexpr int64_t W = xsimd::batch<float, Arch>::size;
   for (int64_t g = 0; g < column_groups; ++g) {
-    const int64_t first_column = g * kDecodeColumnGroup;
-    constexpr int Vectors = blocking_of<Arch>().decode_value_vectors;
+    const int64_t first_column = g * Group;
+    constexpr int Vectors = blocking_of<Arch>().decode_value_vectors * (Group == 1 ? 2 : 1);
     int64_t n0 = 0;
     for (; n0 + Vectors * W <= value_dim; n0 += Vectors * W) {
-      decode_values_chunk<Arch, Vectors>(probabilities, padded_columns, rows, values, value_stride,
-                                         first_column, n0, output, output_stride);
+      decode_values_chunk<Arch, Group, Vectors>(probabilities, padded_columns, rows, values,
+                                                value_stride, first_column, n0, output, output_stride);
     }
     for (; n0 + W <= value_dim; n0 += W) {
-      decode_values_chunk<Arch, 1>(probabilities, padded_columns, rows, values, value_stride,
-                                   first_column, n0, output, output_stride);
+      decode_values_chunk<Arch, Group, 1>(probabilities, padded_columns, rows, values, value_stride,
+                                          first_column, n0, output, output_stride);
     }
-    for (int64_t cc = 0; cc < kDecodeColumnGroup; ++cc) {
+    for (int64_t cc = 0; cc < Group; ++cc) {
       float* out = output + (first_column + cc) * output_stride;
       for (int64_t r = 0; r < rows; ++r) {
         const float p = probabilities[r * padded_columns + first_column + cc];
@@ -205,14 +207,15 @@ inline void decode_values(const float* probabilities, int64_t padded_columns, in
   }
 }
 
-template <class Arch>
-inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
-                            const PartialSlots& partials) {
+// The decoding tile with query columns in groups of Group (see kDecodeColumnGroup).
+template <class Arch, int Group>
+inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& job,
+                                      TileScratch& scratch, const PartialSlots& partials,
+                                      int64_t real_columns) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  const int64_t real_columns = describe_columns(plan, job, scratch);
-  const int64_t column_groups = (real_columns + kDecodeColumnGroup - 1) / kDecodeColumnGroup;
-  const int64_t grouped_columns = column_groups * kDecodeColumnGroup;
+  const int64_t column_groups = (real_columns + Group - 1) / Group;
+  const int64_t grouped_columns = column_groups * Group;
   // Scores in the dense layout (keys_per_register) when the groups' columns divide a register:
   // 4 columns fill a 16-float register with 4 keys, where a row per key would leave 12 lanes idle.
   const int64_t padded_columns = W % grouped_columns == 0 ? grouped_columns : W;
@@ -249,7 +252,7 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
     const int64_t floats = rows * padded_columns;
     std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
     const float* values = plan.v.row(job.batch, job.kv_head, first_key);
-    decode_scores<Arch>(packed, plan.head_dim, head_dim_padded, column_groups,
+    decode_scores<Arch, Group>(packed, plan.head_dim, head_dim_padded, column_groups,
                         plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,
                         keys.end - first_key, values, v_stride, plan.value_dim, scratch.scores,
                         padded_columns);
@@ -263,7 +266,7 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
       for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
     }
     if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
-      decode_values<Arch>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
+      decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
                           plan.value_dim, output, value_dim_padded);
     } else {
       accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values,
@@ -271,6 +274,17 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
     }
   }
   finish_online_tile<Arch>(plan, job, scratch, partials, real_columns, layout);
+}
+
+template <class Arch>
+inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+                            const PartialSlots& partials) {
+  const int64_t real_columns = describe_columns(plan, job, scratch);
+  if (real_columns == 1) {
+    run_decode_tile_in_groups<Arch, 1>(plan, job, scratch, partials, real_columns);
+  } else {
+    run_decode_tile_in_groups<Arch, kDecodeColumnGroup>(plan, job, scratch, partials, real_columns);
+  }
 }
 
 }  // namespace simdattn::detail
