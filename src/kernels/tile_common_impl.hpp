@@ -247,20 +247,18 @@ inline xsimd::batch<float, Arch> exp_shift(xsimd::batch<float, Arch> max) {
   return xsimd::select(max == Floats(kMinusInfinity), Floats(0.0f), max);
 }
 
-// The online-softmax update of `Registers` registers of columns (see online_softmax_block); the
-// block's max and sum stay in registers across the rows.
+// block_max[g] = max over rows r of scores[r · row_stride + g · W], for `Registers` registers.
+// Row r goes to max chain r % 4: four independent chains hide the latency of max, which a single
+// chain down the block's rows would wait on at every row.
 template <class Arch, int Registers>
-inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stride,
-                                   float* running_max, float* running_sum, float* correction) {
+inline void max_down_rows(const float* scores, int64_t rows, int64_t row_stride,
+                          xsimd::batch<float, Arch>* block_max) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  // Row r goes to max chain r % 4: four independent chains hide the latency of max, which a
-  // single chain down the block's rows would wait on at every row.
   constexpr int Chains = 4;
-  Floats chain_max[Chains][Registers], block_max[Registers], shift[Registers], sum[Registers];
+  Floats chain_max[Chains][Registers];
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) {
-    sum[g] = Floats(0.0f);
 #pragma GCC unroll 4
     for (int k = 0; k < Chains; ++k) chain_max[k][g] = Floats(kMinusInfinity);
   }
@@ -287,6 +285,19 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
     block_max[g] = xsimd::max(xsimd::max(chain_max[0][g], chain_max[1][g]),
                               xsimd::max(chain_max[2][g], chain_max[3][g]));
   }
+}
+
+// The online-softmax update of `Registers` registers of columns (see online_softmax_block); the
+// block's max and sum stay in registers across the rows.
+template <class Arch, int Registers>
+inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stride,
+                                   float* running_max, float* running_sum, float* correction) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  Floats block_max[Registers], shift[Registers], sum[Registers];
+  max_down_rows<Arch, Registers>(scores, rows, row_stride, block_max);
+#pragma GCC unroll 4
+  for (int g = 0; g < Registers; ++g) sum[g] = Floats(0.0f);
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) {
     const Floats old_max = Floats::load_aligned(running_max + g * W);
@@ -312,8 +323,9 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
 }
 
 // online_softmax_block for the dense layout (padded_columns = P divides W): a register holds W / P
-// keys of every column, so the block's max and sum are taken over registers and then folded lane
-// by lane into their columns. The lanes past the last key become -inf first.
+// keys of every column, so the block's max (max_down_rows, with registers as rows of W floats) and
+// sum are taken over registers and then folded lane by lane into their columns. The lanes past
+// the last key become -inf first.
 template <class Arch>
 inline void online_softmax_dense(float* scores, int64_t rows, int64_t columns, float* running_max,
                                  float* running_sum, float* correction) {
@@ -321,26 +333,15 @@ inline void online_softmax_dense(float* scores, int64_t rows, int64_t columns, f
   constexpr int64_t W = Floats::size;
   const int64_t floats = rows * columns, registers = (floats + W - 1) / W;
   std::fill(scores + floats, scores + registers * W, kMinusInfinity);
-  // Four independent max chains, as in online_softmax_columns.
-  constexpr int Chains = 4;
-  Floats chain_max[Chains];
-  for (int k = 0; k < Chains; ++k) chain_max[k] = Floats(kMinusInfinity);
-  int64_t i = 0;
-  for (; i + Chains <= registers; i += Chains) {
-#pragma GCC unroll 4
-    for (int k = 0; k < Chains; ++k) {
-      chain_max[k] = xsimd::max(chain_max[k], Floats::load_aligned(scores + (i + k) * W));
-    }
-  }
-  for (; i < registers; ++i) chain_max[0] = xsimd::max(chain_max[0], Floats::load_aligned(scores + i * W));
+  Floats block_max;
+  max_down_rows<Arch, 1>(scores, registers, W, &block_max);
   alignas(64) float lanes[W], old_max[W], shift[W], tiled[W];
-  xsimd::max(xsimd::max(chain_max[0], chain_max[1]), xsimd::max(chain_max[2], chain_max[3]))
-      .store_aligned(lanes);
+  block_max.store_aligned(lanes);
   for (int64_t c = 0; c < columns; ++c) {
-    float block_max = lanes[c];
-    for (int64_t l = c + columns; l < W; l += columns) block_max = std::max(block_max, lanes[l]);
+    float column_max = lanes[c];
+    for (int64_t l = c + columns; l < W; l += columns) column_max = std::max(column_max, lanes[l]);
     old_max[c] = running_max[c];
-    running_max[c] = std::max(old_max[c], block_max);
+    running_max[c] = std::max(old_max[c], column_max);
     shift[c] = running_max[c] == kMinusInfinity ? 0.0f : running_max[c];
   }
   const Floats shifts = Floats::load_aligned(column_lanes<Arch>(shift, columns, tiled));
@@ -348,7 +349,7 @@ inline void online_softmax_dense(float* scores, int64_t rows, int64_t columns, f
   exp2_approx<Arch>(previous - shifts).store_aligned(lanes);
   std::copy(lanes, lanes + columns, correction);
   Floats sum(0.0f);
-  for (i = 0; i < registers; ++i) {
+  for (int64_t i = 0; i < registers; ++i) {
     const Floats e = exp2_approx<Arch>(Floats::load_aligned(scores + i * W) - shifts);
     e.store_aligned(scores + i * W);
     sum += e;
