@@ -483,7 +483,7 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
     }
     if (plan.has_lse) {
       *plan.lse.row(job.batch, column.head, column.position) =
-          sum > 0.0f ? scratch.running_max[c] * kLn2 + std::log(sum) : (sum == 0.0f ? kMinusInfinity : sum);
+          natural_log_sum_exp(scratch.running_max[c], sum);
     }
   }
 }

@@ -3,7 +3,9 @@
 // code, so generic code can name the kernels and call them for the ISA the plan chose.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -19,6 +21,13 @@ namespace simdattn::detail {
 // partial maxima are base 2 too and go back to natural units (· kLn2) only in the log-sum-exp.
 inline constexpr float kLog2e = 1.44269504088896341f;
 inline constexpr float kLn2 = 0.693147180559945309f;
+
+// The natural log-sum-exp of a column from its base-2 max and its sum of 2^(l - max): -inf when
+// the column saw no key (sum 0), NaN when the sum is NaN.
+inline float natural_log_sum_exp(float base2_max, float sum) {
+  if (sum > 0.0f) return base2_max * kLn2 + std::log(sum);
+  return sum == 0.0f ? -std::numeric_limits<float>::infinity() : sum;
+}
 
 // What a query column of a tile refers to: a (query head, position) pair of the work item.
 struct ColumnInfo {

@@ -47,8 +47,7 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
         out[n] = sum > 0.0f ? value / sum : (sum == 0.0f ? 0.0f : sum);
       }
       if (plan.has_lse) {
-        *plan.lse.row(b, head, position) =
-            sum > 0.0f ? max * kLn2 + std::log(sum) : (sum == 0.0f ? minus_infinity : sum);
+        *plan.lse.row(b, head, position) = natural_log_sum_exp(max, sum);
       }
     }
   }
