@@ -10,14 +10,15 @@ namespace simdattn::detail {
 struct BlockingSizes {
   // Floats in one SIMD register.
   int vector_floats;
-  // The GEMM micro-kernel computes rows × (vectors · vector_floats) of C in registers. "wide"
-  // tiles (2 vectors of queries) serve prefill; "narrow" ones (1 vector) serve decoding, where a
-  // work item has only a few query rows. rows · vectors accumulators + vectors B registers + one
-  // broadcast must fit the register file: 16 registers for SSE2/AVX2 (6·2 + 2 + 1 = 15,
-  // 12·1 + 1 + 1 = 14), 32 for AVX-512 (12·2 + 2 + 1 = 27, 24·1 + 1 + 1 = 26).
-  int wide_rows;
+  // The GEMM micro-kernel computes rows × (vectors · vector_floats) of C in registers, for panels
+  // of 1, 2 or 4 vectors of query columns; micro_rows[i] is the rows for 2^i vectors (0: no such
+  // panel). The plan takes the narrowest panel that holds a tile's columns, up to wide_vectors:
+  // one vector serves decoding, where a work item has only a few query rows. rows · vectors
+  // accumulators + vectors B registers + one broadcast must fit the register file: 16 registers
+  // for SSE2/AVX2 (12·1 + 1 + 1 = 14, 6·2 + 2 + 1 = 15), 32 for AVX-512 (24·1 + 1 + 1 = 26,
+  // 14·2 + 2 + 1 = 31, 6·4 + 4 + 1 = 29).
+  int micro_rows[3];
   int wide_vectors;
-  int narrow_rows;
   // Query columns per work item (all query heads of a kv group, several positions each), a
   // multiple of the wide panel. Q·Kᵀ reads the packed queries (head_dim × columns floats: 32 KiB at
   // head_dim 128) once per micro-tile of keys, and P·V a panel of key_block × panel scores, so
@@ -37,11 +38,16 @@ struct BlockingSizes {
 };
 
 // SSE2: 4 floats a register, the same register budget as AVX2.
-inline constexpr BlockingSizes kSse2Blocking{4, 6, 2, 12, 64, 256, 2};
+inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 256, 2};
 // AVX2 + FMA (Haswell to Zen 4): BLIS's haswell sgemm tile is 6 × 16 as well.
-inline constexpr BlockingSizes kAvx2Blocking{8, 6, 2, 12, 64, 256, 2};
-// AVX-512: twice the registers, twice the width: 14 × 32 tiles (12 and 8 measured no better).
-inline constexpr BlockingSizes kAvx512Blocking{16, 14, 2, 24, 64, 256, 4};
+inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 256, 2};
+// AVX-512: twice the registers, twice the width. Full tiles take 6 × 64: per key (Q·Kᵀ) or
+// value row (P·V) it loads 4 registers and broadcasts 6 elements for 24 FMAs, where 14 × 32
+// needs 16 loads for 28 FMAs and more address registers than x86 has. Measured hot, one thread:
+// Q·Kᵀ 0.84 of peak against 0.76 (5 × 64 and 7 × 64 between), P·V 0.73-0.79 against 0.69-0.77;
+// paired on whole shapes, encoder 1.04, prefill 1.05, Sq = Sk = 4096 D 64 1.05. 14 × 32 stays
+// for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
+inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 256, 4};
 
 inline constexpr BlockingSizes blocking_for(Isa isa) {
   switch (isa) {

@@ -69,11 +69,9 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
 template <class Arch>
 void ComposedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                               TileScratch& scratch) const {
-  if (plan.panel_vectors == 1) {
-    run_composed_tile<Arch, 1>(plan, job, scratch);
-  } else {
-    run_composed_tile<Arch, 2>(plan, job, scratch);
-  }
+  with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
+    run_composed_tile<Arch, decltype(vectors)::value>(plan, job, scratch);
+  });
 }
 
 }  // namespace simdattn::detail

@@ -64,11 +64,13 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
 template <class Arch>
 void FusedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
-  if (plan.panel_vectors == 1) {
-    run_decode_tile<Arch>(plan, job, scratch, partials);
-  } else {
-    run_fused_tile<Arch, 2>(plan, job, scratch, partials);
-  }
+  with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
+    if constexpr (decltype(vectors)::value == 1) {
+      run_decode_tile<Arch>(plan, job, scratch, partials);
+    } else {
+      run_fused_tile<Arch, decltype(vectors)::value>(plan, job, scratch, partials);
+    }
+  });
 }
 
 }  // namespace simdattn::detail

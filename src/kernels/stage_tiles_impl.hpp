@@ -65,21 +65,17 @@ inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, Ti
 template <class Arch>
 void QkScoresTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                               TileScratch& scratch) const {
-  if (plan.panel_vectors == 1) {
-    run_qk_scores_tile<Arch, 1>(plan, job, scratch);
-  } else {
-    run_qk_scores_tile<Arch, 2>(plan, job, scratch);
-  }
+  with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
+    run_qk_scores_tile<Arch, decltype(vectors)::value>(plan, job, scratch);
+  });
 }
 
 template <class Arch>
 void WeightsVTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                               TileScratch& scratch) const {
-  if (plan.panel_vectors == 1) {
-    run_weights_v_tile<Arch, 1>(plan, job, scratch);
-  } else {
-    run_weights_v_tile<Arch, 2>(plan, job, scratch);
-  }
+  with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
+    run_weights_v_tile<Arch, decltype(vectors)::value>(plan, job, scratch);
+  });
 }
 
 }  // namespace simdattn::detail

@@ -85,7 +85,12 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
                                    : std::clamp<int64_t>(blocking.tile_columns / plan.group, 1,
                                                          std::max<int64_t>(plan.sq, 1));
   const int64_t columns = plan.group * plan.queries_per_tile;
-  plan.panel_vectors = columns <= blocking.vector_floats ? 1 : blocking.wide_vectors;
+  // The narrowest panel that holds the columns: a wider one would compute padding.
+  plan.panel_vectors = 1;
+  while (plan.panel_vectors < blocking.wide_vectors &&
+         columns > plan.panel_vectors * int64_t{blocking.vector_floats}) {
+    plan.panel_vectors *= 2;
+  }
   plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
   plan.key_block = blocking.key_block;
   plan.key_chunks = decoding ? (plan.sk + kDecodeKeyChunk - 1) / kDecodeKeyChunk : 1;

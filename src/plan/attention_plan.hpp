@@ -44,7 +44,7 @@ struct AttentionPlan {
   // --- How it runs ---
   Isa isa;
   bool composed;
-  int panel_vectors;            // vectors per micro-kernel panel: 2 (prefill) or 1 (decode)
+  int panel_vectors;            // vectors per micro-kernel panel: 1 (decode), 2 or 4
   int64_t queries_per_tile;     // positions per work item; columns = group · positions
   int64_t columns_padded;       // group · queries_per_tile rounded up to the panel width
   int64_t key_block;            // keys per block of the fused loop (composed: all keys)
