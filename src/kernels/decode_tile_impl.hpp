@@ -26,14 +26,6 @@ inline constexpr int kDecodeColumnGroup = 4;
 // (8 rows at head_dim 128), so the kernels ask for the rows this far ahead themselves.
 inline constexpr int64_t kDecodePrefetchRows = 16;
 
-// Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches.
-inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int64_t width) {
-  constexpr int64_t kLineFloats = 64 / sizeof(float);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(first + r * stride + n);
-  }
-}
-
 // Which lane of xsimd::haddp(rows) holds the sum of rows[i]. It should be lane i, but xsimd 8.1's
 // AVX-512 haddp returns lanes 0 1 4 5 2 3 6 7 8 9 12 13 10 11 14 15; probing once keeps the
 // kernel right with this xsimd and with one that fixes it.

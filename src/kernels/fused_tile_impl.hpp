@@ -29,11 +29,13 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   const float* v_head = plan.v.row(job.batch, job.kv_head, 0);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
-    // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K.
+    // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
+    // block's value rows prefetched meanwhile.
+    const float* values = v_head + first_key * v_stride;
     gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
                                            k_head + first_key * k_stride, k_stride, 1,
                                            scratch.packed_queries, padded_columns, scratch.scores,
-                                           padded_columns);
+                                           padded_columns, {values, v_stride, plan.value_dim});
     const bool some_key_hidden =
         transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
@@ -46,7 +48,6 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
       }
     }
     // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V.
-    const float* values = v_head + first_key * v_stride;
     if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
       gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows, values, 1,
                                             v_stride, scratch.scores, padded_columns,

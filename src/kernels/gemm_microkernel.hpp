@@ -8,6 +8,26 @@
 
 namespace simdattn::detail {
 
+// Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches: into
+// every level with the default Locality (3, prefetcht0), into L2 and below with 1 (prefetcht2).
+template <int Locality = 3>
+inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int64_t width) {
+  constexpr int64_t kLineFloats = 64 / sizeof(float);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(first + r * stride + n, 0, Locality);
+  }
+}
+
+// Rows of another matrix that gemm_block brings into L2 while it computes, as many with each
+// micro-tile of rows as the micro-tile has: the value rows of a key block while Q·Kᵀ runs over
+// its key rows, so that P·V, which reads them with a stride the hardware prefetchers follow
+// poorly, does not wait on memory the first time a head's values are read.
+struct RowsToPrefetch {
+  const float* first = nullptr;
+  int64_t stride = 0;
+  int64_t width = 0;
+};
+
 // C[Rows × Vectors·W] (=, or += when Accumulate) A[Rows × depth] · B[depth × Vectors·W].
 // A is read by broadcasting single elements, A(r, k) = a[r·a_row_stride + k·a_depth_stride], so it
 // can be the caller's key rows (Q·Kᵀ: stride along depth 1) or value columns (P·V: stride along
@@ -70,11 +90,14 @@ inline void gemm_microkernel_rows(int rows, int64_t depth, const float* a, int64
 template <class Arch, int MaxRows, int Vectors, bool Accumulate>
 inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float* a,
                        int64_t a_row_stride, int64_t a_depth_stride, const float* b, int64_t ldb,
-                       float* c, int64_t ldc) {
+                       float* c, int64_t ldc, RowsToPrefetch prefetch = {}) {
   constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
   assert(columns % panel == 0);
   for (int64_t r0 = 0; r0 < rows; r0 += MaxRows) {
     const int tile_rows = static_cast<int>(rows - r0 < MaxRows ? rows - r0 : MaxRows);
+    if (prefetch.first != nullptr) {
+      prefetch_rows<1>(prefetch.first + r0 * prefetch.stride, tile_rows, prefetch.stride, prefetch.width);
+    }
     for (int64_t c0 = 0; c0 < columns; c0 += panel) {
       gemm_microkernel_rows<Arch, MaxRows, Vectors, Accumulate>(
           tile_rows, depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, b + c0, ldb,
