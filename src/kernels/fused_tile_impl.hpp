@@ -24,6 +24,10 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
   std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
 
+  // Without soft-cap, ALiBi or a mask, a block that every column sees wholly keeps its logits as
+  // Q·Kᵀ computed them, so Q·Kᵀ can hand the softmax the block's max and save it a pass.
+  const bool logits_as_computed =
+      plan.softcap <= 0.0f && plan.alibi_slopes == nullptr && !plan.has_mask;
   const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
   const float* k_head = plan.k.row(job.batch, job.kv_head, 0);
   const float* v_head = plan.v.row(job.batch, job.kv_head, 0);
@@ -32,14 +36,19 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
     // block's value rows prefetched meanwhile.
     const float* values = v_head + first_key * v_stride;
+    float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
+                           ? scratch.block_max
+                           : nullptr;
+    if (block_max != nullptr) std::fill(block_max, block_max + padded_columns, kMinusInfinity);
     gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
                                            k_head + first_key * k_stride, k_stride, 1,
                                            scratch.packed_queries, padded_columns, scratch.scores,
-                                           padded_columns, {values, v_stride, plan.value_dim});
+                                           padded_columns, {values, v_stride, plan.value_dim},
+                                           block_max);
     const bool some_key_hidden =
         transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
-                               scratch.running_sum, scratch.correction);
+                               scratch.running_sum, scratch.correction, block_max);
     // What was accumulated under the previous max is rescaled to the new one.
     for (int64_t n = 0; n < plan.value_dim; ++n) {
       float* row = scratch.accumulator + n * padded_columns;

@@ -28,7 +28,8 @@ struct RowsToPrefetch {
   int64_t width = 0;
 };
 
-// C[Rows × Vectors·W] (=, or += when Accumulate) A[Rows × depth] · B[depth × Vectors·W].
+// C[Rows × Vectors·W] (=, or += when Accumulate) A[Rows × depth] · B[depth × Vectors·W], and when
+// column_max is given, column_max[j] = max(column_max[j], max_r C[r][j]) from the registers.
 // A is read by broadcasting single elements, A(r, k) = a[r·a_row_stride + k·a_depth_stride], so it
 // can be the caller's key rows (Q·Kᵀ: stride along depth 1) or value columns (P·V: stride along
 // rows 1) without packing. B row k starts at b + k·ldb and C row r at c + r·ldc; both are scratch,
@@ -36,7 +37,7 @@ struct RowsToPrefetch {
 template <class Arch, int Rows, int Vectors, bool Accumulate>
 inline void gemm_microkernel(int64_t depth, const float* a, int64_t a_row_stride,
                              int64_t a_depth_stride, const float* b, int64_t ldb, float* c,
-                             int64_t ldc) {
+                             int64_t ldc, float* column_max = nullptr) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int W = static_cast<int>(Floats::size);
   // Fully unrolled, so that the accumulators live in registers from the first load to the last store.
@@ -65,6 +66,15 @@ inline void gemm_microkernel(int64_t depth, const float* a, int64_t a_row_stride
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) acc[r][v].store_aligned(c + r * ldc + v * W);
   }
+  if (column_max != nullptr) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      Floats m = Floats::load_aligned(column_max + v * W);
+#pragma GCC unroll 32
+      for (int r = 0; r < Rows; ++r) m = xsimd::max(m, acc[r][v]);
+      m.store_aligned(column_max + v * W);
+    }
+  }
 }
 
 // Calls the micro-kernel instantiated for `rows` (1..MaxRows): the edge rows of a block take the
@@ -72,14 +82,14 @@ inline void gemm_microkernel(int64_t depth, const float* a, int64_t a_row_stride
 template <class Arch, int MaxRows, int Vectors, bool Accumulate>
 inline void gemm_microkernel_rows(int rows, int64_t depth, const float* a, int64_t a_row_stride,
                                   int64_t a_depth_stride, const float* b, int64_t ldb, float* c,
-                                  int64_t ldc) {
+                                  int64_t ldc, float* column_max = nullptr) {
   if constexpr (MaxRows > 0) {
     if (rows == MaxRows) {
       gemm_microkernel<Arch, MaxRows, Vectors, Accumulate>(depth, a, a_row_stride, a_depth_stride,
-                                                           b, ldb, c, ldc);
+                                                           b, ldb, c, ldc, column_max);
     } else {
       gemm_microkernel_rows<Arch, MaxRows - 1, Vectors, Accumulate>(
-          rows, depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc);
+          rows, depth, a, a_row_stride, a_depth_stride, b, ldb, c, ldc, column_max);
     }
   }
 }
@@ -87,10 +97,12 @@ inline void gemm_microkernel_rows(int rows, int64_t depth, const float* a, int64
 // C[rows × columns] (=, or +=) A[rows × depth] · B[depth × columns], columns a multiple of the
 // panel width Vectors·W. Rows are cut into micro-tiles of MaxRows (the A elements of a micro-tile
 // stay in L1 while every panel of B passes under them); each panel of columns is one micro-kernel.
+// With column_max, every column's max over the block's rows is folded into it (see above).
 template <class Arch, int MaxRows, int Vectors, bool Accumulate>
 inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float* a,
                        int64_t a_row_stride, int64_t a_depth_stride, const float* b, int64_t ldb,
-                       float* c, int64_t ldc, RowsToPrefetch prefetch = {}) {
+                       float* c, int64_t ldc, RowsToPrefetch prefetch = {},
+                       float* column_max = nullptr) {
   constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
   assert(columns % panel == 0);
   for (int64_t r0 = 0; r0 < rows; r0 += MaxRows) {
@@ -101,7 +113,7 @@ inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float
     for (int64_t c0 = 0; c0 < columns; c0 += panel) {
       gemm_microkernel_rows<Arch, MaxRows, Vectors, Accumulate>(
           tile_rows, depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, b + c0, ldb,
-          c + r0 * ldc + c0, ldc);
+          c + r0 * ldc + c0, ldc, column_max == nullptr ? nullptr : column_max + c0);
     }
   }
 }

@@ -60,6 +60,16 @@ inline KeyRange keys_seen_by_tile(const TileScratch& scratch, int64_t real_colum
   return range;
 }
 
+// Whether every real column sees every key of [first_key, first_key + rows).
+inline bool every_column_sees(const TileScratch& scratch, int64_t real_columns, int64_t first_key,
+                              int64_t rows) {
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const ColumnInfo& column = scratch.columns[c];
+    if (column.visible_begin > first_key || column.visible_end < first_key + rows) return false;
+  }
+  return true;
+}
+
 // The micro-kernel shape of a key-major tile whose columns come in panels of Vectors registers.
 template <class Arch, int Vectors>
 struct KeyMajorTile {
@@ -304,14 +314,20 @@ inline void max_down_rows(const float* scores, int64_t rows, int64_t row_stride,
 }
 
 // The online-softmax update of `Registers` registers of columns (see online_softmax_block); the
-// block's max and sum stay in registers across the rows.
+// block's max (known_max, or taken down the rows) and sum stay in registers across the rows.
 template <class Arch, int Registers>
 inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stride,
-                                   float* running_max, float* running_sum, float* correction) {
+                                   float* running_max, float* running_sum, float* correction,
+                                   const float* known_max) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   Floats block_max[Registers], shift[Registers], sum[Registers];
-  max_down_rows<Arch, Registers>(scores, rows, row_stride, block_max);
+  if (known_max != nullptr) {
+#pragma GCC unroll 4
+    for (int g = 0; g < Registers; ++g) block_max[g] = Floats::load_aligned(known_max + g * W);
+  } else {
+    max_down_rows<Arch, Registers>(scores, rows, row_stride, block_max);
+  }
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) sum[g] = Floats(0.0f);
 #pragma GCC unroll 4
@@ -382,11 +398,14 @@ inline void online_softmax_dense(float* scores, int64_t rows, int64_t columns, f
 //   new_max = max(running_max, max_r scores[r][c]),  correction = 2^(running_max - new_max),
 //   scores[r][c] ← 2^(scores[r][c] - new_max),        running_sum = running_sum · correction + Σ_r.
 // Starting from running_max = -inf and running_sum = 0 it is the plain (composed) softmax.
+// block_max, when the caller has it (Q·Kᵀ's column_max), is max_r scores[r][c], and saves the
+// pass that takes it; the dense layout takes its own.
 // padded_columns is a multiple of W, or a divisor of it (the dense layout, keys_per_register).
 // A +inf or NaN logit makes its column NaN (inf - inf), as in the oracle and torch.softmax.
 template <class Arch>
 inline void online_softmax_block(float* scores, int64_t rows, int64_t padded_columns,
-                                 float* running_max, float* running_sum, float* correction) {
+                                 float* running_max, float* running_sum, float* correction,
+                                 const float* block_max = nullptr) {
   constexpr int64_t W = xsimd::batch<float, Arch>::size;
   if (padded_columns < W) {
     online_softmax_dense<Arch>(scores, rows, padded_columns, running_max, running_sum, correction);
@@ -395,11 +414,13 @@ inline void online_softmax_block(float* scores, int64_t rows, int64_t padded_col
   int64_t c = 0;
   for (; c + 2 * W <= padded_columns; c += 2 * W) {
     online_softmax_columns<Arch, 2>(scores + c, rows, padded_columns, running_max + c,
-                                    running_sum + c, correction + c);
+                                    running_sum + c, correction + c,
+                                    block_max == nullptr ? nullptr : block_max + c);
   }
   if (c < padded_columns) {
     online_softmax_columns<Arch, 1>(scores + c, rows, padded_columns, running_max + c,
-                                    running_sum + c, correction + c);
+                                    running_sum + c, correction + c,
+                                    block_max == nullptr ? nullptr : block_max + c);
   }
 }
 

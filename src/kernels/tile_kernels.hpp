@@ -45,6 +45,7 @@ struct TileScratch {
   float* running_max;      // columns, base 2
   float* running_sum;      // columns
   float* correction;       // columns: 2^(previous max - new max) of the current key block
+  float* block_max;        // columns: the current key block's max logit, when Q·Kᵀ tracks it
   float* block_begin;      // columns: visible keys relative to the current key block
   float* block_end;        // columns
   float* alibi_slope;      // columns: -slope · log2(e) of the column's head, 0 for padding

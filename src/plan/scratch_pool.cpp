@@ -16,9 +16,9 @@ int64_t round_up_to_alignment(int64_t floats) {
 
 // The per-column arrays of TileScratch, besides its three matrices.
 constexpr float* TileScratch::*kColumnArrays[] = {
-    &TileScratch::running_max, &TileScratch::running_sum, &TileScratch::correction,
-    &TileScratch::block_begin, &TileScratch::block_end,   &TileScratch::alibi_slope,
-    &TileScratch::alibi_diagonal};
+    &TileScratch::running_max, &TileScratch::running_sum,    &TileScratch::correction,
+    &TileScratch::block_max,   &TileScratch::block_begin,    &TileScratch::block_end,
+    &TileScratch::alibi_slope, &TileScratch::alibi_diagonal};
 
 }  // namespace
 
