@@ -31,6 +31,15 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
   const float* k_head = plan.k.row(job.batch, job.kv_head, 0);
   const float* v_head = plan.v.row(job.batch, job.kv_head, 0);
+  // The rows this tile writes at the end (columns: query heads × positions), unless it is a key
+  // chunk whose partial result goes to scratch.
+  RowsToPrefetch output_rows;
+  if (job.partial < 0 && real_columns > 0) {
+    const int64_t positions = job.query_end - job.query_begin;
+    output_rows = {plan.out.row(job.batch, scratch.columns[0].head, job.query_begin),
+                   real_columns, plan.value_dim, plan.out.strides[2], positions,
+                   plan.out.strides[1], true};
+  }
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
@@ -43,8 +52,8 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
                                            k_head + first_key * k_stride, k_stride, 1,
                                            scratch.packed_queries, padded_columns, scratch.scores,
-                                           padded_columns, {values, v_stride, plan.value_dim},
-                                           block_max);
+                                           padded_columns,
+                                           {values, rows, plan.value_dim, v_stride}, block_max);
     const bool some_key_hidden =
         transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
@@ -56,11 +65,14 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
         (Floats::load_aligned(row + c) * Floats::load_aligned(scratch.correction + c)).store_aligned(row + c);
       }
     }
-    // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V.
+    // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V; the last block
+    // prefetches the output rows meanwhile.
+    const bool last_block = first_key + plan.key_block >= keys.end;
     if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
       gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows, values, 1,
                                             v_stride, scratch.scores, padded_columns,
-                                            scratch.accumulator, padded_columns);
+                                            scratch.accumulator, padded_columns,
+                                            last_block ? output_rows : RowsToPrefetch{});
     } else {
       accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values, v_stride,
                                 plan.value_dim, scratch.accumulator, {padded_columns, 1});

@@ -8,24 +8,66 @@
 
 namespace simdattn::detail {
 
-// Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches: into
-// every level with the default Locality (3, prefetcht0), into L2 and below with 1 (prefetcht2).
-template <int Locality = 3>
+// Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches.
 inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int64_t width) {
   constexpr int64_t kLineFloats = 64 / sizeof(float);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(first + r * stride + n, 0, Locality);
+    for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(first + r * stride + n);
   }
 }
 
-// Rows of another matrix that gemm_block brings into L2 while it computes, as many with each
-// micro-tile of rows as the micro-tile has: the value rows of a key block while Q·Kᵀ runs over
-// its key rows, so that P·V, which reads them with a stride the hardware prefetchers follow
-// poorly, does not wait on memory the first time a head's values are read.
+// Asks for the `width` floats from `row` on to be brought into L1 for writing, or into L2 for
+// reading. It and RowsToPrefetch's functions are always inlined: GCC 12 takes an out-of-line
+// function that only prefetches for one without effects and drops the calls to it.
+template <bool ForWriting>
+[[gnu::always_inline]] inline void prefetch_row(const float* row, int64_t width) {
+  constexpr int64_t kLineFloats = 64 / sizeof(float);
+  for (int64_t n = 0; n < width; n += kLineFloats) {
+    __builtin_prefetch(row + n, ForWriting ? 1 : 0, ForWriting ? 3 : 1);
+  }
+}
+
+// Rows of another matrix that gemm_block asks the caches for while it computes, spread evenly
+// over its micro-tiles of rows. Rows come in groups of group_rows, `stride` apart within a group
+// and `group_stride` from the start of a group to the next (the output rows of a tile: its query
+// heads' runs of positions). Two uses: the value rows of a key block, into L2 while Q·Kᵀ runs
+// over its key rows, so that P·V, which reads them with a stride the hardware prefetchers follow
+// poorly, does not wait on memory the first time a head's values are read; and the output rows of
+// a tile, for writing, while its last P·V runs, so that writing them does not wait either.
 struct RowsToPrefetch {
   const float* first = nullptr;
-  int64_t stride = 0;
+  int64_t count = 0;
   int64_t width = 0;
+  int64_t stride = 0;
+  int64_t group_rows = 0;  // 0: one group
+  int64_t group_stride = 0;
+  bool for_writing = false;
+
+  // Prefetches rows [begin, end).
+  [[gnu::always_inline]] void prefetch(int64_t begin, int64_t end) const {
+    if (for_writing) {
+      prefetch_rows_for<true>(begin, end);
+    } else {
+      prefetch_rows_for<false>(begin, end);
+    }
+  }
+
+ private:
+  template <bool ForWriting>
+  [[gnu::always_inline]] void prefetch_rows_for(int64_t begin, int64_t end) const {
+    if (group_rows == 0) {
+      for (int64_t i = begin; i < end; ++i) prefetch_row<ForWriting>(first + i * stride, width);
+      return;
+    }
+    int64_t group = begin / group_rows, in_group = begin % group_rows;
+    for (int64_t i = begin; i < end; ++i) {
+      prefetch_row<ForWriting>(first + group * group_stride + in_group * stride, width);
+      if (++in_group == group_rows) {
+        in_group = 0;
+        ++group;
+      }
+    }
+  }
 };
 
 // C[Rows × Vectors·W] (=, or += when Accumulate) A[Rows × depth] · B[depth × Vectors·W], and when
@@ -105,10 +147,18 @@ inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float
                        float* column_max = nullptr) {
   constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
   assert(columns % panel == 0);
+  // The prefetched rows keep pace with the rows of C: count / rows of them a row, in 1/65536ths
+  // (no division per micro-tile), the rest with the last micro-tile.
+  const bool prefetching = prefetch.first != nullptr && prefetch.count > 0 && rows > 0;
+  const int64_t prefetch_pace = prefetching ? (prefetch.count << 16) / rows : 0;
+  int64_t prefetched = 0;
   for (int64_t r0 = 0; r0 < rows; r0 += MaxRows) {
     const int tile_rows = static_cast<int>(rows - r0 < MaxRows ? rows - r0 : MaxRows);
-    if (prefetch.first != nullptr) {
-      prefetch_rows<1>(prefetch.first + r0 * prefetch.stride, tile_rows, prefetch.stride, prefetch.width);
+    if (prefetching) {
+      const int64_t until =
+          r0 + tile_rows == rows ? prefetch.count : ((r0 + tile_rows) * prefetch_pace) >> 16;
+      prefetch.prefetch(prefetched, until);
+      prefetched = until;
     }
     for (int64_t c0 = 0; c0 < columns; c0 += panel) {
       gemm_microkernel_rows<Arch, MaxRows, Vectors, Accumulate>(
