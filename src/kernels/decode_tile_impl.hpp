@@ -112,8 +112,8 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
           const Floats key = Floats::load_unaligned(key_rows[kk] + d);
 #pragma GCC unroll 4
           for (int cc = 0; cc < Group; ++cc) {
-            acc[kk * Group + cc] =
-                xsimd::fma(Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * Group + cc]);
+            acc[kk * Group + cc] = multiply_add<Arch>(
+                Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * Group + cc]);
           }
         }
       }
@@ -158,7 +158,7 @@ inline void decode_values_chunk(const float* probabilities, int64_t padded_colum
     for (int cc = 0; cc < Group; ++cc) {
       const Floats weight(p[cc]);
 #pragma GCC unroll 8
-      for (int v = 0; v < Vectors; ++v) acc[cc][v] = xsimd::fma(weight, value[v], acc[cc][v]);
+      for (int v = 0; v < Vectors; ++v) acc[cc][v] = multiply_add<Arch>(weight, value[v], acc[cc][v]);
     }
   }
 #pragma GCC unroll 4

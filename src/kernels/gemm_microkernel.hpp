@@ -6,6 +6,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/vector_math.hpp"
+
 namespace simdattn::detail {
 
 // Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches.
@@ -100,7 +102,7 @@ inline void gemm_microkernel(int64_t depth, const float* a, int64_t a_row_stride
     for (int r = 0; r < Rows; ++r) {
       const Floats a_rk(a_k[r * a_row_stride]);
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) acc[r][v] = xsimd::fma(a_rk, b_row[v], acc[r][v]);
+      for (int v = 0; v < Vectors; ++v) acc[r][v] = multiply_add<Arch>(a_rk, b_row[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 32

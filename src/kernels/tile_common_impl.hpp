@@ -218,8 +218,8 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
       const Floats key = Floats(static_cast<float>(first_key + r)) + key_offsets;
       for (int64_t c = 0; c < padded_columns; c += W) {
         const Floats distance = xsimd::abs(Floats::load_aligned(diagonals + c) - key);
-        const Floats biased = xsimd::fma(Floats::load_aligned(slopes + c), distance,
-                                         Floats::load_aligned(scores + r * padded_columns + c));
+        const Floats biased = multiply_add<Arch>(Floats::load_aligned(slopes + c), distance,
+                                                 Floats::load_aligned(scores + r * padded_columns + c));
         biased.store_aligned(scores + r * padded_columns + c);
       }
     }
@@ -350,7 +350,8 @@ inline void online_softmax_columns(float* scores, int64_t rows, int64_t row_stri
 #pragma GCC unroll 4
   for (int g = 0; g < Registers; ++g) {
     const Floats previous = Floats::load_aligned(running_sum + g * W);
-    xsimd::fma(previous, Floats::load_aligned(correction + g * W), sum[g]).store_aligned(running_sum + g * W);
+    multiply_add<Arch>(previous, Floats::load_aligned(correction + g * W), sum[g])
+        .store_aligned(running_sum + g * W);
   }
 }
 

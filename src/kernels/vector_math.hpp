@@ -1,4 +1,5 @@
-// exp and tanh on SIMD registers, for the softmax and the logit soft-cap.
+// Arithmetic on SIMD registers that the kernels share: fused multiply-add, and exp, exp2 and tanh
+// for the softmax and the logit soft-cap.
 #pragma once
 
 #include <immintrin.h>
@@ -10,13 +11,41 @@
 
 namespace simdattn::detail {
 
+// a·b + c, rounded once. xsimd 8.1 implements its fma for fma3<sse> and fma3<avx> only: for
+// avx512f, xsimd::fma is the generic a * b + c, one FMA instruction only if the compiler
+// contracts it (GCC by default; not under -ffp-contract=off, where the AVX-512 kernels ran at
+// 0.59 of their speed). This one is vfmadd on AVX-512 whatever the compiler's settings; SSE2 has
+// no FMA and multiplies, then adds.
+template <class Arch>
+inline xsimd::batch<float, Arch> multiply_add(xsimd::batch<float, Arch> a,
+                                              xsimd::batch<float, Arch> b,
+                                              xsimd::batch<float, Arch> c) {
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    return _mm512_fmadd_ps(a, b, c);
+  } else {
+    return xsimd::fma(a, b, c);
+  }
+}
+
+// c - a·b, rounded once (xsimd::fnma, explicit on AVX-512 as multiply_add is).
+template <class Arch>
+inline xsimd::batch<float, Arch> negated_multiply_add(xsimd::batch<float, Arch> a,
+                                                      xsimd::batch<float, Arch> b,
+                                                      xsimd::batch<float, Arch> c) {
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    return _mm512_fnmadd_ps(a, b, c);
+  } else {
+    return xsimd::fnma(a, b, c);
+  }
+}
+
 // c[0]·x^(N-1) + c[1]·x^(N-2) + ... + c[N-1] by Horner's rule: one FMA a coefficient.
 template <class Arch, size_t N>
 inline xsimd::batch<float, Arch> horner(xsimd::batch<float, Arch> x, const float (&c)[N]) {
   using Floats = xsimd::batch<float, Arch>;
   Floats p(c[0]);
 #pragma GCC unroll 16
-  for (size_t i = 1; i < N; ++i) p = xsimd::fma(p, x, Floats(c[i]));
+  for (size_t i = 1; i < N; ++i) p = multiply_add<Arch>(p, x, Floats(c[i]));
   return p;
 }
 
@@ -56,13 +85,15 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   const Floats clamped = xsimd::min(highest, xsimd::max(lowest, x));
   // n = round(x / ln2): adding and subtracting 1.5·2^23 rounds to nearest for |v| < 2^22.
   const Floats round_magic(12582912.0f);
-  const Floats n = xsimd::fma(clamped, Floats(1.44269504088896341f), round_magic) - round_magic;
+  const Floats n =
+      multiply_add<Arch>(clamped, Floats(1.44269504088896341f), round_magic) - round_magic;
   // r = x - n·ln2 in two steps, ln2 = 0.693359375 - 2.12194440e-4 (the first part exact in float).
-  Floats r = xsimd::fnma(n, Floats(0.693359375f), clamped);
-  r = xsimd::fnma(n, Floats(-2.12194440e-4f), r);
+  Floats r = negated_multiply_add<Arch>(n, Floats(0.693359375f), clamped);
+  r = negated_multiply_add<Arch>(n, Floats(-2.12194440e-4f), r);
   static constexpr float kCoefficients[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                             4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-  const Floats p = xsimd::fma(horner<Arch>(r, kCoefficients), r * r, r + Floats(1.0f));
+  const Floats p =
+      multiply_add<Arch>(horner<Arch>(r, kCoefficients), r * r, r + Floats(1.0f));
   return scale_by_power_of_two<Arch>(p, n, x < lowest);
 }
 
