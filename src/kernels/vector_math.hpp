@@ -27,18 +27,6 @@ inline xsimd::batch<float, Arch> multiply_add(xsimd::batch<float, Arch> a,
   }
 }
 
-// c - a·b, rounded once (xsimd::fnma, explicit on AVX-512 as multiply_add is).
-template <class Arch>
-inline xsimd::batch<float, Arch> negated_multiply_add(xsimd::batch<float, Arch> a,
-                                                      xsimd::batch<float, Arch> b,
-                                                      xsimd::batch<float, Arch> c) {
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
-    return _mm512_fnmadd_ps(a, b, c);
-  } else {
-    return xsimd::fnma(a, b, c);
-  }
-}
-
 // c[0]·x^(N-1) + c[1]·x^(N-2) + ... + c[N-1] by Horner's rule: one FMA a coefficient.
 template <class Arch, size_t N>
 inline xsimd::batch<float, Arch> horner(xsimd::batch<float, Arch> x, const float (&c)[N]) {
@@ -88,8 +76,8 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   const Floats n =
       multiply_add<Arch>(clamped, Floats(1.44269504088896341f), round_magic) - round_magic;
   // r = x - n·ln2 in two steps, ln2 = 0.693359375 - 2.12194440e-4 (the first part exact in float).
-  Floats r = negated_multiply_add<Arch>(n, Floats(0.693359375f), clamped);
-  r = negated_multiply_add<Arch>(n, Floats(-2.12194440e-4f), r);
+  Floats r = multiply_add<Arch>(n, Floats(-0.693359375f), clamped);
+  r = multiply_add<Arch>(n, Floats(2.12194440e-4f), r);
   static constexpr float kCoefficients[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                             4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
   const Floats p =
