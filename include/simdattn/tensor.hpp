@@ -29,9 +29,11 @@ struct BasicTensorView {
   constexpr int64_t seq() const { return shape[2]; }
   constexpr int64_t head_dim() const { return shape[3]; }
 
-  // The first element of row (b, h, s); valid only for indices inside the shape.
+  // The first element of row (b, h, s); valid only for indices inside the shape. A view without
+  // data (an empty one: some dimension is 0) gives nullptr for every row, so that no offset is
+  // ever applied to a null pointer.
   constexpr T* row(int64_t b, int64_t h, int64_t s) const {
-    return data + b * strides[0] + h * strides[1] + s * strides[2];
+    return data == nullptr ? nullptr : data + b * strides[0] + h * strides[1] + s * strides[2];
   }
 };
 

@@ -131,6 +131,17 @@ def main():
           + tensor(b * hkv * sk * dv, rng=rng)
           + output())
 
+    # weights_v with no keys (Sk = 0): the weights view is empty, so its data may be NULL, yet it
+    # has gaps after rows, heads and batches (strides that are not 0). No pointer arithmetic on
+    # NULL (the oracle did some until TensorView::row returned nullptr for a view without data);
+    # out gets zeros.
+    b, hkv, hq, sq, skb, dv = 1, 1, 2, 2, 0, 3
+    write("weights_v_no_keys", [WEIGHTS_V, 0] + sizes(b, hkv, 2, sq, skb, 1, dv)
+          + [1, 1]
+          + tensor(0, layout=(6, 3, 3, 3))
+          + tensor(0)
+          + output(layout=(6, 1, 1, 1)))
+
 
 if __name__ == "__main__":
     main()
