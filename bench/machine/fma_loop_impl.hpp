@@ -1,10 +1,7 @@
 // FmaLoop's definition; include it only in the per-ISA translation units.
 #pragma once
 
-#include <immintrin.h>
-
-#include <type_traits>
-
+#include "kernels/vector_math.hpp"
 #include "machine/fma_loop.hpp"
 
 namespace simdattn::bench {
@@ -23,14 +20,9 @@ FmaLoopResult FmaLoop::operator()(Arch, int64_t rounds) const {
     // Fully unrolled so the accumulators live in registers, not in the array's memory.
 #pragma GCC unroll 16
     for (int i = 0; i < kAccumulators; ++i) {
-      // xsimd 8.1's fma on avx512f is a generic a * b + c that only the compiler's contraction
-      // turns into one instruction; the roof must not depend on that (the library's
-      // multiply_add makes the same choice).
-      if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
-        accumulators[i] = _mm512_fmadd_ps(accumulators[i], multiplier, addend);
-      } else {
-        accumulators[i] = xsimd::fma(accumulators[i], multiplier, addend);
-      }
+      // The kernels' multiply_add: one FMA instruction on AVX-512 whatever the compiler's
+      // contraction setting (xsimd 8.1's fma is a generic a * b + c there).
+      accumulators[i] = detail::multiply_add<Arch>(accumulators[i], multiplier, addend);
     }
   }
 

@@ -10,23 +10,20 @@
 
 namespace simdattn::detail {
 
-// Asks for `rows` rows of `width` floats starting at `first` to be brought into the caches.
-inline void prefetch_rows(const float* first, int64_t rows, int64_t stride, int64_t width) {
-  constexpr int64_t kLineFloats = 64 / sizeof(float);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(first + r * stride + n);
-  }
-}
-
-// Asks for the `width` floats from `row` on to be brought into L1 for writing, or into L2 for
-// reading. It and RowsToPrefetch's functions are always inlined: GCC 12 takes an out-of-line
-// function that only prefetches for one without effects and drops the calls to it.
-template <bool ForWriting>
+// Asks for the `width` floats from `row` on, with __builtin_prefetch's hints: ReadWrite 1 for
+// writing, Locality 3 into every cache level, 1 into L2 and below. The prefetching functions are
+// always inlined: GCC 12 takes an out-of-line function that only prefetches for one without
+// effects and drops the calls to it.
+template <int ReadWrite, int Locality>
 [[gnu::always_inline]] inline void prefetch_row(const float* row, int64_t width) {
   constexpr int64_t kLineFloats = 64 / sizeof(float);
-  for (int64_t n = 0; n < width; n += kLineFloats) {
-    __builtin_prefetch(row + n, ForWriting ? 1 : 0, ForWriting ? 3 : 1);
-  }
+  for (int64_t n = 0; n < width; n += kLineFloats) __builtin_prefetch(row + n, ReadWrite, Locality);
+}
+
+// Asks for `rows` rows of `width` floats starting at `first` to be brought into every cache level.
+[[gnu::always_inline]] inline void prefetch_rows(const float* first, int64_t rows, int64_t stride,
+                                                 int64_t width) {
+  for (int64_t r = 0; r < rows; ++r) prefetch_row<0, 3>(first + r * stride, width);
 }
 
 // Rows of another matrix that gemm_block asks the caches for while it computes, spread evenly
@@ -48,22 +45,22 @@ struct RowsToPrefetch {
   // Prefetches rows [begin, end).
   [[gnu::always_inline]] void prefetch(int64_t begin, int64_t end) const {
     if (for_writing) {
-      prefetch_rows_for<true>(begin, end);
+      prefetch_rows_with<1, 3>(begin, end);
     } else {
-      prefetch_rows_for<false>(begin, end);
+      prefetch_rows_with<0, 1>(begin, end);
     }
   }
 
  private:
-  template <bool ForWriting>
-  [[gnu::always_inline]] void prefetch_rows_for(int64_t begin, int64_t end) const {
+  template <int ReadWrite, int Locality>
+  [[gnu::always_inline]] void prefetch_rows_with(int64_t begin, int64_t end) const {
     if (group_rows == 0) {
-      for (int64_t i = begin; i < end; ++i) prefetch_row<ForWriting>(first + i * stride, width);
+      for (int64_t i = begin; i < end; ++i) prefetch_row<ReadWrite, Locality>(first + i * stride, width);
       return;
     }
     int64_t group = begin / group_rows, in_group = begin % group_rows;
     for (int64_t i = begin; i < end; ++i) {
-      prefetch_row<ForWriting>(first + group * group_stride + in_group * stride, width);
+      prefetch_row<ReadWrite, Locality>(first + group * group_stride + in_group * stride, width);
       if (++in_group == group_rows) {
         in_group = 0;
         ++group;
