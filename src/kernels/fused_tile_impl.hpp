@@ -5,6 +5,7 @@
 #pragma once
 
 #include "kernels/decode_tile_impl.hpp"
+#include "kernels/register_visibility.hpp"
 #include "kernels/tile_common_impl.hpp"
 
 namespace simdattn::detail {
@@ -28,6 +29,7 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   // Q·Kᵀ computed them, so Q·Kᵀ can hand the softmax the block's max and save it a pass.
   const bool logits_as_computed =
       plan.softcap <= 0.0f && plan.alibi_slopes == nullptr && !plan.has_mask;
+  const RegisterKeys register_keys(scratch, real_columns, padded_columns, W);
   const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
   const float* k_head = plan.k.row(job.batch, job.kv_head, 0);
   const float* v_head = plan.v.row(job.batch, job.kv_head, 0);
@@ -43,17 +45,27 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
-    // block's value rows prefetched meanwhile.
+    // block's value rows prefetched meanwhile, registers of columns that see none of a
+    // micro-tile's keys skipped (the visibility pass masks what they hold).
     const float* values = v_head + first_key * v_stride;
     float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
                            ? scratch.block_max
                            : nullptr;
     if (block_max != nullptr) std::fill(block_max, block_max + padded_columns, kMinusInfinity);
-    gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
-                                           k_head + first_key * k_stride, k_stride, 1,
-                                           scratch.packed_queries, padded_columns, scratch.scores,
-                                           padded_columns,
-                                           {values, rows, plan.value_dim, v_stride}, block_max);
+    const RegisterVisibility visibility(register_keys, first_key, rows);
+    const auto block_scores = [&](const auto& registers_of) {
+      gemm_block<Arch, Rows, Vectors, false>(
+          rows, padded_columns, plan.head_dim, k_head + first_key * k_stride, k_stride, 1,
+          scratch.packed_queries, padded_columns, scratch.scores, padded_columns,
+          {values, rows, plan.value_dim, v_stride}, block_max, registers_of);
+    };
+    if (visibility.everything()) {
+      block_scores(EveryRegister{});
+    } else {
+      block_scores([&visibility](int64_t first_register, int64_t key_begin, int64_t key_end) {
+        return visibility.seeing(first_register, Vectors, key_begin, key_end);
+      });
+    }
     const bool some_key_hidden =
         transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
@@ -65,14 +77,32 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
         (Floats::load_aligned(row + c) * Floats::load_aligned(scratch.correction + c)).store_aligned(row + c);
       }
     }
-    // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V; the last block
-    // prefetches the output rows meanwhile.
+    // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V, one run of keys
+    // at a time, skipping the registers of columns that see none of the run (their weights are
+    // zeros); the last block prefetches the output rows meanwhile.
     const bool last_block = first_key + plan.key_block >= keys.end;
+    const RowsToPrefetch prefetch = last_block ? output_rows : RowsToPrefetch{};
     if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
-      gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows, values, 1,
-                                            v_stride, scratch.scores, padded_columns,
-                                            scratch.accumulator, padded_columns,
-                                            last_block ? output_rows : RowsToPrefetch{});
+      const auto accumulate_values = [&](int64_t key_begin, int64_t key_end,
+                                         RowsToPrefetch rows_to_prefetch, const auto& registers_of) {
+        gemm_block<Arch, Rows, Vectors, true>(
+            plan.value_dim, padded_columns, key_end - key_begin, values + key_begin * v_stride, 1,
+            v_stride, scratch.scores + key_begin * padded_columns, padded_columns,
+            scratch.accumulator, padded_columns, rows_to_prefetch, nullptr, registers_of);
+      };
+      if (visibility.everything()) {
+        accumulate_values(0, rows, prefetch, EveryRegister{});
+      } else {
+        int64_t cuts[2 * RegisterKeys::kMaxRegisters + 2];
+        const int runs = visibility.runs(cuts, rows);
+        for (int run = 0; run < runs; ++run) {
+          const int64_t key_begin = cuts[run], key_end = cuts[run + 1];
+          accumulate_values(key_begin, key_end, run == 0 ? prefetch : RowsToPrefetch{},
+                            [&](int64_t first_register, int64_t, int64_t) {
+                              return visibility.seeing(first_register, Vectors, key_begin, key_end);
+                            });
+        }
+      }
     } else {
       accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values, v_stride,
                                 plan.value_dim, scratch.accumulator, {padded_columns, 1});

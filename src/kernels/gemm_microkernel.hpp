@@ -3,6 +3,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -135,16 +136,43 @@ inline void gemm_microkernel_rows(int rows, int64_t depth, const float* a, int64
   }
 }
 
+// Registers [begin, end) of a panel of columns.
+struct RegisterSpan {
+  int begin, end;
+  int count() const { return end - begin; }
+};
+
+// Calls run(std::integral_constant<int, N>{}) for count = N in [1, Max] (nothing for 0), so that
+// a kernel can be instantiated for every register count of a span.
+template <int Max, class Run>
+inline void with_register_count(int count, Run&& run) {
+  if constexpr (Max >= 1) {
+    if (count == Max) {
+      run(std::integral_constant<int, Max>{});
+    } else {
+      with_register_count<Max - 1>(count, run);
+    }
+  }
+}
+
+// gemm_block's default: every register of every panel of C is computed.
+struct EveryRegister {};
+
 // C[rows × columns] (=, or +=) A[rows × depth] · B[depth × columns], columns a multiple of the
 // panel width Vectors·W. Rows are cut into micro-tiles of MaxRows (the A elements of a micro-tile
 // stay in L1 while every panel of B passes under them); each panel of columns is one micro-kernel.
 // With column_max, every column's max over the block's rows is folded into it (see above).
-template <class Arch, int MaxRows, int Vectors, bool Accumulate>
+// registers_of(first_register, r0, r1), unless EveryRegister, gives the RegisterSpan of the panel
+// from column first_register·W that rows [r0, r1) of C need: the other registers of the panel
+// are left as they are (the callers know those products are not needed: their columns see none
+// of the keys). column_max then needs every register.
+template <class Arch, int MaxRows, int Vectors, bool Accumulate, class RegistersOf = EveryRegister>
 inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float* a,
                        int64_t a_row_stride, int64_t a_depth_stride, const float* b, int64_t ldb,
                        float* c, int64_t ldc, RowsToPrefetch prefetch = {},
-                       float* column_max = nullptr) {
-  constexpr int64_t panel = Vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+                       float* column_max = nullptr, const RegistersOf& registers_of = {}) {
+  constexpr int64_t W = xsimd::batch<float, Arch>::size;
+  constexpr int64_t panel = Vectors * W;
   assert(columns % panel == 0);
   // The prefetched rows keep pace with the rows of C: count / rows of them a row, in 1/65536ths
   // (no division per micro-tile), the rest with the last micro-tile.
@@ -160,9 +188,20 @@ inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float
       prefetched = until;
     }
     for (int64_t c0 = 0; c0 < columns; c0 += panel) {
-      gemm_microkernel_rows<Arch, MaxRows, Vectors, Accumulate>(
-          tile_rows, depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, b + c0, ldb,
-          c + r0 * ldc + c0, ldc, column_max == nullptr ? nullptr : column_max + c0);
+      if constexpr (std::is_same_v<RegistersOf, EveryRegister>) {
+        gemm_microkernel_rows<Arch, MaxRows, Vectors, Accumulate>(
+            tile_rows, depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, b + c0, ldb,
+            c + r0 * ldc + c0, ldc, column_max == nullptr ? nullptr : column_max + c0);
+      } else {
+        const RegisterSpan span = registers_of(c0 / W, r0, r0 + tile_rows);
+        assert(column_max == nullptr || span.count() == Vectors);
+        const int64_t first = c0 + span.begin * W;
+        with_register_count<Vectors>(span.count(), [&](auto registers) {
+          gemm_microkernel_rows<Arch, MaxRows, decltype(registers)::value, Accumulate>(
+              tile_rows, depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, b + first,
+              ldb, c + r0 * ldc + first, ldc, column_max == nullptr ? nullptr : column_max + first);
+        });
+      }
     }
   }
 }
