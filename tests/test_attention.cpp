@@ -39,9 +39,9 @@ Case shape(std::string name, int64_t batch, int64_t q_heads, int64_t kv_heads, i
 
 std::vector<Case> cases() {
   std::vector<Case> all;
-  // Sizes around micro-tile rows (6, 12, 24), panels (8-32 columns), the key block (256) and the
-  // decoding chunk (1024).
-  for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 257, 300}) {
+  // Sizes around micro-tile rows (6, 12, 24), panels (8-64 columns), the key block (256; 512 on
+  // AVX-512) and the decoding chunk (1024).
+  for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 257, 300, 513, 600}) {
     all.push_back(shape("square", 1, 2, 2, n, n, 64));
     all.push_back(shape("causal", 1, 2, 1, n, n, 32, Layout::padded, Causal::bottom_right));
   }
@@ -64,7 +64,7 @@ std::vector<Case> cases() {
     c.window_left = left, c.window_right = right;
     all.push_back(c);
   }
-  Case causal_window = shape("causal_window", 1, 2, 2, 300, 300, 32, Layout::bhsd, Causal::bottom_right);
+  Case causal_window = shape("causal_window", 1, 2, 2, 600, 600, 32, Layout::bhsd, Causal::bottom_right);
   causal_window.window_left = 40, causal_window.window_right = 0;
   all.push_back(causal_window);
   Case ragged = shape("kv_lengths", 3, 2, 1, 10, 50, 16);
@@ -89,7 +89,7 @@ std::vector<Case> cases() {
   everything.window_left = 30, everything.window_right = 0, everything.kv_lengths = {70, 41};
   everything.softcap = 8.0f, everything.alibi = true, everything.mask = 1, everything.lse = true;
   all.push_back(everything);
-  Case lse = shape("lse", 1, 2, 2, 17, 300, 16);
+  Case lse = shape("lse", 1, 2, 2, 17, 600, 16);
   lse.lse = true;
   all.push_back(lse);
   // Decoding: few queries, keys split into chunks and merged.

@@ -44,7 +44,7 @@ struct Shape {
 // Several work items each, uneven sizes; decode splits its 3000 keys into six chunks.
 const Shape kShapes[] = {
     {"prefill", 1, 2, 2, 200, 230, 64, Causal::none},
-    {"causal", 1, 2, 1, 300, 300, 32, Causal::bottom_right},
+    {"causal", 1, 2, 1, 600, 600, 32, Causal::bottom_right},
     {"gqa", 2, 8, 2, 70, 150, 48, Causal::top_left},
     {"decode", 1, 8, 2, 1, 3000, 64, Causal::bottom_right},
 };

@@ -26,7 +26,7 @@ std::string describe(detail::Isa isa, const StageShape& s) {
 
 std::vector<StageShape> stage_shapes() {
   std::vector<StageShape> shapes;
-  for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 255, 257, 300}) {
+  for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 255, 257, 300, 511, 513, 600}) {
     shapes.push_back({1, 1, 1, n, n, 64, Layout::bhsd});
     shapes.push_back({1, 2, 1, n, 37, 16, Layout::padded});
     shapes.push_back({2, 1, 1, 5, n, 8, Layout::bshd});

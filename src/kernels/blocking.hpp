@@ -25,10 +25,13 @@ struct BlockingSizes {
   // both should stay in L1. Measured on AVX-512 (48 KiB L1): 128 columns ran at 0.47 of the FMA
   // peak where 64 reached 0.69-0.74; 32 was no better than 64.
   int tile_columns;
-  // Keys per block of the fused loop: the block's scores (key_block × tile_columns floats, 64 KiB)
-  // and the key and value rows it reads (2 · key_block · head_dim floats, 256 KiB at head_dim 128)
-  // stay in a 512 KiB-2 MiB L2 while both products run over them. 128 measured worse (more
-  // rescaling and per-block overhead), 512 no better.
+  // Keys per block of the fused loop: the block's scores (key_block × tile_columns floats) and the
+  // key and value rows it reads (2 · key_block · head_dim floats) stay in L2 while both products
+  // run over them: 64 + 256 KiB at 256 keys and head_dim 128, for the 512 KiB L2 of Zen 2-4; 128
+  // measured worse (more rescaling and per-block overhead). AVX-512 machines have 1-2 MiB of L2
+  // and take 512 keys (128 + 512 KiB): paired against 256 on the project's Xeon, the encoder
+  // (Sk = 512, one block instead of two) ran 1.023-1.031 faster, the other shapes the same
+  // (0.996-1.020); 1024 was no better for long sequences and slower for prefill (0.982).
   int key_block;
   // Decoding's P·V keeps kDecodeColumnGroup (4) columns × decode_value_vectors registers of the
   // output in flight, with as many value registers and one broadcast: 4·2 + 2 + 1 = 11 of 16
@@ -47,7 +50,7 @@ inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 256, 2};
 // Q·Kᵀ 0.84 of peak against 0.76 (5 × 64 and 7 × 64 between), P·V 0.73-0.79 against 0.69-0.77;
 // paired on whole shapes, encoder 1.04, prefill 1.05, Sq = Sk = 4096 D 64 1.05. 14 × 32 stays
 // for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
-inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 256, 4};
+inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 512, 4};
 
 inline constexpr BlockingSizes blocking_for(Isa isa) {
   switch (isa) {
