@@ -16,8 +16,11 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
-  const auto [real_columns, padded_columns, keys] =
-      start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
+  // Plain variables, not a structured binding: C++17 lets no lambda capture a binding (clang
+  // holds to it).
+  const TileColumns tile = start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
+  const int64_t real_columns = tile.real, padded_columns = tile.padded;
+  const KeyRange keys = tile.keys;
   pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q,
                             base2_logit_scale(plan), scratch.packed_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
