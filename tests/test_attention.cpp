@@ -39,8 +39,8 @@ Case shape(std::string name, int64_t batch, int64_t q_heads, int64_t kv_heads, i
 
 std::vector<Case> cases() {
   std::vector<Case> all;
-  // Sizes around micro-tile rows (6, 12, 24), panels (8-64 columns), the key block (256; 512 on
-  // AVX-512) and the decoding chunk (1024).
+  // Sizes around micro-tile rows (6, 12, 24), panels (8-64 columns), the key block (256), the
+  // most keys taken as a single block (512 on AVX-512) and the decoding chunk (1024).
   for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 257, 300, 513, 600}) {
     all.push_back(shape("square", 1, 2, 2, n, n, 64));
     all.push_back(shape("causal", 1, 2, 1, n, n, 32, Layout::padded, Causal::bottom_right));

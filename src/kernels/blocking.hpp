@@ -28,11 +28,14 @@ struct BlockingSizes {
   // Keys per block of the fused loop: the block's scores (key_block × tile_columns floats) and the
   // key and value rows it reads (2 · key_block · head_dim floats) stay in L2 while both products
   // run over them: 64 + 256 KiB at 256 keys and head_dim 128, for the 512 KiB L2 of Zen 2-4; 128
-  // measured worse (more rescaling and per-block overhead). AVX-512 machines have 1-2 MiB of L2
-  // and take 512 keys (128 + 512 KiB): paired against 256 on the project's Xeon, the encoder
-  // (Sk = 512, one block instead of two) ran 1.023-1.031 faster, the other shapes the same
-  // (0.996-1.020); 1024 was no better for long sequences and slower for prefill (0.982).
+  // measured worse (more rescaling and per-block overhead).
   int key_block;
+  // Up to this many keys, all of them make one block: no rescaling and a single softmax pass per
+  // tile. AVX-512 machines have 1-2 MiB of L2, enough for 512 keys (128 + 512 KiB). Paired on the
+  // project's Xeon, one 512-key block against two of 256 ran the encoder (Sk = 512) 1.023-1.031
+  // faster; 512-key blocks for every shape were no faster elsewhere and slowed prefill (0.990:
+  // a causal tile's last, partly masked block costs more), 1024 slowed it more (0.982).
+  int single_block_keys;
   // Decoding's P·V keeps kDecodeColumnGroup (4) columns × decode_value_vectors registers of the
   // output in flight, with as many value registers and one broadcast: 4·2 + 2 + 1 = 11 of 16
   // registers, 4·4 + 4 + 1 = 21 of 32. Four on AVX-512 rather than two: 16 independent FMA
@@ -41,16 +44,16 @@ struct BlockingSizes {
 };
 
 // SSE2: 4 floats a register, the same register budget as AVX2.
-inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 256, 2};
+inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 256, 256, 2};
 // AVX2 + FMA (Haswell to Zen 4): BLIS's haswell sgemm tile is 6 × 16 as well.
-inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 256, 2};
+inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 256, 256, 2};
 // AVX-512: twice the registers, twice the width. Full tiles take 6 × 64: per key (Q·Kᵀ) or
 // value row (P·V) it loads 4 registers and broadcasts 6 elements for 24 FMAs, where 14 × 32
 // needs 16 loads for 28 FMAs and more address registers than x86 has. Measured hot, one thread:
 // Q·Kᵀ 0.84 of peak against 0.76 (5 × 64 and 7 × 64 between), P·V 0.73-0.79 against 0.69-0.77;
 // paired on whole shapes, encoder 1.04, prefill 1.05, Sq = Sk = 4096 D 64 1.05. 14 × 32 stays
 // for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
-inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 512, 4};
+inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 256, 512, 4};
 
 inline constexpr BlockingSizes blocking_for(Isa isa) {
   switch (isa) {

@@ -92,7 +92,8 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
     plan.panel_vectors *= 2;
   }
   plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
-  plan.key_block = blocking.key_block;
+  plan.key_block = plan.sk <= blocking.single_block_keys ? std::max<int64_t>(plan.sk, 1)
+                                                         : blocking.key_block;
   plan.key_chunks = decoding ? (plan.sk + kDecodeKeyChunk - 1) / kDecodeKeyChunk : 1;
 
   const int64_t key_span = decoding ? kDecodeKeyChunk : std::max<int64_t>(plan.sk, 1);
