@@ -4,8 +4,11 @@ A stored run is a dict (bench/compare writes it with --save-json and reads it wi
   host   machine.describe_host()
   run    how it was run: quick, min_time, filters, what was left out and why, the command line
   bench  simdattn_bench's JSON (context + benchmarks)
+  repeats  the JSON of each further run of the same benchmarks (--repeat), in order; absent or
+         empty for a single run
   torch  {"status": measured | absent | disabled | failed, "detail", "version", "results": [...]}
 Everything here is derived from that dict alone, so a re-render gives the same report."""
+import statistics
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -53,6 +56,45 @@ class ShapeTable:
 
 
 @dataclass
+class Spread:
+    """One figure over the runs that have it, in run order."""
+    values: List[float]
+
+    @property
+    def median(self):
+        return statistics.median(self.values)
+
+    @property
+    def lowest(self):
+        return min(self.values)
+
+    @property
+    def highest(self):
+        return max(self.values)
+
+
+@dataclass
+class ShapeSpread:
+    """simdattn on one shape over the runs: None where no run has the figure."""
+    name: str
+    runs: int
+    gflops: Optional[Spread]
+    peak_fraction: Optional[Spread]
+    bandwidth_fraction: Optional[Spread]
+    speedups: Dict[str, Optional[Spread]]  # peer -> the peer's time over simdattn's, run by run
+
+
+@dataclass
+class RunsSpread:
+    """What --repeat measured: the roofs and every shape's figures over all the bench runs."""
+    runs: int
+    fma_peak: Optional[Spread]        # on the default thread count
+    read_bandwidth: Optional[Spread]  # GB/s
+    shapes: List[ShapeSpread]
+    peers: List[str]                  # the bench's own peers (PyTorch runs once, outside the repeats)
+
+
+@dataclass
 class Report:
     """Everything performance.md and the plots show."""
     run: dict
@@ -69,6 +111,7 @@ class Report:
     peers: List[str]
     torch: dict
     warnings: List[str]
+    spread: Optional[RunsSpread] = None  # with --repeat: over every bench run, the first included
 
     @property
     def peak_gflops(self):
@@ -212,7 +255,44 @@ def build_report(stored):
                   fma_peak=fma_peak, read_bandwidth=read_bandwidth, peak_by_threads=peak_by_threads,
                   read_gbytes_per_second=read_gbytes,
                   shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
-                  peers=peers, torch=torch, warnings=warnings)
+                  peers=peers, torch=torch, warnings=warnings, spread=spread_over_runs(stored))
+
+
+def spread_over_runs(stored):
+    """The RunsSpread of a stored run with repeats, or None for a single run. Each run is a report
+    of its own (its fractions divide by its own roofs); the shapes and peers are the first run's."""
+    benches = [stored["bench"]] + list(stored.get("repeats") or [])
+    if len(benches) < 2:
+        return None
+    reports = [build_report({"format": FORMAT, "bench": bench}) for bench in benches]
+    first = reports[0]
+    peers = [peer for peer in first.peers if peer != "torch"]
+
+    def over_runs(figure):
+        values = [value for value in (figure(report) for report in reports) if value is not None]
+        return Spread(values) if values else None
+
+    def simd_figure(name, read):
+        def figure(report):
+            table = next((table for table in report.shape_tables if table.name == name), None)
+            simd = table.row(SIMD) if table else None
+            return read(simd, table) if simd else None
+        return figure
+
+    shapes = []
+    for table in first.shape_tables:
+        name = table.name
+        shapes.append(ShapeSpread(
+            name=name,
+            runs=sum(1 for report in reports if simd_figure(name, lambda simd, _: simd.seconds)(report)),
+            gflops=over_runs(simd_figure(name, lambda simd, _: simd.gflops)),
+            peak_fraction=over_runs(simd_figure(name, lambda simd, _: simd.peak_fraction)),
+            bandwidth_fraction=over_runs(simd_figure(name, lambda simd, _: simd.bandwidth_fraction)),
+            speedups={peer: over_runs(simd_figure(name, lambda simd, table, peer=peer: speedup(simd, table.row(peer))))
+                      for peer in peers}))
+    return RunsSpread(runs=len(reports), fma_peak=over_runs(lambda report: report.peak_gflops),
+                      read_bandwidth=over_runs(lambda report: report.read_gbytes_per_second),
+                      shapes=shapes, peers=peers)
 
 
 def _collect_denominators(row, divided_by):

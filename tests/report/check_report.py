@@ -6,6 +6,9 @@ Checks, reading performance.md as a user would (nothing is imported from bench/r
 there cannot hide itself):
 - compare exits 0; the report says it is a quick run; every section and a table for every shape
   a quick run covers are present; no benchmark failed;
+- the quick run repeats the bench (--repeat 2), and its spread table has every shape, figures in
+  order (lowest <= median <= highest) and the first run's figures, which the other tables show,
+  within their ranges;
 - every cell of a numeric column parses as a number (or is '—'), and the numbers agree with each
   other: GFLOP/s × time = the FLOPs per call the shape's line states, peak fraction × FMA peak =
   GFLOP/s, a speedup = the peer's time over the row's, a roof = min(peak, intensity × bandwidth);
@@ -31,6 +34,10 @@ PLOT_KEYS = ["gflops", "threads", "roofline"]
 # Columns whose cells are numbers; every other column is text.
 NUMERIC_HEADER = re.compile(r"time|GFLOP|fraction|speedup|GB/s|^threads$|^value$|^mean|intensity|MB|efficiency|"
                             r"FMA peak|roof \(")
+# The quick run's bench runs, and the heading and cell ('median (lowest–highest)') of their spread.
+REPEAT = 2
+SPREAD_HEADING = f"## Spread over {REPEAT} runs"
+SPREAD_CELL = re.compile(r"^([0-9.]+) \(([0-9.]+)–([0-9.]+)\)$")
 # Rounding: the report prints 3 or 4 significant digits, so derived figures agree within this.
 RELATIVE_TOLERANCE = 0.02
 
@@ -89,6 +96,8 @@ def check_numbers(checks, tables):
     """Every numeric column's cells parse; returns tables with numeric cells converted."""
     converted = []
     for heading, header, rows in tables:
+        if heading == SPREAD_HEADING:
+            continue  # its cells are ranges: check_spread reads them
         numeric = [bool(NUMERIC_HEADER.search(name)) for name in header]
         new_rows = []
         for row in rows:
@@ -145,6 +154,10 @@ def check_report(checks, text, expected_shapes, isa):
     checks.expect(sorted(summary) == sorted(expected_shapes),
                   f"summary shapes: expected {sorted(expected_shapes)}, got {sorted(summary)}")
 
+    spread = [(header, rows) for heading, header, rows in parse_tables(text) if heading == SPREAD_HEADING]
+    if checks.expect(spread, f"no table under '{SPREAD_HEADING}'"):
+        check_spread(checks, *spread[0], summary, expected_shapes)
+
     scaling = [rows for heading, _, rows in tables if heading.startswith("## Thread scaling")]
     checks.expect(scaling and any(row["implementation"] == "simd" for row in scaling[0]),
                   "the thread scaling table has no simd row")
@@ -158,6 +171,32 @@ def check_report(checks, text, expected_shapes, isa):
             checks.close(row["roof (GFLOP/s)"], expected_roof, f"roofline {row['shape']}: roof")
             checks.close(row["GFLOP per call"], float(flops_per_call.get(row["shape"], 0)),
                          f"roofline {row['shape']}: GFLOP per call")
+
+
+def check_spread(checks, header, rows, summary, expected_shapes):
+    """The spread table: a row per shape over REPEAT runs, each range in order and holding the first
+    run's figure (the summary's)."""
+    shapes = [row[0] for row in rows]
+    checks.expect(sorted(shapes) == sorted(expected_shapes),
+                  f"spread shapes: expected {sorted(expected_shapes)}, got {sorted(shapes)}")
+    for row in rows:
+        cells = dict(zip(header, row))
+        checks.expect(cells.get("runs") == str(REPEAT), f"spread {row[0]}: runs: expected {REPEAT}, got {cells.get('runs')}")
+        for column in header[2:]:
+            cell = cells.get(column, "")
+            first = summary.get(row[0], {}).get(column)
+            if cell == NONE:
+                checks.expect(first is None, f"spread {row[0]}, {column}: '{NONE}', yet the summary has {first}")
+                continue
+            match = SPREAD_CELL.match(cell)
+            if not checks.expect(match, f"spread {row[0]}, {column}: expected 'median (lowest–highest)', got '{cell}'"):
+                continue
+            median, lowest, highest = (float(group) for group in match.groups())
+            checks.expect(lowest <= median <= highest, f"spread {row[0]}, {column}: out of order: '{cell}'")
+            if checks.expect(first is not None, f"spread {row[0]}, {column}: a range, yet the summary has none"):
+                slack = RELATIVE_TOLERANCE * abs(first) + 5e-4
+                checks.expect(lowest - slack <= first <= highest + slack,
+                              f"spread {row[0]}, {column}: the first run's {first} is outside '{cell}'")
 
 
 def check_shape_table(checks, shape, rows, gflop_per_call, peak):
@@ -250,8 +289,8 @@ def main():
     shapes = [name.split("/")[1] for name in names if re.fullmatch(r"attention/[^/]+/simd", name)]
     expected_shapes = [shape for shape in shapes if shape not in QUICK_SKIPPED_SHAPES]
 
-    status = run([sys.executable, arguments.compare, "--quick", "--bench", arguments.bench, "--out", quick_dir,
-                  "--save-json", saved], "compare --quick")
+    status = run([sys.executable, arguments.compare, "--quick", "--repeat", str(REPEAT), "--bench", arguments.bench,
+                  "--out", quick_dir, "--save-json", saved], "compare --quick")
     if checks.expect(status == 0, f"compare --quick exited with status {status}"):
         with open(os.path.join(quick_dir, "performance.md"), encoding="utf-8") as report:
             text = report.read()
