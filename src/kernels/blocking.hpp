@@ -25,6 +25,13 @@ struct BlockingSizes {
   // both should stay in L1. Measured on AVX-512 (48 KiB L1): 128 columns ran at 0.47 of the FMA
   // peak where 64 reached 0.69-0.74; 32 was no better than 64.
   int tile_columns;
+  // Heads of at most this head_dim take tiles of twice tile_columns (0: never). Their packed
+  // queries (64 × 128 floats, 32 KiB) still fit L1, and the K and V rows of each key block, which
+  // come from L3 once a head's keys outgrow L2, then serve twice the queries. Paired on the
+  // project's Xeon against 64 columns: long (D 64) 1.006-1.036 over four sittings, Sq = Sk =
+  // 4096 D 64 1.040-1.043, encoder 0.999-1.018, causal D 64 0.98-1.05 (neutral); at D 128, 128
+  // columns lost (prefill_gqa 0.968, Sq = Sk = 4096 0.975), hence the limit.
+  int double_tile_max_head_dim;
   // Keys per block of the fused loop: the block's scores (key_block × tile_columns floats) and the
   // key and value rows it reads (2 · key_block · head_dim floats) stay in L2 while both products
   // run over them: 64 + 256 KiB at 256 keys and head_dim 128, for the 512 KiB L2 of Zen 2-4; 128
@@ -44,16 +51,16 @@ struct BlockingSizes {
 };
 
 // SSE2: 4 floats a register, the same register budget as AVX2.
-inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 256, 256, 2};
+inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 0, 256, 256, 2};
 // AVX2 + FMA (Haswell to Zen 4): BLIS's haswell sgemm tile is 6 × 16 as well.
-inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 256, 256, 2};
+inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 0, 256, 256, 2};
 // AVX-512: twice the registers, twice the width. Full tiles take 6 × 64: per key (Q·Kᵀ) or
 // value row (P·V) it loads 4 registers and broadcasts 6 elements for 24 FMAs, where 14 × 32
 // needs 16 loads for 28 FMAs and more address registers than x86 has. Measured hot, one thread:
 // Q·Kᵀ 0.84 of peak against 0.76 (5 × 64 and 7 × 64 between), P·V 0.73-0.79 against 0.69-0.77;
 // paired on whole shapes, encoder 1.04, prefill 1.05, Sq = Sk = 4096 D 64 1.05. 14 × 32 stays
 // for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
-inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 256, 512, 4};
+inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 512, 4};
 
 inline constexpr BlockingSizes blocking_for(Isa isa) {
   switch (isa) {

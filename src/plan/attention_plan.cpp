@@ -81,8 +81,10 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
                   (options.algorithm == Algorithm::automatic && plan.has_weights);
   const BlockingSizes blocking = blocking_for(plan.isa);
   const bool decoding = !plan.composed && plan.sq <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
+  const int64_t tile_columns =
+      blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
   plan.queries_per_tile = decoding ? plan.sq
-                                   : std::clamp<int64_t>(blocking.tile_columns / plan.group, 1,
+                                   : std::clamp<int64_t>(tile_columns / plan.group, 1,
                                                          std::max<int64_t>(plan.sq, 1));
   const int64_t columns = plan.group * plan.queries_per_tile;
   // The narrowest panel that holds the columns: a wider one would compute padding.
