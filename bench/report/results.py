@@ -265,33 +265,25 @@ def spread_over_runs(stored):
     if len(benches) < 2:
         return None
     reports = [build_report({"format": FORMAT, "bench": bench}) for bench in benches]
-    first = reports[0]
-    peers = [peer for peer in first.peers if peer != "torch"]
+    peers = [peer for peer in reports[0].peers if peer != "torch"]
 
-    def over_runs(figure):
-        values = [value for value in (figure(report) for report in reports) if value is not None]
-        return Spread(values) if values else None
-
-    def simd_figure(name, read):
-        def figure(report):
-            table = next((table for table in report.shape_tables if table.name == name), None)
-            simd = table.row(SIMD) if table else None
-            return read(simd, table) if simd else None
-        return figure
+    def over_runs(values):
+        present = [value for value in values if value is not None]
+        return Spread(present) if present else None
 
     shapes = []
-    for table in first.shape_tables:
-        name = table.name
+    for name in (table.name for table in reports[0].shape_tables):
+        tables = [next((table for table in report.shape_tables if table.name == name), None) for report in reports]
+        measured = [(table.row(SIMD), table) for table in tables if table and table.row(SIMD)]
         shapes.append(ShapeSpread(
-            name=name,
-            runs=sum(1 for report in reports if simd_figure(name, lambda simd, _: simd.seconds)(report)),
-            gflops=over_runs(simd_figure(name, lambda simd, _: simd.gflops)),
-            peak_fraction=over_runs(simd_figure(name, lambda simd, _: simd.peak_fraction)),
-            bandwidth_fraction=over_runs(simd_figure(name, lambda simd, _: simd.bandwidth_fraction)),
-            speedups={peer: over_runs(simd_figure(name, lambda simd, table, peer=peer: speedup(simd, table.row(peer))))
+            name=name, runs=len(measured),
+            gflops=over_runs(simd.gflops for simd, _ in measured),
+            peak_fraction=over_runs(simd.peak_fraction for simd, _ in measured),
+            bandwidth_fraction=over_runs(simd.bandwidth_fraction for simd, _ in measured),
+            speedups={peer: over_runs(speedup(simd, table.row(peer)) for simd, table in measured)
                       for peer in peers}))
-    return RunsSpread(runs=len(reports), fma_peak=over_runs(lambda report: report.peak_gflops),
-                      read_bandwidth=over_runs(lambda report: report.read_gbytes_per_second),
+    return RunsSpread(runs=len(reports), fma_peak=over_runs(report.peak_gflops for report in reports),
+                      read_bandwidth=over_runs(report.read_gbytes_per_second for report in reports),
                       shapes=shapes, peers=peers)
 
 
