@@ -43,7 +43,7 @@ def milliseconds(seconds):
     return NONE if seconds is None else significant(seconds * 1e3, 4)
 
 
-def over_runs(spread, show):
+def median_and_range(spread, show):
     """'median (lowest–highest)' of a results.Spread, each shown by `show`; '—' for None."""
     if spread is None:
         return NONE
@@ -195,16 +195,17 @@ class Writer:
             return
         header = ["shape", "runs", "simd GFLOP/s", "peak fraction", "bandwidth fraction"] + \
                  [f"speedup over {peer}" for peer in spread.peers]
-        rows = [[shape.name, str(shape.runs), over_runs(shape.gflops, significant),
-                 over_runs(shape.peak_fraction, fraction), over_runs(shape.bandwidth_fraction, fraction)] +
-                [over_runs(shape.speedups[peer], ratio) for peer in spread.peers]
+        rows = [[shape.name, str(shape.runs), median_and_range(shape.gflops, significant),
+                 median_and_range(shape.peak_fraction, fraction),
+                 median_and_range(shape.bandwidth_fraction, fraction)] +
+                [median_and_range(shape.speedups[peer], ratio) for peer in spread.peers]
                 for shape in spread.shapes]
         self.add(f"## Spread over {spread.runs} runs",
                  f"`--repeat {spread.runs}` ran simdattn_bench {spread.runs} times, one process after another; "
                  "the other tables are the first run's. Each cell is the median over the runs, with the lowest "
                  "and highest in brackets, every run dividing by the roofs it measured itself: FMA peak "
-                 f"{over_runs(spread.fma_peak, significant)} GFLOP/s, read bandwidth "
-                 f"{over_runs(spread.read_bandwidth, significant)} GB/s. The PyTorch peer, when present, ran once.",
+                 f"{median_and_range(spread.fma_peak, significant)} GFLOP/s, read bandwidth "
+                 f"{median_and_range(spread.read_bandwidth, significant)} GB/s. The PyTorch peer, when present, ran once.",
                  table(header, rows))
 
     def shapes(self):
