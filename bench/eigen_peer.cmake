@@ -9,8 +9,6 @@ if(NOT TARGET Eigen3::Eigen)
   return()
 endif()
 
-include(${CMAKE_CURRENT_LIST_DIR}/isa_flags.cmake)
-
 # Eigen chooses its SIMD code at compile time, so the peer is compiled for one instruction set.
 # A peer held back to SSE2 on an AVX-512 machine would flatter simdattn, so "auto" takes the best
 # the configuring machine has. The binary checks at run time that its CPU has it too, and skips
@@ -40,7 +38,8 @@ add_library(simdattn_eigen_peer STATIC
   ${CMAKE_CURRENT_LIST_DIR}/eigen_peer/attention_eigen.cpp
   ${CMAKE_CURRENT_LIST_DIR}/eigen_peer/peer_support.cpp)
 # Only the Eigen unit gets the wider instructions; peer_support.cpp decides whether they may run.
-set(simdattn_peer_flags ${SIMDATTN_BENCH_FLAGS_${simdattn_peer_isa}})
+# The registry's flags for that ISA (cmake/SimdattnIsas.cmake).
+set(simdattn_peer_flags ${SIMDATTN_ISA_FLAGS_${simdattn_peer_isa}})
 if(simdattn_peer_isa STREQUAL "avx512" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # g++ 12 reports "'__Y' may be used uninitialized" inside its own avx512fintrin.h for Eigen's
   # vectorised exp and max: the false positive shared/notes/xsimd-8.1.md describes for xsimd.

@@ -1,16 +1,25 @@
-// Which instruction set the kernels run with, chosen once per process and cached.
+// Which instruction set the kernels run with, chosen once per process and cached. The ISAs
+// themselves are declared in isa/registry.hpp.
 #pragma once
 
+#include <optional>
+#include <string_view>
 #include <vector>
+
+#include "isa/registry.hpp"
 
 namespace simdattn::detail {
 
-enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2 };
-
-const char* isa_name(Isa isa);
-
-// The best ISA this CPU runs, capped by SIMDATTN_ISA when it is set (read once).
+// The best ISA this CPU runs, capped by SIMDATTN_ISA when it is set (read once). Throws
+// std::invalid_argument, at every call, when SIMDATTN_ISA holds no registered name
+// (parse_isa_cap).
 Isa active_isa_enum();
+
+// SIMDATTN_ISA's value as a cap: a registered name (isa_name), compared case-insensitively after
+// trimming blanks; nullopt for no value (nullptr) or one that is blank, which leaves the CPU's
+// best. Anything else throws std::invalid_argument naming SIMDATTN_ISA, the value and the
+// accepted names: a misspelt cap must not silently run another ISA than the one asked for.
+std::optional<Isa> parse_isa_cap(const char* value);
 
 // Every ISA this CPU runs, lowest first (what the tests iterate over).
 std::vector<Isa> supported_isas();

@@ -22,7 +22,7 @@ FmaLoopResult FmaLoop::operator()(Arch, int64_t rounds) const {
     for (int i = 0; i < kAccumulators; ++i) {
       // The kernels' multiply_add: one FMA instruction on AVX-512 whatever the compiler's
       // contraction setting (xsimd 8.1's fma is a generic a * b + c there).
-      accumulators[i] = detail::multiply_add<Arch>(accumulators[i], multiplier, addend);
+      accumulators[i] = detail::SIMDATTN_ISA_NAMESPACE::multiply_add<Arch>(accumulators[i], multiplier, addend);
     }
   }
 

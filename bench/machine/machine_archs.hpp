@@ -1,12 +1,16 @@
-// The instruction sets the machine benchmarks are built for, best first, as xsimd::dispatch wants.
+// The instruction sets the machine benchmarks are built for, best first, as xsimd::dispatch wants:
+// every ISA of the library's registry (src/isa/registry.hpp).
 #pragma once
 
 #include <xsimd/xsimd.hpp>
 
+#include "isa/registry.hpp"
+
 namespace simdattn::bench {
 
 // The roofs are the machine's, not the library's: they use the best ISA the CPU has whatever
-// SIMDATTN_ISA caps the library to. sse2 last: every x86-64 CPU has it.
-using MachineArchs = xsimd::arch_list<xsimd::avx512f, xsimd::fma3<xsimd::avx2>, xsimd::sse2>;
+// SIMDATTN_ISA caps the library to. The registry's lowest ISA comes last: every CPU of the
+// processor family has it.
+using MachineArchs = detail::ArchsBestFirst;
 
 }  // namespace simdattn::bench

@@ -1,9 +1,8 @@
-// Block sizes, one table per ISA. Every loop bound of the kernels comes from here.
+// Block sizes, one table per ISA (each named by its entry in isa/registry.hpp). Every loop bound
+// of the kernels comes from here.
 #pragma once
 
 #include <cstdint>
-
-#include "dispatch.hpp"
 
 namespace simdattn::detail {
 
@@ -61,15 +60,6 @@ inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 0, 256, 256, 
 // paired on whole shapes, encoder 1.04, prefill 1.05, Sq = Sk = 4096 D 64 1.05. 14 × 32 stays
 // for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
 inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 512, 4};
-
-inline constexpr BlockingSizes blocking_for(Isa isa) {
-  switch (isa) {
-    case Isa::avx512: return kAvx512Blocking;
-    case Isa::avx2: return kAvx2Blocking;
-    case Isa::sse2: return kSse2Blocking;
-  }
-  return kSse2Blocking;
-}
 
 // Keys per chunk when decoding (few query rows, many keys) is split across threads. A constant of
 // the plan, not of the thread count, so that the merge order — and the result's bits — never

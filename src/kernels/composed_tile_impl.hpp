@@ -4,9 +4,10 @@
 // A column's max is never -inf here unless it sees nothing.
 #pragma once
 
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_common_impl.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // weights[b, head(c), position(c), :] = column c of the exponentials divided by its sum, zeros
 // outside `keys` and for a column that sees nothing.
@@ -66,9 +67,14 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
   write_normalized_outputs<Arch>(plan, job, scratch, real_columns, {padded_columns, 1});
 }
 
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
+
+namespace simdattn::detail {
+
 template <class Arch>
 void ComposedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                               TileScratch& scratch) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
     run_composed_tile<Arch, decltype(vectors)::value>(plan, job, scratch);
   });

@@ -13,9 +13,10 @@
 #include <array>
 #include <type_traits>
 
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_common_impl.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // Query columns handled together: each key row loaded once serves all of them. A tile with a
 // single query column (multi-head attention, one token) takes groups of one instead, so that no
@@ -279,4 +280,4 @@ inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileS
   }
 }
 
-}  // namespace simdattn::detail
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

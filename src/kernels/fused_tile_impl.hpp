@@ -6,9 +6,10 @@
 
 #include "kernels/decode_tile_impl.hpp"
 #include "kernels/register_visibility.hpp"
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_common_impl.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 template <class Arch, int Vectors>
 inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
@@ -116,9 +117,14 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
 
 // A tile of at most one register of columns (decoding) takes the kernel vectorised along
 // head_dim; wider tiles the key-major micro-kernel.
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
+
+namespace simdattn::detail {
+
 template <class Arch>
 void FusedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
     if constexpr (decltype(vectors)::value == 1) {
       run_decode_tile<Arch>(plan, job, scratch, partials);

@@ -7,9 +7,10 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/isa_namespace.hpp"
 #include "kernels/vector_math.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // Asks for the `width` floats from `row` on, with __builtin_prefetch's hints: ReadWrite 1 for
 // writing, Locality 3 into every cache level, 1 into L2 and below. The prefetching functions are
@@ -208,4 +209,4 @@ inline void gemm_block(int64_t rows, int64_t columns, int64_t depth, const float
   }
 }
 
-}  // namespace simdattn::detail
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

@@ -11,10 +11,11 @@
 #include <utility>
 
 #include "kernels/gemm_microkernel.hpp"
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_kernels.hpp"
 #include "plan/visibility.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // Per register of a tile's columns (W floats each), the keys some column of it sees: the hull of
 // its columns' ranges, once per tile. Padded columns count as seeing every key, so that their
@@ -129,4 +130,4 @@ class RegisterVisibility {
   KeyRange keys_[RegisterKeys::kMaxRegisters];
 };
 
-}  // namespace simdattn::detail
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

@@ -4,9 +4,10 @@
 
 #include <algorithm>
 
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_common_impl.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // Loads the last `count` (< W) floats of a row into a register, the missing lanes set to `fill`.
 template <class Arch>
@@ -34,8 +35,13 @@ inline float horizontal_max(xsimd::batch<float, Arch> value) {
   return max;
 }
 
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
+
+namespace simdattn::detail {
+
 template <class Arch>
 void SoftmaxRow::operator()(Arch, float* row, int64_t count) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   const int64_t full = count - count % W;
@@ -66,6 +72,7 @@ void SoftmaxRow::operator()(Arch, float* row, int64_t count) const {
 
 template <class Arch>
 void ExpArray::operator()(Arch, const float* in, float* out, int64_t count) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   const auto exponential = [this](Floats x) {

@@ -2,9 +2,10 @@
 // item (the same micro-kernel and key-major tiles as attention), softmax_rows per row.
 #pragma once
 
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_common_impl.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // scores[b, head(c), position(c), j] = scale · q·k_j for every key (a stage plan has no masks, so
 // every key is visible), one key block at a time.
@@ -62,9 +63,14 @@ inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, Ti
   }
 }
 
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
+
+namespace simdattn::detail {
+
 template <class Arch>
 void QkScoresTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                               TileScratch& scratch) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
     run_qk_scores_tile<Arch, decltype(vectors)::value>(plan, job, scratch);
   });
@@ -73,6 +79,7 @@ void QkScoresTile::operator()(Arch, const AttentionPlan& plan, const TileJob& jo
 template <class Arch>
 void WeightsVTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
                               TileScratch& scratch) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
     run_weights_v_tile<Arch, decltype(vectors)::value>(plan, job, scratch);
   });

@@ -9,21 +9,15 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "kernels/blocking.hpp"
+#include "isa/registry.hpp"
 #include "kernels/gemm_microkernel.hpp"
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_kernels.hpp"
 #include "kernels/transpose.hpp"
 #include "kernels/vector_math.hpp"
 #include "plan/visibility.hpp"
 
-namespace simdattn::detail {
-
-template <class Arch>
-constexpr BlockingSizes blocking_of() {
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) return kAvx512Blocking;
-  else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) return kAvx2Blocking;
-  else return kSse2Blocking;
-}
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 inline constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
 
@@ -549,4 +543,4 @@ inline void finish_online_tile(const AttentionPlan& plan, const TileJob& job,
             partials.sum + job.partial * slot_columns);
 }
 
-}  // namespace simdattn::detail
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

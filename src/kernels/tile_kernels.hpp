@@ -10,7 +10,7 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "dispatch.hpp"
+#include "isa/registry.hpp"
 #include "plan/attention_plan.hpp"
 
 namespace simdattn::detail {
@@ -106,15 +106,5 @@ struct TransposeSquare {
   template <class Arch>
   void operator()(Arch, float* square) const;
 };
-
-// Runs `kernel` compiled for `isa`.
-template <class Kernel, class... Args>
-inline void run_for_isa(Isa isa, const Kernel& kernel, Args&&... args) {
-  switch (isa) {
-    case Isa::avx512: kernel(xsimd::avx512f{}, std::forward<Args>(args)...); return;
-    case Isa::avx2: kernel(xsimd::fma3<xsimd::avx2>{}, std::forward<Args>(args)...); return;
-    case Isa::sse2: kernel(xsimd::sse2{}, std::forward<Args>(args)...); return;
-  }
-}
 
 }  // namespace simdattn::detail

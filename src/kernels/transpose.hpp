@@ -10,9 +10,10 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/isa_namespace.hpp"
 #include "kernels/tile_kernels.hpp"
 
-namespace simdattn::detail {
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // Rows i of `block` become its columns: block[i] lane j ← block[j] lane i, for W × W floats.
 // Four rounds of unpacks and lane shuffles on AVX-512 (16 × 16), three on AVX (8 × 8), two on
@@ -73,8 +74,13 @@ inline void transpose_in_registers(xsimd::batch<float, Arch>* block) {
   }
 }
 
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
+
+namespace simdattn::detail {
+
 template <class Arch>
 void TransposeSquare::operator()(Arch, float* square) const {
+  using namespace SIMDATTN_ISA_NAMESPACE;
   using Floats = xsimd::batch<float, Arch>;
   constexpr int W = static_cast<int>(Floats::size);
   Floats block[W];

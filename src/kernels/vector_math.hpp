@@ -9,7 +9,9 @@
 
 #include <xsimd/xsimd.hpp>
 
-namespace simdattn::detail {
+#include "kernels/isa_namespace.hpp"
+
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // a·b + c, rounded once. xsimd 8.1 implements its fma for fma3<sse> and fma3<avx> only: for
 // avx512f, xsimd::fma is the generic a * b + c, one FMA instruction only if the compiler
@@ -124,4 +126,4 @@ inline xsimd::batch<float, Arch> tanh_approx(xsimd::batch<float, Arch> x) {
   return xsimd::select(x < Floats(0.0f), -t, t);
 }
 
-}  // namespace simdattn::detail
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

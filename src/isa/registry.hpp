@@ -1,0 +1,149 @@
+// The ISA registry: every instruction set the kernels are built for, declared once. Dispatch
+// (detection, SIMDATTN_ISA, active_isa()), run_for_isa, the blocking lookups and the tests' ISA
+// list all derive from the entries here; cmake/SimdattnIsas.cmake holds the compile flags, and
+// each ISA unit checks at compile time that its flags enable the architecture registered here.
+//
+// Adding an ISA: a value of Isa (in rank order), an IsaTraits specialisation, its name in
+// SIMDATTN_ISAS with its flags (cmake/SimdattnIsas.cmake), and a blocking table
+// (kernels/blocking.hpp). A lookup for an architecture that has no entry does not compile.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/blocking.hpp"
+
+namespace simdattn::detail {
+
+// Lowest first: a higher value runs on fewer CPUs, and SIMDATTN_ISA caps by this order.
+enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2 };
+
+// What xsimd reports of the CPU it runs on (CPUID), as the registry's runs_on() reads it.
+using CpuFeatures = decltype(xsimd::available_architectures());
+
+// One entry per ISA: its name (SIMDATTN_ISA, active_isa(), test names), its xsimd architecture,
+// its block sizes, and whether a CPU runs it (what its unit's flags require).
+template <Isa I>
+struct IsaTraits;  // no definition: an Isa without an entry fails to compile
+
+template <>
+struct IsaTraits<Isa::sse2> {
+  static constexpr const char* name = "sse2";
+  using Arch = xsimd::sse2;
+  static constexpr BlockingSizes blocking = kSse2Blocking;
+  static bool runs_on(const CpuFeatures& cpu) { return cpu.sse2; }
+};
+
+template <>
+struct IsaTraits<Isa::avx2> {
+  static constexpr const char* name = "avx2";
+  using Arch = xsimd::fma3<xsimd::avx2>;
+  static constexpr BlockingSizes blocking = kAvx2Blocking;
+  static bool runs_on(const CpuFeatures& cpu) { return cpu.fma3_avx2; }
+};
+
+template <>
+struct IsaTraits<Isa::avx512> {
+  static constexpr const char* name = "avx512";
+  using Arch = xsimd::avx512f;
+  static constexpr BlockingSizes blocking = kAvx512Blocking;
+  // The unit is compiled with F, CD, DQ and BW.
+  static bool runs_on(const CpuFeatures& cpu) {
+    return cpu.avx512f && cpu.avx512cd && cpu.avx512dq && cpu.avx512bw;
+  }
+};
+
+// Every registered ISA, lowest first.
+template <Isa... Isas>
+struct IsaList {
+  static constexpr int size = sizeof...(Isas);
+};
+using RegisteredIsas = IsaList<Isa::sse2, Isa::avx2, Isa::avx512>;
+
+template <Isa... Isas>
+constexpr bool in_rank_order(IsaList<Isas...>) {
+  int rank = 0;
+  return ((static_cast<int>(Isas) == rank++) && ...);
+}
+static_assert(in_rank_order(RegisteredIsas{}), "RegisteredIsas lists every Isa once, lowest first");
+
+// The registered architectures best first, as xsimd::dispatch walks them.
+template <class BestFirst, Isa... Rest>
+struct ReversedArchs {
+  using type = BestFirst;
+};
+template <class... Done, Isa Next, Isa... Rest>
+struct ReversedArchs<xsimd::arch_list<Done...>, Next, Rest...>
+    : ReversedArchs<xsimd::arch_list<typename IsaTraits<Next>::Arch, Done...>, Rest...> {};
+template <Isa... Isas>
+constexpr auto archs_best_first(IsaList<Isas...>) ->
+    typename ReversedArchs<xsimd::arch_list<>, Isas...>::type;
+using ArchsBestFirst = decltype(archs_best_first(RegisteredIsas{}));
+
+// Calls visit(std::integral_constant<Isa, I>{}) for every registered ISA, lowest first, until
+// one returns true; returns whether one did.
+template <class Visit, Isa... Isas>
+inline bool for_each_isa(IsaList<Isas...>, Visit&& visit) {
+  return (visit(std::integral_constant<Isa, Isas>{}) || ...);
+}
+template <class Visit>
+inline bool for_each_isa(Visit&& visit) {
+  return for_each_isa(RegisteredIsas{}, std::forward<Visit>(visit));
+}
+
+// The position in RegisteredIsas of the entry whose Arch is `Arch`, or -1.
+template <class Arch, Isa... Isas>
+constexpr int registry_index(IsaList<Isas...>) {
+  int index = 0, found = -1;
+  ((found = std::is_same_v<Arch, typename IsaTraits<Isas>::Arch> ? index : found, ++index), ...);
+  return found;
+}
+
+// The registry entry of an xsimd architecture; a compile error for one that has none.
+template <class Arch>
+constexpr Isa isa_of_arch() {
+  constexpr int index = registry_index<Arch>(RegisteredIsas{});
+  static_assert(index >= 0, "this xsimd architecture has no entry in src/isa/registry.hpp");
+  return static_cast<Isa>(index);
+}
+
+// The blocking table of an architecture (kernels) or of an ISA (the plan).
+template <class Arch>
+constexpr BlockingSizes blocking_of() {
+  return IsaTraits<isa_of_arch<Arch>()>::blocking;
+}
+inline BlockingSizes blocking_for(Isa isa) {
+  BlockingSizes sizes{};
+  for_each_isa([&](auto entry) {
+    if (entry.value != isa) return false;
+    sizes = IsaTraits<decltype(entry)::value>::blocking;
+    return true;
+  });
+  return sizes;
+}
+
+inline const char* isa_name(Isa isa) {
+  const char* name = "";
+  for_each_isa([&](auto entry) {
+    if (entry.value != isa) return false;
+    name = IsaTraits<decltype(entry)::value>::name;
+    return true;
+  });
+  return name;
+}
+
+// Runs `kernel` compiled for `isa`: kernel(Arch{}, args...), whose instantiation lives in that
+// ISA's unit (src/arch/kernels.cpp, compiled once per registered ISA).
+template <class Kernel, class... Args>
+inline void run_for_isa(Isa isa, const Kernel& kernel, Args&&... args) {
+  for_each_isa([&](auto entry) {
+    if (entry.value != isa) return false;
+    kernel(typename IsaTraits<decltype(entry)::value>::Arch{}, std::forward<Args>(args)...);
+    return true;
+  });
+}
+
+}  // namespace simdattn::detail
