@@ -2,7 +2,7 @@
 // host runs. (The attention tests cover them too, but only through whole tiles.)
 #include <vector>
 
-#include "kernels/blocking.hpp"
+#include "isa/registry.hpp"
 #include "kernels/tile_kernels.hpp"
 #include "test_support.hpp"
 

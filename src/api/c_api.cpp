@@ -247,7 +247,10 @@ const char* simdattn_version(void) { return simdattn::version(); }
 const char* simdattn_active_isa(void) {
   try {
     return simdattn::active_isa();
-  } catch (...) {  // detection cannot fail in practice; if it ever does, C callers get a string
+  } catch (const std::exception& error) {  // SIMDATTN_ISA holds no ISA name: the message says so
+    fail(SIMDATTN_ERR_INVALID_ARGUMENT, error.what());
+    return "unknown";
+  } catch (...) {
     return "unknown";
   }
 }

@@ -1,0 +1,17 @@
+# isa.environment_*: simdattn_tests' IsaEnvironment test in processes started with SIMDATTN_ISA
+# set (the variable is read once per process, so each value needs its own): accepted names in
+# any case with blanks around them cap the ISA; anything else makes every call fail with a
+# message naming the variable, the value and the accepted names, in C++ and in C.
+foreach(case IN ITEMS "valid_mixed_case= AVX2 " "valid_lowest=sse2" "invalid_word=garbage"
+                      "invalid_close_name=sse4")
+  string(REGEX MATCH "^([a-z_]+)=(.*)$" unused "${case}")
+  set(name "${CMAKE_MATCH_1}")
+  set(value "${CMAKE_MATCH_2}")
+  add_test(NAME isa.environment_${name}
+           COMMAND "${CMAKE_COMMAND}" -E env "SIMDATTN_ISA=${value}"
+                   "$<TARGET_FILE:simdattn_tests>" --gtest_filter=IsaEnvironment.*)
+  # A skip would mean the variable did not reach the process: that fails too.
+  set_tests_properties(isa.environment_${name} PROPERTIES LABELS "isa"
+                       PASS_REGULAR_EXPRESSION "\\[  PASSED  \\] 1 test"
+                       FAIL_REGULAR_EXPRESSION "SKIPPED|FAILED")
+endforeach()
