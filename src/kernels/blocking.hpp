@@ -21,31 +21,27 @@ struct BlockingSizes {
   // Query columns per work item (all query heads of a kv group, several positions each), a
   // multiple of the wide panel. Q·Kᵀ reads the packed queries (head_dim × columns floats: 32 KiB at
   // head_dim 128) once per micro-tile of keys, and P·V a panel of key_block × panel scores, so
-  // both should stay in L1. Measured on AVX-512 (48 KiB L1): 128 columns ran at 0.47 of the FMA
-  // peak where 64 reached 0.69-0.74; 32 was no better than 64.
+  // both should stay in L1; wider tiles spill it (docs/tuning.md).
   int tile_columns;
   // Heads of at most this head_dim take tiles of twice tile_columns (0: never). Their packed
   // queries (64 × 128 floats, 32 KiB) still fit L1, and the K and V rows of each key block, which
-  // come from L3 once a head's keys outgrow L2, then serve twice the queries. Paired on the
-  // project's Xeon against 64 columns: long (D 64) 1.006-1.036 over four sittings, Sq = Sk =
-  // 4096 D 64 1.040-1.043, encoder 0.999-1.018, causal D 64 0.98-1.05 (neutral); at D 128, 128
-  // columns lost (prefill_gqa 0.968, Sq = Sk = 4096 0.975), hence the limit.
+  // come from L3 once a head's keys outgrow L2, then serve twice the queries. At head_dim 128
+  // the doubled tile no longer fits L1 and loses, hence the limit (docs/tuning.md).
   int double_tile_max_head_dim;
   // Keys per block of the fused loop: the block's scores (key_block × tile_columns floats) and the
   // key and value rows it reads (2 · key_block · head_dim floats) stay in L2 while both products
-  // run over them: 64 + 256 KiB at 256 keys and head_dim 128, for the 512 KiB L2 of Zen 2-4; 128
-  // measured worse (more rescaling and per-block overhead).
+  // run over them: 64 + 256 KiB at 256 keys and head_dim 128, for the 512 KiB L2 of Zen 2-4.
+  // Smaller blocks cost more rescaling and per-block overhead (docs/tuning.md).
   int key_block;
   // Up to this many keys, all of them make one block: no rescaling and a single softmax pass per
-  // tile. AVX-512 machines have 1-2 MiB of L2, enough for 512 keys (128 + 512 KiB). Paired on the
-  // project's Xeon, one 512-key block against two of 256 ran the encoder (Sk = 512) 1.023-1.031
-  // faster; 512-key blocks for every shape were no faster elsewhere and slowed prefill (0.990:
-  // a causal tile's last, partly masked block costs more), 1024 slowed it more (0.982).
+  // tile. AVX-512 machines have 1-2 MiB of L2, enough for 512 keys (128 + 512 KiB). Only whole
+  // short sequences gain: as the block size of every shape, 512 slows causal prefill, whose
+  // last, partly masked block then costs more (docs/tuning.md).
   int single_block_keys;
   // Decoding's P·V keeps kDecodeColumnGroup (4) columns × decode_value_vectors registers of the
   // output in flight, with as many value registers and one broadcast: 4·2 + 2 + 1 = 11 of 16
   // registers, 4·4 + 4 + 1 = 21 of 32. Four on AVX-512 rather than two: 16 independent FMA
-  // chains instead of 8 hide the FMA latency (warm decode 51 -> 56 GFLOP/s on one thread).
+  // chains instead of 8 hide the FMA latency (docs/tuning.md).
   int decode_value_vectors;
 };
 
@@ -55,17 +51,14 @@ inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 0, 256, 256, 
 inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 0, 256, 256, 2};
 // AVX-512: twice the registers, twice the width. Full tiles take 6 × 64: per key (Q·Kᵀ) or
 // value row (P·V) it loads 4 registers and broadcasts 6 elements for 24 FMAs, where 14 × 32
-// needs 16 loads for 28 FMAs and more address registers than x86 has. Measured hot, one thread:
-// Q·Kᵀ 0.84 of peak against 0.76 (5 × 64 and 7 × 64 between), P·V 0.73-0.79 against 0.69-0.77;
-// paired on whole shapes, encoder 1.04, prefill 1.05, Sq = Sk = 4096 D 64 1.05. 14 × 32 stays
-// for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
+// needs 16 loads for 28 FMAs and more address registers than x86 has (docs/tuning.md). 14 × 32
+// stays for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
 inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 512, 4};
 
 // Keys per chunk when decoding (few query rows, many keys) is split across threads. A constant of
 // the plan, not of the thread count, so that the merge order — and the result's bits — never
 // depend on how many threads ran. 1024 rather than 512: half the partial results and merge work,
-// still 64 work items for decode_gqa; decode_b8 read 16-18 GB/s at 512 and 19-21 at 1024 from
-// memory on the 2-core AVX-512 machine (decode_gqa unchanged within the noise).
+// still 64 work items for decode_gqa (docs/tuning.md).
 inline constexpr int64_t kDecodeKeyChunk = 1024;
 
 }  // namespace simdattn::detail

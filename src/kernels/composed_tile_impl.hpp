@@ -40,9 +40,10 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
 
   // Stage 1: every logit of the tile.
-  const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
-  const float* k_first = plan.k.row(job.batch, job.kv_head, keys.begin);
-  gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim, k_first, k_stride, 1,
+  const RowBlock key_block = key_source(plan, job).rows(keys.begin, rows);
+  const RowBlock value_block = value_source(plan, job).rows(keys.begin, rows);
+  gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim, key_block.first,
+                                         key_block.stride, 1,
                                          scratch.packed_queries, padded_columns, scratch.scores,
                                          padded_columns);
   const bool some_key_hidden =
@@ -54,7 +55,8 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
                              scratch.running_sum, scratch.correction);
   if (plan.has_weights) write_weight_rows(plan, job, scratch, real_columns, padded_columns, keys);
   // Stage 3: Oᵀ = Vᵀ · P.
-  const float* values = plan.v.row(job.batch, job.kv_head, keys.begin);
+  const float* values = value_block.first;
+  const int64_t v_stride = value_block.stride;
   if (rows > 0 && (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim))) {
     gemm_block<Arch, Rows, Vectors, false>(plan.value_dim, padded_columns, rows, values, 1,
                                            v_stride, scratch.scores, padded_columns,

@@ -232,7 +232,7 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
   std::fill(output, output + grouped_columns * value_dim_padded, 0.0f);
   const AccumulatorLayout layout{1, value_dim_padded};
 
-  const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
+  const StridedRowSource key_rows = key_source(plan, job), value_rows = value_source(plan, job);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     // Columns past the groups, and the lanes of the last register past the last key, hold zeros
@@ -244,9 +244,13 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
     }
     const int64_t floats = rows * padded_columns;
     std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
-    const float* values = plan.v.row(job.batch, job.kv_head, first_key);
+    // The key block reaches to the last key: rows past this block are prefetched, never used.
+    const RowBlock key_block = key_rows.rows(first_key, keys.end - first_key);
+    const RowBlock value_block = value_rows.rows(first_key, rows);
+    const float* values = value_block.first;
+    const int64_t v_stride = value_block.stride;
     decode_scores<Arch, Group>(packed, plan.head_dim, head_dim_padded, column_groups,
-                        plan.k.row(job.batch, job.kv_head, first_key), k_stride, rows,
+                        key_block.first, key_block.stride, rows,
                         keys.end - first_key, values, v_stride, plan.value_dim, scratch.scores,
                         padded_columns);
     const bool some_key_hidden =

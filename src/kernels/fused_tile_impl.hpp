@@ -34,9 +34,7 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   const bool logits_as_computed =
       plan.softcap <= 0.0f && plan.alibi_slopes == nullptr && !plan.has_mask;
   const RegisterKeys register_keys(scratch, real_columns, padded_columns, W);
-  const int64_t k_stride = plan.k.strides[2], v_stride = plan.v.strides[2];
-  const float* k_head = plan.k.row(job.batch, job.kv_head, 0);
-  const float* v_head = plan.v.row(job.batch, job.kv_head, 0);
+  const StridedRowSource key_rows = key_source(plan, job), value_rows = value_source(plan, job);
   // The rows this tile writes at the end (columns: query heads × positions), unless it is a key
   // chunk whose partial result goes to scratch.
   RowsToPrefetch output_rows;
@@ -51,7 +49,10 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
     // block's value rows prefetched meanwhile, registers of columns that see none of a
     // micro-tile's keys skipped (the visibility pass masks what they hold).
-    const float* values = v_head + first_key * v_stride;
+    const RowBlock key_block = key_rows.rows(first_key, rows);
+    const RowBlock value_block = value_rows.rows(first_key, rows);
+    const float* values = value_block.first;
+    const int64_t v_stride = value_block.stride;
     float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
                            ? scratch.block_max
                            : nullptr;
@@ -59,7 +60,7 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     const RegisterVisibility visibility(register_keys, first_key, rows);
     const auto block_scores = [&](const auto& registers_of) {
       gemm_block<Arch, Rows, Vectors, false>(
-          rows, padded_columns, plan.head_dim, k_head + first_key * k_stride, k_stride, 1,
+          rows, padded_columns, plan.head_dim, key_block.first, key_block.stride, 1,
           scratch.packed_queries, padded_columns, scratch.scores, padded_columns,
           {values, rows, plan.value_dim, v_stride}, block_max, registers_of);
     };

@@ -146,7 +146,7 @@ struct RegisterSpan {
 // Calls run(std::integral_constant<int, N>{}) for count = N in [1, Max] (nothing for 0), so that
 // a kernel can be instantiated for every register count of a span. gemm_microkernel_rows does the
 // same for rows with its own recursion: written through this helper, GCC 12 inlined the 6 × 64
-// micro-kernels into the lambda instead, and encoder and long ran 0.97-0.995 as fast (paired).
+// micro-kernels into the lambda instead, and ran slower (docs/tuning.md).
 template <int Max, class Run>
 inline void with_register_count(int count, Run&& run) {
   if constexpr (Max >= 1) {

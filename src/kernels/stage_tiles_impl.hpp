@@ -16,12 +16,12 @@ inline void run_qk_scores_tile(const AttentionPlan& plan, const TileJob& job, Ti
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
                       scratch.packed_queries);
-  const int64_t k_stride = plan.k.strides[2];
+  const StridedRowSource key_rows = key_source(plan, job);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
-    gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim,
-                                           plan.k.row(job.batch, job.kv_head, first_key), k_stride,
-                                           1, scratch.packed_queries, padded_columns,
+    const RowBlock key_block = key_rows.rows(first_key, rows);
+    gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim, key_block.first,
+                                           key_block.stride, 1, scratch.packed_queries, padded_columns,
                                            scratch.scores, padded_columns);
     for (int64_t c = 0; c < real_columns; ++c) {
       const ColumnInfo& column = scratch.columns[c];
@@ -39,7 +39,7 @@ inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, Ti
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
-  const int64_t v_stride = plan.v.strides[2];
+  const StridedRowSource value_rows = value_source(plan, job);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     for (int64_t r = 0; r < rows; ++r) {
@@ -51,9 +51,9 @@ inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, Ti
       const float* weights = plan.probabilities.row(job.batch, column.head, column.position) + first_key;
       for (int64_t r = 0; r < rows; ++r) scratch.scores[r * padded_columns + c] = weights[r];
     }
-    gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows,
-                                          plan.v.row(job.batch, job.kv_head, first_key), 1,
-                                          v_stride, scratch.scores, padded_columns,
+    const RowBlock value_block = value_rows.rows(first_key, rows);
+    gemm_block<Arch, Rows, Vectors, true>(plan.value_dim, padded_columns, rows, value_block.first,
+                                          1, value_block.stride, scratch.scores, padded_columns,
                                           scratch.accumulator, padded_columns);
   }
   for (int64_t c = 0; c < real_columns; ++c) {

@@ -12,6 +12,7 @@
 #include "isa/registry.hpp"
 #include "kernels/gemm_microkernel.hpp"
 #include "kernels/isa_namespace.hpp"
+#include "kernels/key_value_source.hpp"
 #include "kernels/tile_kernels.hpp"
 #include "kernels/transpose.hpp"
 #include "kernels/vector_math.hpp"
@@ -98,6 +99,14 @@ inline TileColumns start_tile(const AttentionPlan& plan, const TileJob& job, Til
                               int64_t panel) {
   const int64_t real = describe_columns(plan, job, scratch);
   return {real, (real + panel - 1) / panel * panel, keys_seen_by_tile(scratch, real)};
+}
+
+// The key and value rows of a job's (batch, kv head), as the kernels read them.
+inline StridedRowSource key_source(const AttentionPlan& plan, const TileJob& job) {
+  return {plan.k.row(job.batch, job.kv_head, 0), plan.k.strides[2]};
+}
+inline StridedRowSource value_source(const AttentionPlan& plan, const TileJob& job) {
+  return {plan.v.row(job.batch, job.kv_head, 0), plan.v.strides[2]};
 }
 
 // The scale that puts the attention tiles' logits in base 2 (kLog2e): the packed queries carry it.

@@ -15,8 +15,8 @@ namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // a·b + c, rounded once. xsimd 8.1 implements its fma for fma3<sse> and fma3<avx> only: for
 // avx512f, xsimd::fma is the generic a * b + c, one FMA instruction only if the compiler
-// contracts it (GCC by default; not under -ffp-contract=off, where the AVX-512 kernels ran at
-// 0.59 of their speed). This one is vfmadd on AVX-512 whatever the compiler's settings; SSE2 has
+// contracts it (GCC by default; not under -ffp-contract=off, where the AVX-512 kernels lose
+// much of their speed: docs/tuning.md). This one is vfmadd on AVX-512 whatever the compiler's settings; SSE2 has
 // no FMA and multiplies, then adds.
 template <class Arch>
 inline xsimd::batch<float, Arch> multiply_add(xsimd::batch<float, Arch> a,

@@ -1,12 +1,13 @@
 #include "plan/attention_plan.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <utility>
 
 #include <omp.h>
 
-#include "kernels/blocking.hpp"
+#include "isa/registry.hpp"
 #include "plan/visibility.hpp"
 
 namespace simdattn::detail {
@@ -103,6 +104,10 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
     for (int64_t h = 0; h < plan.kv_heads; ++h) {
       for (int64_t i0 = 0; i0 < plan.sq; i0 += plan.queries_per_tile) {
         for (int64_t chunk = 0; chunk < plan.key_chunks; ++chunk) {
+          // The decoding invariant merge_key_chunks relies on: a key chunk's partial slot is its
+          // job's index, and decoding has one query tile (queries_per_tile = Sq) per
+          // (batch, kv head) = group, so chunk `chunk` of group g = b · kv_heads + h has slot
+          // g · key_chunks + chunk. Decoding jobs are never reordered below.
           const int64_t partial = decoding ? static_cast<int64_t>(plan.jobs.size()) : -1;
           plan.jobs.push_back({b, h, i0, std::min(i0 + plan.queries_per_tile, plan.sq),
                                chunk * key_span, std::min((chunk + 1) * key_span, plan.sk), partial});
@@ -121,6 +126,8 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
       return estimated_keys(plan, a) > estimated_keys(plan, b);
     });
   }
+  assert(!decoding || static_cast<int64_t>(plan.jobs.size()) ==
+                           plan.batch * plan.kv_heads * plan.key_chunks);
   plan.threads = threads_for_call(options.num_threads, static_cast<int64_t>(plan.jobs.size()));
   return plan;
 }

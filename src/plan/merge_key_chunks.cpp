@@ -12,6 +12,8 @@
 
 namespace simdattn::detail {
 
+// Relies on the plan's decoding invariant (make_attention_plan): chunk `chunk` of group
+// g = b · kv_heads + kv_head left its partial result in slot g · key_chunks + chunk.
 void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
   const int64_t chunks = plan.key_chunks;
   const int64_t slot_columns = plan.columns_padded;
