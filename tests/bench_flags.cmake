@@ -16,3 +16,9 @@ set_tests_properties(bench.roof_isa_library PROPERTIES LABELS "bench;benchmark" 
 add_test(NAME bench.roof_isa_refuses_unknown
          COMMAND "$<TARGET_FILE:simdattn_bench>" --roof_isa=fastest --benchmark_filter=none)
 set_tests_properties(bench.roof_isa_refuses_unknown PROPERTIES LABELS "bench" WILL_FAIL TRUE)
+
+# simdattn_bench_kernels runs every building block on every ISA the host has and reports its rate.
+add_test(NAME bench.kernels_run
+         COMMAND "$<TARGET_FILE:simdattn_bench_kernels>" --benchmark_min_time=0.01)
+set_tests_properties(bench.kernels_run PROPERTIES LABELS "bench"
+                     PASS_REGULAR_EXPRESSION "kernels/gemm_qk/sse2.*GFLOP/s=.*kernels/exp2/sse2.*elements/s=")

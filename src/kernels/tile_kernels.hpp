@@ -107,4 +107,32 @@ struct TransposeSquare {
   void operator()(Arch, float* square) const;
 };
 
+// The building blocks of the tiles, each callable on its own for the kernel tests
+// (tests/test_kernels.cpp) and the kernel benchmark (bench/bench_kernels.cpp), as XNNPACK tests
+// its micro-kernels: no plan, no attention().
+
+// C[rows × columns] = (or += when accumulate) A · B through gemm_block, the register-blocked
+// micro-kernels of Q·Kᵀ and P·V: A[r][d] at a[r · a_row_stride + d · a_depth_stride],
+// B[d][n] at b[d · ldb + n], C[r][n] at c[r · ldc + n]. columns is a multiple of the panel
+// (panel_vectors registers: 1, 2, or the ISA's widest), b and c are aligned to a register and
+// ldb, ldc multiples of it. With column_max (columns floats, aligned), each column's max over
+// the rows of C is folded into it.
+struct GemmBlockKernel {
+  bool accumulate = false;
+  int panel_vectors = 1;
+  template <class Arch>
+  void operator()(Arch, int64_t rows, int64_t columns, int64_t depth, const float* a,
+                  int64_t a_row_stride, int64_t a_depth_stride, const float* b, int64_t ldb,
+                  float* c, int64_t ldc, float* column_max) const;
+};
+
+// One key block of the online softmax down the columns of scores[rows][padded_columns] (base-2
+// logits, aligned; padded_columns a multiple of the register width, or a divisor of it with
+// scores holding whole registers): see online_softmax_block. block_max may be null.
+struct OnlineSoftmaxKernel {
+  template <class Arch>
+  void operator()(Arch, float* scores, int64_t rows, int64_t padded_columns, float* running_max,
+                  float* running_sum, float* correction, const float* block_max) const;
+};
+
 }  // namespace simdattn::detail
