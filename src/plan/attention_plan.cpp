@@ -5,7 +5,6 @@
 #include <cmath>
 #include <utility>
 
-#include <omp.h>
 
 #include "isa/registry.hpp"
 #include "plan/visibility.hpp"
@@ -40,12 +39,6 @@ int64_t estimated_keys(const AttentionPlan& plan, const TileJob& job) {
 
 }  // namespace
 
-int threads_for_call(int requested, int64_t work_items) {
-  if (omp_in_parallel()) return 1;
-  const int64_t threads = requested > 0 ? requested : omp_get_max_threads();
-  return static_cast<int>(std::max<int64_t>(1, std::min(threads, work_items)));
-}
-
 AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                                   TensorView out, const AttentionOptions& options) {
   AttentionPlan plan{};
@@ -61,7 +54,13 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
   plan.sk = k.shape[2];
   plan.head_dim = q.shape[3];
   plan.value_dim = v.shape[3];
-  plan.scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(plan.head_dim)));
+  // With head_dim 0 (no logit terms: weights_v's plan, an empty head) the scale multiplies
+  // nothing; 1 there keeps 1 / sqrt(0) from raising FE_DIVBYZERO.
+  if (options.scale.has_value()) {
+    plan.scale = *options.scale;
+  } else {
+    plan.scale = plan.head_dim > 0 ? 1.0f / std::sqrt(static_cast<float>(plan.head_dim)) : 1.0f;
+  }
   plan.causal = options.causal;
   // A window wider than both sequences sees everything; clamping keeps i + off ± window in range.
   const int64_t widest = plan.sq + plan.sk;
