@@ -42,7 +42,7 @@ add_library(simdattn_eigen_peer STATIC
 set(simdattn_peer_flags ${SIMDATTN_ISA_FLAGS_${simdattn_peer_isa}})
 if(simdattn_peer_isa STREQUAL "avx512" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # g++ 12 reports "'__Y' may be used uninitialized" inside its own avx512fintrin.h for Eigen's
-  # vectorised exp and max: the false positive shared/notes/xsimd-8.1.md describes for xsimd.
+  # vectorised exp and max: the g++ 12 false positive described in cmake/SimdattnIsas.cmake.
   list(APPEND simdattn_peer_flags -Wno-maybe-uninitialized)
 endif()
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/eigen_peer/attention_eigen.cpp

@@ -5,7 +5,7 @@
 namespace simdattn::bench {
 
 namespace {
-// Queries per step up to which a shape is a decode step (issue 3: "Sq small, 1 to about 16").
+// Queries per step up to which a shape is a decode step (Sq small: 1 to about 16).
 constexpr int64_t kMaxDecodeQueries = 16;
 }  // namespace
 
@@ -25,7 +25,7 @@ int64_t Shape::kv_elements() const { return 2 * batch * kv_heads * seq_k * head_
 bool Shape::is_decode() const { return seq_q <= kMaxDecodeQueries && seq_k > seq_q; }
 
 const std::vector<Shape>& standard_shapes() {
-  // Copied from shared/bench-shapes.md; causal shapes all have Sq == Sk, so the bottom-right and
+  // Copied from docs/bench-shapes.md; causal shapes all have Sq == Sk, so the bottom-right and
   // top-left alignments coincide and "half the dense work" is exact up to the diagonal.
   static const std::vector<Shape> shapes = {
       {"encoder", 8, 12, 12, 512, 512, 64, false},

@@ -1,4 +1,4 @@
-// The standard benchmark shapes of shared/bench-shapes.md and the work each one represents.
+// The standard benchmark shapes of docs/bench-shapes.md and the work each one represents.
 #pragma once
 
 #include <cstdint>

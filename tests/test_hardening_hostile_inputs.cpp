@@ -1,5 +1,5 @@
-// Hostile arguments through the C ABI, swept over every tensor of every function: the cases of
-// issue 5 that tests/test_validation.cpp (C++ entries, one representative each) and
+// Hostile arguments through the C ABI, swept over every tensor of every function: the hostile
+// cases that tests/test_validation.cpp (C++ entries, one representative each) and
 // tests/package/c_abi_contract.c (C-specific checks) do not already sweep.
 //  - an unknown dtype on each tensor argument of each C function;
 //  - element counts, offsets and byte extents that overflow int64, or views that run past the end

@@ -1,4 +1,4 @@
-"""The standard shapes of shared/bench-shapes.md and the work each one represents.
+"""The standard shapes of docs/bench-shapes.md and the work each one represents.
 
 simdattn_bench prints figures but not the shapes' sizes; the roofline needs them, so they are
 written out here. bench_run cross-checks them against the bench's own FLOP count (gflops × time)

@@ -1,6 +1,6 @@
 """The PyTorch peer: torch.nn.functional.scaled_dot_product_attention, fp32, on the standard shapes.
 
-The same method as shared/tools/peer_torch.py (inputs from torch.randn with seed 0, one warm-up
+The common method for PyTorch figures (inputs from torch.randn with seed 0, one warm-up
 call, then the best of a few timed calls, causal counted as half the dense work), but run for the
 shapes and thread counts of this report and answering in JSON lines.
 
@@ -38,7 +38,7 @@ def find_torch_python():
 
 
 def repetitions(shape, quick):
-    """Timed calls per measurement: peer_torch.py's 3 for big score matrices and 10 otherwise;
+    """Timed calls per measurement: 3 for big score matrices and 10 otherwise;
     a quick run takes 1 and 3."""
     big = shape.seq_q * shape.seq_k > 1e8
     if quick:
