@@ -18,6 +18,19 @@ add_test(NAME isa.symbols_library
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/isa/check_symbols.cmake)
 set_tests_properties(isa.symbols_library PROPERTIES LABELS "isa")
 
+# The building blocks of the kernel tests (src/arch/building_blocks.cpp), sealed the same way.
+set(simdattn_units "")
+foreach(isa IN LISTS SIMDATTN_ISAS)
+  list(APPEND simdattn_units "${isa}=$<TARGET_OBJECTS:simdattn_building_blocks_${isa}>")
+endforeach()
+list(JOIN simdattn_units "|" simdattn_units)
+add_test(NAME isa.symbols_building_blocks
+         COMMAND "${CMAKE_COMMAND}" -DNM=${SIMDATTN_NM} "-DUNITS=${simdattn_units}"
+                 "-DCOMMON=$<JOIN:$<TARGET_OBJECTS:simdattn_objects>,|>"
+                 "-DENTRY_POINTS=^_ZNK8simdattn6detail[0-9]+[A-Za-z]+clI"
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/isa/check_symbols.cmake)
+set_tests_properties(isa.symbols_building_blocks PROPERTIES LABELS "isa")
+
 # The bench's machine kernels, built the same way. Guarded like bench_flags.cmake.
 if(SIMDATTN_BUILD_BENCH)
   set(simdattn_units "")

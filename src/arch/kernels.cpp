@@ -3,7 +3,6 @@
 // SIMDATTN_ISA_UNIT=<its name>. These instantiations are the unit's entry points, the only
 // symbols it leaves global; run_for_isa calls them.
 #include "isa/registry.hpp"
-#include "kernels/building_blocks_impl.hpp"
 #include "kernels/composed_tile_impl.hpp"
 #include "kernels/fused_tile_impl.hpp"
 #include "kernels/isa_namespace.hpp"
@@ -31,10 +30,4 @@ template void WeightsVTile::operator()<UnitArch>(UnitArch, const AttentionPlan&,
 template void SoftmaxRow::operator()<UnitArch>(UnitArch, float*, int64_t) const;
 template void ExpArray::operator()<UnitArch>(UnitArch, const float*, float*, int64_t) const;
 template void TransposeSquare::operator()<UnitArch>(UnitArch, float*) const;
-template void GemmBlockKernel::operator()<UnitArch>(UnitArch, int64_t, int64_t, int64_t,
-                                                    const float*, int64_t, int64_t, const float*,
-                                                    int64_t, float*, int64_t, float*) const;
-template void OnlineSoftmaxKernel::operator()<UnitArch>(UnitArch, float*, int64_t, int64_t, float*,
-                                                        float*, float*, const float*) const;
-
 }  // namespace simdattn::detail

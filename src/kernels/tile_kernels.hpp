@@ -109,7 +109,8 @@ struct TransposeSquare {
 
 // The building blocks of the tiles, each callable on its own for the kernel tests
 // (tests/test_kernels.cpp) and the kernel benchmark (bench/bench_kernels.cpp), as XNNPACK tests
-// its micro-kernels: no plan, no attention().
+// its micro-kernels: no plan, no attention(). Instantiated in simdattn_testable only
+// (src/arch/building_blocks.cpp).
 
 // C[rows × columns] = (or += when accumulate) A · B through gemm_block, the register-blocked
 // micro-kernels of Q·Kᵀ and P·V: A[r][d] at a[r · a_row_stride + d · a_depth_stride],
