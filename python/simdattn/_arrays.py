@@ -53,7 +53,7 @@ def check_float32(function: str, name: str, array: Any, kind: str, ndim: int | N
         if array.dtype != torch.float32:
             raise TypeError(f"{function}: {name} must have dtype torch.float32 (the only one "
                             f"simdattn computes in today), got {array.dtype}")
-        if array.device.type != "cpu":
+        if not array.is_cpu:
             raise TypeError(f"{function}: {name} must be on the CPU, got device {array.device}")
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{function}: {name} must have {ndim} dimensions, got {array.ndim} "
@@ -75,11 +75,39 @@ def empty(kind: str, shape: Sequence[int]) -> Any:
     return torch.empty(tuple(shape), dtype=torch.float32)
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def all_plain_float32(arrays: Sequence[Any], ndim: int = 4) -> bool:
+    """True when every array is a float32 numpy.ndarray with `ndim` dimensions: the common case,
+    checked cheaply so that a call on a tiny shape costs little more than the library's own."""
+    for array in arrays:
+        if type(array) is not np.ndarray or array.dtype is not _FLOAT32 or array.ndim != ndim:
+            return False
+    return True
+
+
+def all_plain_torch_float32(arrays: Sequence[Any], ndim: int = 4) -> bool:
+    """The same for float32 CPU torch.Tensor objects (torch already imported by the caller)."""
+    tensor_type = _torch_tensor_type()
+    if tensor_type is None:
+        return False
+    import torch
+
+    for array in arrays:
+        if (type(array) is not tensor_type or array.dtype is not torch.float32
+                or not array.is_cpu or array.ndim != ndim):
+            return False
+    return True
+
+
 def for_core(array: Any, kind: str) -> Any:
-    """What the compiled core receives: the array itself, or for a tensor that records gradients
-    a detached alias of the same memory (DLPack refuses to export such tensors)."""
-    if kind == "torch" and array.requires_grad:
-        return array.detach()
+    """What the compiled core receives: the array itself, or for a tensor a NumPy view of the
+    same memory (tensor.numpy() shares the storage; nothing is copied). The core would also take
+    the tensor through DLPack, but exporting a tensor that way costs about 3 µs against 1 µs for
+    the view, and refuses tensors that record gradients."""
+    if kind == "torch":
+        return (array.detach() if array.requires_grad else array).numpy()
     return array
 
 

@@ -52,28 +52,37 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, *, scale: 
               causal: Optional[str], window: Any, mask: Any, kv_lengths: Any, softcap: float,
               alibi_slopes: Any, return_lse: bool, return_weights: bool, out: Any,
               num_threads: int, algorithm: str, layout: str) -> Any:
-    kind = _arrays.kind_of(function, q=q, k=k, v=v, mask=mask, out=out)
-    for name, array in (("q", q), ("k", k), ("v", v)):
-        _arrays.check_float32(function, name, array, kind)
+    if mask is None and out is None and _arrays.all_plain_float32((q, k, v)):
+        kind = "numpy"
+    elif mask is None and _arrays.all_plain_torch_float32((q, k, v) if out is None else (q, k, v, out)):
+        kind = "torch"
+    else:
+        kind = _arrays.kind_of(function, q=q, k=k, v=v, mask=mask, out=out)
+        for name, array in (("q", q), ("k", k), ("v", v)):
+            _arrays.check_float32(function, name, array, kind)
     layout_code = _choice(function, "layout", layout, _LAYOUT)
     causal_code = _choice(function, "causal", causal, _CAUSAL)
     algorithm_code = _choice(function, "algorithm", algorithm, _ALGORITHM)
     window_left, window_right = _window(function, window)
-    num_threads = _threads(function, num_threads)
-    batch, dim1, dim2, _ = _arrays.shape_tuple(q)
+    if type(num_threads) is not int:
+        num_threads = _threads(function, num_threads)
+    batch, dim1, dim2, _ = q.shape
     heads, queries = (dim1, dim2) if layout_code == 0 else (dim2, dim1)
-    keys = k.shape[2] if layout_code == 0 else k.shape[1]
 
     if out is None:
-        out = _arrays.empty(kind, (batch, dim1, dim2, int(v.shape[3])))
+        out = _arrays.empty(kind, (batch, dim1, dim2, v.shape[3]))
     else:
         _arrays.check_float32(function, "out", out, kind)
         _arrays.check_writable(function, "out", out, kind)
+    lse = weights = None
+    if return_lse:
+        lse = _arrays.empty(kind, (batch, heads, queries))
+    if return_weights:
+        keys = k.shape[2] if layout_code == 0 else k.shape[1]
+        weights = _arrays.empty(kind, (batch, heads, queries, keys))
     if mask is not None:
         _arrays.check_float32(function, "mask", mask, kind, ndim=None)
         mask = _arrays.for_core(mask, kind)
-    lse = _arrays.empty(kind, (batch, heads, queries)) if return_lse else None
-    weights = _arrays.empty(kind, (batch, heads, queries, int(keys))) if return_weights else None
     if kv_lengths is not None:
         kv_lengths = _arrays.int64_vector(function, "kv_lengths", kv_lengths, batch)
     if alibi_slopes is not None:
@@ -81,11 +90,18 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, *, scale: 
     if scale is not None:
         scale = float(scale)
 
-    _simdattn.attention(reference, _arrays.for_core(q, kind), _arrays.for_core(k, kind),
-                        _arrays.for_core(v, kind), _arrays.for_core(out, kind), scale,
-                        causal_code, window_left, window_right, mask, kv_lengths,
-                        float(softcap), alibi_slopes, lse, weights, num_threads, algorithm_code,
-                        layout_code)
+    if kind == "numpy":
+        _simdattn.attention(reference, q, k, v, out, scale, causal_code, window_left,
+                            window_right, mask, kv_lengths, float(softcap), alibi_slopes, lse,
+                            weights, num_threads, algorithm_code, layout_code)
+    else:
+        to_core = _arrays.for_core
+        _simdattn.attention(reference, to_core(q, kind), to_core(k, kind), to_core(v, kind),
+                            to_core(out, kind), scale, causal_code, window_left, window_right,
+                            mask, kv_lengths, float(softcap), alibi_slopes,
+                            None if lse is None else to_core(lse, kind),
+                            None if weights is None else to_core(weights, kind), num_threads,
+                            algorithm_code, layout_code)
     if not return_lse and not return_weights:
         return out
     extras = tuple(array for array in (lse, weights) if array is not None)

@@ -61,6 +61,11 @@ BasicTensorView<T> view_of(const Array& array, const char* function, const char*
   for (int d = 0; d < 4; ++d) {
     if (shape[d] == 1) strides[d] = d == 3 ? 1 : 0;
   }
+  // An empty array touches no memory, and exporters report arbitrary strides for it (nanobind
+  // gives zeros): describe it as contiguous.
+  if (shape[0] == 0 || shape[1] == 0 || shape[2] == 0 || shape[3] == 0) {
+    strides = {shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1};
+  }
   T* data = static_cast<T*>(array.data());
   return BasicTensorView<T>(data, shape, strides);
 }
