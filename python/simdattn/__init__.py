@@ -70,11 +70,9 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
     (out, lse, weights) when asked for. A row that sees no key is zeros. Results have the kind
     of the inputs. The call does not record gradients.
     """
-    return _attention.attention("simdattn.attention", False, q, k, v, scale=scale, causal=causal,
-                                window=window, mask=mask, kv_lengths=kv_lengths, softcap=softcap,
-                                alibi_slopes=alibi_slopes, return_lse=return_lse,
-                                return_weights=return_weights, out=out, num_threads=num_threads,
-                                algorithm=algorithm, layout=layout)
+    return _attention.attention("simdattn.attention", False, q, k, v, scale, causal, window, mask,
+                                kv_lengths, softcap, alibi_slopes, return_lse, return_weights,
+                                out, num_threads, algorithm, layout)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,

@@ -19,11 +19,9 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               return_weights: bool = False, out: Any = None, layout: str = "bhsd") -> Any:
     """The oracle of simdattn.attention: same arguments (no num_threads, no algorithm), same
     results, computed in double and rounded once."""
-    return _attention.attention("simdattn.reference.attention", True, q, k, v, scale=scale,
-                                causal=causal, window=window, mask=mask, kv_lengths=kv_lengths,
-                                softcap=softcap, alibi_slopes=alibi_slopes, return_lse=return_lse,
-                                return_weights=return_weights, out=out, num_threads=0,
-                                algorithm="auto", layout=layout)
+    return _attention.attention("simdattn.reference.attention", True, q, k, v, scale, causal,
+                                window, mask, kv_lengths, softcap, alibi_slopes, return_lse,
+                                return_weights, out, 0, "auto", layout)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
