@@ -89,11 +89,10 @@ def all_plain_float32(arrays: Sequence[Any], ndim: int = 4) -> bool:
 
 def all_plain_torch_float32(arrays: Sequence[Any], ndim: int = 4) -> bool:
     """The same for float32 CPU torch.Tensor objects (torch already imported by the caller)."""
-    tensor_type = _torch_tensor_type()
-    if tensor_type is None:
+    torch = sys.modules.get("torch")
+    if torch is None:
         return False
-    import torch
-
+    tensor_type = torch.Tensor
     for array in arrays:
         if (type(array) is not tensor_type or array.dtype is not torch.float32
                 or not array.is_cpu or array.ndim != ndim):

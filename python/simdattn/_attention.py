@@ -53,14 +53,20 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
               alibi_slopes: Any, return_lse: bool, return_weights: bool, out: Any,
               num_threads: int, algorithm: str, layout: str) -> Any:
     # Positional parameters: keyword passing through two layers costs about a microsecond.
-    if mask is None and out is None and _arrays.all_plain_float32((q, k, v)):
+    arrays = (q, k, v) if out is None else (q, k, v, out)
+    if mask is None and _arrays.all_plain_float32(arrays):
         kind = "numpy"
-    elif mask is None and _arrays.all_plain_torch_float32((q, k, v) if out is None else (q, k, v, out)):
+        if out is not None:
+            _arrays.check_writable(function, "out", out, kind)
+    elif mask is None and _arrays.all_plain_torch_float32(arrays):
         kind = "torch"
     else:
         kind = _arrays.kind_of(function, q=q, k=k, v=v, mask=mask, out=out)
         for name, array in (("q", q), ("k", k), ("v", v)):
             _arrays.check_float32(function, name, array, kind)
+        if out is not None:
+            _arrays.check_float32(function, "out", out, kind)
+            _arrays.check_writable(function, "out", out, kind)
     layout_code = _choice(function, "layout", layout, _LAYOUT)
     causal_code = _choice(function, "causal", causal, _CAUSAL)
     algorithm_code = _choice(function, "algorithm", algorithm, _ALGORITHM)
@@ -72,9 +78,6 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
 
     if out is None:
         out = _arrays.empty(kind, (batch, dim1, dim2, v.shape[3]))
-    else:
-        _arrays.check_float32(function, "out", out, kind)
-        _arrays.check_writable(function, "out", out, kind)
     lse = weights = None
     if return_lse:
         lse = _arrays.empty(kind, (batch, heads, queries))
