@@ -173,6 +173,22 @@ def test_opcheck_passes(generator):
     assert all(result == "SUCCESS" for result in results.values()), results
 
 
+def test_the_op_takes_every_option_as_tensors_and_scalars(generator):
+    q = randn(2, 4, 6, 16, generator=generator)
+    k = randn(2, 2, 9, 16, generator=generator)
+    v = randn(2, 2, 9, 8, generator=generator)
+    kv_lengths = torch.tensor([9, 4])
+    slopes = torch.tensor([0.5, 0.25, 0.125, 0.0625])
+    out = torch.ops.simdattn.attention(q, k, v, None, kv_lengths, slopes, 0.3, "bottom_right",
+                                       4, 0, 5.0, 1, "fused", "bhsd")
+    expected, _, _ = oracle_attention(q.numpy(), k.numpy(), v.numpy(), scale=0.3,
+                                      causal="bottom_right", window=(4, 0),
+                                      kv_lengths=[9, 4], softcap=5.0,
+                                      alibi_slopes=slopes.numpy())
+    assert_close(out.numpy(), expected, tolerance(q.numpy(), k.numpy(), v.numpy(), 0.3),
+                 "op with every option")
+
+
 def test_torch_export_traces_through_the_op(generator):
     q = randn(2, 4, 9, 16, generator=generator)
     k = randn(2, 2, 9, 16, generator=generator)
