@@ -40,7 +40,10 @@ struct AttentionOptions {
   // scaled, biased logits [B, Hq, Sq, 1] (natural log; -inf for a row with no visible key).
   std::optional<TensorView> weights;
   std::optional<TensorView> lse;
-  // 0: OpenMP's default. Inside an enclosing parallel region the call runs on its own thread.
+  // 0: OpenMP's default. The team never exceeds the logical CPUs the process may use
+  // (omp_get_num_procs(): the calling thread's affinity mask), so any request is safe. The call
+  // runs on its own thread alone inside an enclosing parallel region, and in a process forked
+  // from one that was running threads (libgomp's pool does not survive fork()).
   int num_threads = 0;
   Algorithm algorithm = Algorithm::automatic;
 };

@@ -1,4 +1,6 @@
-// The three stages of attention as separate calls on strided views.
+// The three stages of attention as separate calls on strided views. num_threads is as in
+// AttentionOptions (attention.hpp): 0 is OpenMP's default, and the team is capped at the logical
+// CPUs the process may use.
 #pragma once
 
 #include "simdattn/export.hpp"

@@ -77,7 +77,8 @@ typedef struct simdattn_options {
   const float *alibi_slopes;         /* optional, one per query head */
   const simdattn_tensor *weights;    /* optional output [B, Hq, Sq, Sk] */
   const simdattn_tensor *lse;        /* optional output [B, Hq, Sq, 1] (natural log) */
-  int32_t num_threads;               /* 0: default */
+  int32_t num_threads;               /* 0: OpenMP's default; capped at the logical CPUs usable,
+                                        1 in a child forked from a threaded process */
   int32_t algorithm;                 /* simdattn_algo */
 } simdattn_options;
 
