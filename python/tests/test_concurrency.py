@@ -75,10 +75,6 @@ def _child_call(queue):
     queue.put(float(out.sum()))
 
 
-# The library's fix (the set-up issue's, on the branch `robust`) had not reached main when this
-# test was written: until it does, the child hangs and the test is an expected failure. strict:
-# once the fix is merged the test passes, XPASS fails the run, and this marker must go.
-@pytest.mark.xfail(strict=True, reason="needs the library's fork fix (branch robust)")
 def test_a_forked_child_does_not_hang(rng):
     # The parent starts OpenMP's thread pool first; a child forked afterwards must still compute.
     q = random_array(rng, 2, 8, 256, 64)
