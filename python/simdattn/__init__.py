@@ -50,14 +50,16 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
     Options:
       scale: multiplies q·kᵀ; None means 1/sqrt(D).
       causal: None, "bottom_right" (query i sees keys j <= i + Sk - Sq: the KV-cache convention)
-        or "top_left" (j <= i: PyTorch's is_causal).
-      window: (left, right) sliding window around the causal diagonal, aligned like causal;
+        or "top_left" (j <= i: PyTorch's is_causal). The causal mask, the window and ALiBi all
+        measure from one diagonal, key i + off for query i: off = 0 under "top_left", and
+        Sk - Sq (or kv_lengths[b] - Sq) under "bottom_right" and None.
+      window: (left, right): query i sees keys i + off - left <= j <= i + off + right;
         None or -1 leaves a side unbounded.
       mask: additive float32 mask broadcastable to [B, Hq, Sq, Sk] (a size-1 or missing leading
         dimension broadcasts; zero strides are fine); -inf excludes a key.
       kv_lengths: B integers; keys j >= kv_lengths[b] do not exist for batch entry b.
       softcap: logits become softcap · tanh(logit / softcap) before any mask; 0 is off.
-      alibi_slopes: Hq slopes; adds -slope · |i + Sk - Sq - j| to the logits.
+      alibi_slopes: Hq slopes; adds -slope · |i + off - j| to the logits.
       return_lse: also return the natural log-sum-exp of each row's logits, [B, Hq, Sq]
         (-inf for a row that sees no key).
       return_weights: also return the softmax weights [B, Hq, Sq, Sk] (not with "fused").
