@@ -4,6 +4,7 @@ the compiled core checks everything else through the library and raises its mess
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Optional, Tuple
 
 from . import _arrays
@@ -34,10 +35,13 @@ def _window(function: str, window: Any) -> Tuple[int, int]:
         if side is None:
             sides.append(-1)
             continue
-        if isinstance(side, bool) or not isinstance(side, int):
+        try:
+            if isinstance(side, bool):
+                raise TypeError
+            sides.append(operator.index(side))  # int, numpy integers, ...
+        except TypeError:
             raise TypeError(f"{function}: window {side_name} must be an int or None, got "
-                            f"{type(side).__name__} {side!r}")
-        sides.append(side)
+                            f"{type(side).__name__} {side!r}") from None
     return sides[0], sides[1]
 
 

@@ -90,6 +90,10 @@ def test_errors_name_the_argument_the_expected_and_the_actual_value(rng):
         simdattn.attention(q, q, q, out=np.zeros((2, 4, 5, 8), np.float32))
     with pytest.raises(ValueError, match=r"window must be a pair \(left, right\), got 3"):
         simdattn.attention(q, q, q, window=3)
+    with pytest.raises(TypeError, match=r"window left must be an int or None, got float 1.5"):
+        simdattn.attention(q, q, q, window=(1.5, 0))
+    with pytest.raises(ValueError, match=r"options.window_left must be >= -1 .* got -3"):
+        simdattn.attention(q, q, q, window=(np.int64(-3), None))
 
 
 def test_bshd_errors_say_how_dimensions_are_numbered(rng):
