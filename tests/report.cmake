@@ -24,4 +24,4 @@ add_test(NAME report.quick
                  --work-dir "${CMAKE_CURRENT_BINARY_DIR}/report-quick")
 # RUN_SERIAL: it times benchmarks, which other tests running beside it would slow down. The
 # timeout allows for a busy machine: --quick aims at under 2 minutes on 2 idle cores.
-set_tests_properties(report.quick PROPERTIES LABELS "report;bench" TIMEOUT 900 RUN_SERIAL TRUE)
+set_tests_properties(report.quick PROPERTIES LABELS "report;bench;benchmark" TIMEOUT 900 RUN_SERIAL TRUE)
