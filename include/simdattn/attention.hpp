@@ -57,7 +57,8 @@ struct AttentionOptions {
 // h' = h / (Hq / Hkv) (multi-head, grouped-query and multi-query attention alike).
 // q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv]; Hq % Hkv == 0.
 // A query row with no visible key gets zeros; a row with a +inf or NaN logit gets NaN (as
-// torch.softmax does). Throws std::invalid_argument (naming the argument,
+// torch.softmax does). Finite inputs raise no FE_INVALID, FE_DIVBYZERO or FE_OVERFLOW (README,
+// "Floating-point environment"). Throws std::invalid_argument (naming the argument,
 // the expected and the actual value) before writing anything when an argument is wrong.
 SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
                             const AttentionOptions& options = {});

@@ -11,6 +11,8 @@
  * - Tensors are strided views [batch, heads, seq, head_dim] of the caller's memory; strides are in
  *   elements, strides[3] must be 1. The library never keeps a pointer after a call returns.
  * - The semantics of every function and option are those of the C++ functions of the same name.
+ * - Finite inputs raise no FE_INVALID, FE_DIVBYZERO or FE_OVERFLOW; the library never changes the
+ *   floating-point environment. A fork()ed child of a threaded process runs calls on one thread.
  * - Needs C99 or later (the shared export macro header uses // comments); C++ may include it too.
  */
 #ifndef SIMDATTN_SIMDATTN_H
