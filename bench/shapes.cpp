@@ -25,7 +25,7 @@ int64_t Shape::kv_elements() const { return 2 * batch * kv_heads * seq_k * head_
 bool Shape::is_decode() const { return seq_q <= kMaxDecodeQueries && seq_k > seq_q; }
 
 const std::vector<Shape>& standard_shapes() {
-  // Copied from shared/bench-shapes.md; causal shapes all have Sq == Sk, so the bottom-right and
+  // Copied from docs/bench-shapes.md; causal shapes all have Sq == Sk, so the bottom-right and
   // top-left alignments coincide and "half the dense work" is exact up to the diagonal.
   static const std::vector<Shape> shapes = {
       {"encoder", 8, 12, 12, 512, 512, 64, false},
@@ -42,7 +42,7 @@ const Shape& standard_shape(const std::string& name) {
   for (const Shape& shape : standard_shapes()) {
     if (shape.name == name) return shape;
   }
-  throw std::invalid_argument("standard_shape: name: expected one of the names in bench-shapes.md, got '" +
+  throw std::invalid_argument("standard_shape: name: expected one of the standard shape names (encoder, prefill, prefill_gqa, long, decode_gqa, decode_b8), got '" +
                               name + "'");
 }
 

@@ -13,7 +13,11 @@ namespace simdattn::bench {
 
 namespace {
 constexpr int64_t kMinBufferBytes = int64_t{1} << 30;
-constexpr int64_t kLastLevelCacheMultiple = 8;
+// Four times the last-level cache: a streaming pass over twice the cache already misses it on every
+// line; four leaves room for caches that keep part of a stream. Capped so that the buffer (and the
+// decode benchmarks' copies of K and V, which total the same) never asks for more than 2 GiB.
+constexpr int64_t kLastLevelCacheMultiple = 4;
+constexpr int64_t kMaxBufferBytes = int64_t{2} << 30;
 // When the C library cannot tell the cache size: larger than the last-level cache of any
 // desktop or small server CPU of today, so the buffer errs on the large side.
 constexpr int64_t kUnknownCacheBytes = int64_t{256} << 20;
@@ -42,7 +46,8 @@ int64_t part_begin(int64_t count, int threads, int thread) {
 
 int64_t read_buffer_bytes() {
   const int64_t physical = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  const int64_t wanted = std::max(kMinBufferBytes, kLastLevelCacheMultiple * last_level_cache_bytes());
+  const int64_t wanted =
+      std::min(kMaxBufferBytes, std::max(kMinBufferBytes, kLastLevelCacheMultiple * last_level_cache_bytes()));
   return physical > 0 ? std::min(wanted, physical / 4) : wanted;
 }
 

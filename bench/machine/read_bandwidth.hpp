@@ -7,8 +7,8 @@
 
 namespace simdattn::bench {
 
-// Bytes the bandwidth is measured over: at least 1 GiB and at least 8× the last-level cache, so
-// that what is read comes from memory; at most a quarter of the physical memory.
+// Bytes the bandwidth is measured over: at least 1 GiB and at least 4× the last-level cache, so
+// that what is read comes from memory; at most 2 GiB and a quarter of the physical memory.
 int64_t read_buffer_bytes();
 
 // A buffer of floats, each thread's part written first by the thread that later reads it (on a

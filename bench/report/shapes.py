@@ -1,4 +1,4 @@
-"""The standard shapes of shared/bench-shapes.md and the work each one represents.
+"""The standard shapes of docs/bench-shapes.md and the work each one represents.
 
 simdattn_bench prints figures but not the shapes' sizes; the roofline needs them, so they are
 written out here. bench_run cross-checks them against the bench's own FLOP count (gflops × time)
@@ -50,7 +50,7 @@ class Shape:
                 f"Sk {self.seq_k}, D {self.head_dim}, {mask}")
 
 
-# In the order of bench-shapes.md (the bench runs them in this order too).
+# In the order of docs/bench-shapes.md (the bench runs them in this order too).
 STANDARD_SHAPES = [
     Shape("encoder", 8, 12, 12, 512, 512, 64, False),
     Shape("prefill", 1, 32, 32, 2048, 2048, 128, True),
