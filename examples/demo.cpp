@@ -1,6 +1,7 @@
 // simdattn_demo: the worked examples of the teaching documents the project grew from
-// (../shared/seeds), computed with the library and printed next to the values those documents
-// print, then a short benchmark of simdattn::attention against the scalar reference.
+// (docs/teaching-examples.md says what each computes), computed with the library and printed next
+// to the values those documents print, then a short benchmark of simdattn::attention against the
+// scalar reference.
 // Exit status 0 when every example matches its reference value and the benchmark's outputs agree.
 
 #include <algorithm>
@@ -49,9 +50,10 @@ std::vector<double> slice(const std::vector<float>& data, std::size_t begin, std
           data.begin() + static_cast<std::ptrdiff_t>(begin + count)};
 }
 
-// Seed 001: one query [0.5, 0.5] against two keys and values, unscaled (scale 1).
+// Single query: one query [0.5, 0.5] against two keys and values, unscaled (scale 1).
 void single_query(Checker& check) {
-  std::printf("\n[001] Single-query attention: q = [0.5, 0.5], scale 1\n");
+  std::printf("\nSingle query: q = [0.5, 0.5] against keys [0.1, 0.2], [0.2, 0.3] and values [0.6, 0.8],\n"
+              "[0.7, 0.9], scale 1: the weighted average of the values\n");
   const std::vector<float> q{0.5f, 0.5f};
   const std::vector<float> k{0.1f, 0.2f, 0.2f, 0.3f};
   const std::vector<float> v{0.6f, 0.8f, 0.7f, 0.9f};
@@ -64,10 +66,11 @@ void single_query(Checker& check) {
   check.row("output", slice(out, 0, 2), {0.6524979187478941, 0.852497918747894}, 1e-6);
 }
 
-// Seed 003: "Cats love cozy windows", each word a 3-d embedding that serves as query, key and
+// "Cats love cozy windows", each word a 3-d embedding that serves as query, key and
 // value at once (no projections, scale 1).
 void cats_love_cozy_windows(Checker& check) {
-  std::printf("\n[003] \"Cats love cozy windows\": embeddings as Q = K = V, scale 1\n");
+  std::printf("\n\"Cats love cozy windows\": each word a 3-d embedding, used as query, key and value\n"
+              "at once, scale 1\n");
   const char* words[] = {"Cats", "love", "cozy", "windows"};
   const std::vector<float> x{0.10f, 0.20f, 0.30f, 0.40f, 0.50f, 0.60f,
                              0.70f, 0.80f, 0.10f, 0.90f, 0.10f, 0.20f};
@@ -91,20 +94,21 @@ void cats_love_cozy_windows(Checker& check) {
                                                           {0.5453, 0.4367, 0.3080},
                                                           {0.5846, 0.4673, 0.2763},
                                                           {0.5978, 0.4074, 0.2807}};
-  std::printf(" weight matrix (row: the word attending)\n");
+  std::printf(" weights: row i is how much word i attends to Cats, love, cozy and windows\n");
   for (std::size_t i = 0; i < 4; ++i) {
     check.row(words[i], slice(weights, 4 * i, 4), expected_weights[i], kFourDecimals);
   }
-  std::printf(" context vectors\n");
+  std::printf(" context vectors: each word's weighted average of all four embeddings\n");
   for (std::size_t i = 0; i < 4; ++i) {
     check.row(words[i], slice(context, 3 * i, 3), expected_context[i], kFourDecimals);
   }
 }
 
-// Seed 002, Task 4: unscaled scores without softmax, used directly as weights:
+// Scores used as weights, a practice problem: unscaled scores, no softmax, used as the weights:
 // context = (q·k1)·v1 + (q·k2)·v2, through qk_scores and weights_v.
 void unnormalised_context(Checker& check) {
-  std::printf("\n[002] Task 4: Q = [1, 0], K = [1, 1], [0, 1], V = [0.5, 0.5], [0.2, 0.8]\n");
+  std::printf("\nScores used as weights (no softmax): q = [1, 0], keys [1, 1], [0, 1], values [0.5, 0.5],\n"
+              "[0.2, 0.8]; qk_scores then weights_v\n");
   const std::vector<float> q{1.0f, 0.0f};
   const std::vector<float> k{1.0f, 1.0f, 0.0f, 1.0f};
   const std::vector<float> v{0.5f, 0.5f, 0.2f, 0.8f};
@@ -117,10 +121,11 @@ void unnormalised_context(Checker& check) {
   check.row("context", slice(context, 0, 2), {0.5, 0.5}, 1e-7);
 }
 
-// Seed 004: the textbook softmax exp(x)/Σexp(x) overflows for scores near 1000; subtracting the
+// Softmax near 1000: the textbook softmax exp(x)/Σexp(x) overflows for scores near 1000; subtracting the
 // row maximum first gives the same mathematical result without overflow.
 void naive_versus_stable_softmax(Checker& check) {
-  std::printf("\n[004] Softmax of [1000, 1001, 1002]: naive exp(x)/sum vs max-subtracted\n");
+  std::printf("\nSoftmax of [1000, 1001, 1002]: the textbook exp(x)/sum overflows; subtracting the\n"
+              "maximum first gives the same weights, finite\n");
   const std::vector<double> scores{1000.0, 1001.0, 1002.0};
   // softmax is shift-invariant, so this is softmax([0, 1, 2]) = e^i / (1 + e + e^2).
   const std::vector<double> expected{0.0900, 0.2447, 0.6652};
@@ -156,6 +161,8 @@ bool benchmark() {
   std::printf("\nBenchmark: attention, batch %lld, heads %lld, Sq = Sk = %lld, head_dim %lld, ISA %s\n",
               static_cast<long long>(batch), static_cast<long long>(heads),
               static_cast<long long>(seq), static_cast<long long>(dim), simdattn::active_isa());
+  std::printf("  the scalar reference (plain loops in double) against the library, same inputs; each\n"
+              "  time is the fastest call, and the outputs must agree\n");
   const std::size_t count = static_cast<std::size_t>(batch * heads * seq * dim);
   std::vector<float> q(count), k(count), v(count), fast(count), slow(count);
   std::mt19937 generator(2024);  // fixed seed: the same inputs on every run and machine
@@ -199,6 +206,9 @@ bool benchmark() {
 
 int main() {
   std::printf("simdattn %s, kernels for %s\n", simdattn::version(), simdattn::active_isa());
+  std::printf("The worked examples of the teaching documents this project grew from, computed by\n"
+              "simdattn. Each line: the values simdattn computed, then the values the document prints\n"
+              "(\"reference\"), then ok when they agree to the digits printed (docs/teaching-examples.md).\n");
   Checker check;
   single_query(check);
   cats_love_cozy_windows(check);

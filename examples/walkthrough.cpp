@@ -1,8 +1,9 @@
-// simdattn_walkthrough: the teaching documents' walkthroughs (../shared/seeds) with the library:
-//   1. single-query attention (seed 001),
-//   2. self-attention with W_q, W_k, W_v projections (seed 002; fixed seeded matrices where the
-//      document draws random ones, so every run prints the same numbers),
-//   3. multi-head attention over "Cats love cozy windows" (seed 003's embeddings),
+// simdattn_walkthrough: the teaching documents' walkthroughs (docs/teaching-examples.md) with the
+// library:
+//   1. single-query attention,
+//   2. self-attention with W_q, W_k, W_v projections (fixed seeded matrices where the document
+//      draws random ones, so every run prints the same numbers),
+//   3. multi-head attention over the "Cats love cozy windows" embeddings,
 // printing the attention weight matrix through the `weights` output option. Every result is also
 // computed by the scalar reference; the exit status is 1 if they disagree.
 
@@ -92,7 +93,7 @@ void compare(const char* what, const std::vector<float>& simd, const std::vector
 
 // 1. Seed 001: one query against two keys, scale 1 (the document does not scale).
 void single_query(int& failures) {
-  std::printf("=== 1. Single-query attention (seed 001) ===\n");
+  std::printf("=== 1. Single-query attention ===\n");
   const std::vector<float> q{0.5f, 0.5f}, k{0.1f, 0.2f, 0.2f, 0.3f}, v{0.6f, 0.8f, 0.7f, 0.9f};
   std::vector<float> weights(2), out(2);
   simdattn::AttentionOptions options;
@@ -113,7 +114,7 @@ void single_query(int& failures) {
 // 2. Seed 002: a sequence of `length` words, each a 3-d vector, projected to queries and keys of
 // size d_k = 2 and values of size d_v = 2, then scaled dot-product attention (scale 1/sqrt(d_k)).
 void self_attention(int64_t length, int& failures) {
-  std::printf("\n=== 2. Self-attention with W_q, W_k, W_v (seed 002), sequence_length = %lld ===\n",
+  std::printf("\n=== 2. Self-attention with W_q, W_k, W_v (beginner's guide), sequence_length = %lld ===\n",
               static_cast<long long>(length));
   const int64_t input_dim = 3, d_k = 2, d_v = 2;
   const Matrix x = seeded_matrix(length, input_dim, 1);
@@ -152,7 +153,7 @@ void self_attention(int64_t length, int& failures) {
 // which the library reads through a view without copying heads apart. The output, written through
 // a BSHD view too, is the concatenation of the heads' outputs.
 void multi_head_attention(int& failures) {
-  std::printf("\n=== 3. Multi-head attention over \"Cats love cozy windows\" (seed 003) ===\n");
+  std::printf("\n=== 3. Multi-head attention over \"Cats love cozy windows\" ===\n");
   const std::vector<std::string> words{"Cats", "love", "cozy", "windows"};
   Matrix x(4, 3);
   x.values = {0.10f, 0.20f, 0.30f, 0.40f, 0.50f, 0.60f, 0.70f, 0.80f, 0.10f, 0.90f, 0.10f, 0.20f};
@@ -195,7 +196,7 @@ int main() {
   int failures = 0;
   single_query(failures);
   self_attention(4, failures);
-  self_attention(6, failures);  // the document's Practice Task 3: the weights become 6 x 6
+  self_attention(6, failures);  // the guide's exercise: 6 words, so the weights become 6 x 6
   multi_head_attention(failures);
   if (failures != 0) {
     std::printf("\nFAILED: %d comparison(s) with the reference disagree\n", failures);

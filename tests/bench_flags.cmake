@@ -11,7 +11,7 @@ add_test(NAME bench.roof_isa_library
          COMMAND "${CMAKE_COMMAND}" -E env SIMDATTN_ISA=sse2
                  "$<TARGET_FILE:simdattn_bench>" --roof_isa=library
                  --benchmark_filter=machine/fma_peak --benchmark_min_time=0.01)
-set_tests_properties(bench.roof_isa_library PROPERTIES LABELS "bench" RUN_SERIAL TRUE
+set_tests_properties(bench.roof_isa_library PROPERTIES LABELS "bench;benchmark" RUN_SERIAL TRUE
                      PASS_REGULAR_EXPRESSION "roof_isa: library: sse2.*machine/fma_peak.* sse2")
 add_test(NAME bench.roof_isa_refuses_unknown
          COMMAND "$<TARGET_FILE:simdattn_bench>" --roof_isa=fastest --benchmark_filter=none)

@@ -49,7 +49,7 @@ function(simdattn_example_test name program)
   set_tests_properties(${name} PROPERTIES LABELS examples TIMEOUT 120)
 endfunction()
 
-# The checks name the seeds' printed numbers, so a demo that prints something else fails.
+# The checks name the teaching examples' printed numbers, so a demo that prints something else fails.
 simdattn_example_test(example.demo $<TARGET_FILE:simdattn_demo>
   EXPECT "output +\\[0\\.6525, 0\\.8525\\].*ok"
          "scores of \"love\" +\\[0\\.3200, 0\\.7700, 0\\.7400, 0\\.5300\\]"

@@ -21,6 +21,6 @@ if(BUILD_SHARED_LIBS)
   add_test(NAME bench.paired_ab_runs
            COMMAND "$<TARGET_FILE:simdattn_paired_ab>" "$<TARGET_FILE:simdattn>" "$<TARGET_FILE:simdattn>"
                    --shape encoder --pairs 2 --threads 1)
-  set_tests_properties(bench.paired_ab_runs PROPERTIES LABELS "bench" RUN_SERIAL TRUE
+  set_tests_properties(bench.paired_ab_runs PROPERTIES LABELS "bench;benchmark" RUN_SERIAL TRUE
                        PASS_REGULAR_EXPRESSION "speedup of B over A \\(time A / time B, per pair\\): median [0-9.]+")
 endif()

@@ -235,15 +235,23 @@ TEST_P(AttentionWeights, MatchOracle) {
       }
 }
 
+// ISA_algorithm_case: every field that tells two cases apart, and nothing that changes between
+// builds (no index, no bytes), so that `ctest -R` patterns stay valid as cases are added.
 std::string case_name(const ::testing::TestParamInfo<std::tuple<detail::Isa, Algorithm, Case>>& info) {
-      const Case& c = std::get<2>(info.param);
-      const Algorithm algorithm = std::get<1>(info.param);
-      std::ostringstream name;
-      name << detail::isa_name(std::get<0>(info.param)) << "_"
-           << (algorithm == Algorithm::fused ? "fused" : algorithm == Algorithm::composed ? "composed" : "auto")
-           << "_" << c.name << "_Hq" << c.q_heads << "_Hkv" << c.kv_heads << "_Sq" << c.sq << "_Sk" << c.sk
-           << "_D" << c.head_dim << "_" << layout_name(c.layout) << "_" << info.index;
-      return name.str();
+  const auto& [isa, algorithm, c] = info.param;
+  std::ostringstream name;
+  name << detail::isa_name(isa) << "_"
+       << (algorithm == Algorithm::fused ? "fused" : algorithm == Algorithm::composed ? "composed" : "auto") << "_"
+       << c.name << "_B" << c.batch << "_Hq" << c.q_heads << "_Hkv" << c.kv_heads << "_Sq" << c.sq << "_Sk" << c.sk
+       << "_D" << c.head_dim;
+  if (c.value_dim != c.head_dim) name << "_Dv" << c.value_dim;
+  name << "_" << layout_name(c.layout);
+  if (c.causal == Causal::bottom_right) name << "_bottomright";
+  if (c.causal == Causal::top_left) name << "_topleft";
+  // A negative side is unbounded; gtest names allow only letters, digits and underscores.
+  const auto side = [](int64_t extent) { return extent < 0 ? std::string("all") : std::to_string(extent); };
+  if (c.window_left >= 0 || c.window_right >= 0) name << "_window" << side(c.window_left) << "_" << side(c.window_right);
+  return name.str();
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -110,6 +110,12 @@ INSTANTIATE_TEST_SUITE_P(
         PeerCase{1, 2, 2, 6, 3, 4, true},    // Sq > Sk: the first three rows see no key at all
         PeerCase{1, 3, 1, 1, 33, 32, false}, // multi-query decode step
         // More rows than one query block, so a block edge falls inside a head, causal across it.
-        PeerCase{1, 2, 1, kEigenPeerQueryBlock + 3, kEigenPeerQueryBlock + 3, 4, true}));
+        PeerCase{1, 2, 1, kEigenPeerQueryBlock + 3, kEigenPeerQueryBlock + 3, 4, true}),
+    [](const ::testing::TestParamInfo<PeerCase>& info) {
+      const PeerCase& c = info.param;
+      return "B" + std::to_string(c.batch) + "_Hq" + std::to_string(c.q_heads) + "_Hkv" + std::to_string(c.kv_heads) +
+             "_Sq" + std::to_string(c.seq_q) + "_Sk" + std::to_string(c.seq_k) + "_D" + std::to_string(c.head_dim) +
+             (c.causal ? "_causal" : "");
+    });
 
 }  // namespace

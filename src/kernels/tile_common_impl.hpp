@@ -494,7 +494,8 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
       const ColumnInfo& column = scratch.columns[c0 + i];
       const float sum = scratch.running_sum[c0 + i];
       if (sum > 0.0f) outs[i] = plan.out.row(job.batch, column.head, column.position);
-      inverses[i] = 1.0f / sum;
+      // Only a positive sum is divided by: 1 / 0 would raise FE_DIVBYZERO.
+      inverses[i] = sum > 0.0f ? 1.0f / sum : 0.0f;
     }
     for (int64_t n0 = 0; n0 < transposed_values; n0 += W) {
       Floats block[W];

@@ -92,20 +92,26 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
 // AVX-512 where exp_approx takes 16, 14 on AVX2 where it takes 21.
 // Accuracy: at most 1 ULP against the correctly rounded 2^x for x in [-126, 0] (where 2^x is a
 // normal float), measured over every 61st float there in tests/test_vector_math.cpp. x < -126 gives
-// 0 (flushed, an absolute error under 1.2e-38; -inf gives 0), NaN gives NaN. Positive x is outside
-// the contract (AVX2 and SSE2 assemble 2^n in the exponent bits, which overflow past n = 127).
+// 0 (flushed, an absolute error under 1.2e-38; -inf gives 0, raising no exception), NaN gives NaN.
+// Positive x is outside the contract (AVX2 and SSE2 assemble 2^n in the exponent bits, which
+// overflow past n = 127).
 template <class Arch>
 inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   using Floats = xsimd::batch<float, Arch>;
   const Floats lowest(-126.0f);
+  // Below -127 every result is 0 (the underflow mask below tests x itself), so clamping there
+  // changes no result; it keeps -inf (a masked logit) away from -inf - -inf in f and from an
+  // out-of-range float-to-int conversion, each an invalid operation that raises FE_INVALID.
+  // x as the second operand of max: a NaN x passes through (MAXPS returns it).
+  const Floats bounded = xsimd::max(Floats(-127.0f), x);
   Floats n;
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
-    n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    n = _mm512_roundscale_ps(bounded, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   } else {
-    n = xsimd::nearbyint(x);
+    n = xsimd::nearbyint(bounded);
   }
-  // f is exact: x and n are within 1/2 of each other (NaN for x = ±inf, caught below).
-  const Floats f = x - n;
+  // f is exact: bounded and n are within 1/2 of each other (NaN for x = +inf or NaN).
+  const Floats f = bounded - n;
   static constexpr float kCoefficients[] = {1.535336188319500e-4f, 1.339887440266574e-3f,
                                             9.618437357674640e-3f, 5.550332471162809e-2f,
                                             2.402264791363012e-1f, 6.931472028550421e-1f, 1.0f};

@@ -60,7 +60,13 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
   plan.sk = k.shape[2];
   plan.head_dim = q.shape[3];
   plan.value_dim = v.shape[3];
-  plan.scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(plan.head_dim)));
+  // With head_dim 0 (no logit terms: weights_v's plan, an empty head) the scale multiplies
+  // nothing; 1 there keeps 1 / sqrt(0) from raising FE_DIVBYZERO.
+  if (options.scale.has_value()) {
+    plan.scale = *options.scale;
+  } else {
+    plan.scale = plan.head_dim > 0 ? 1.0f / std::sqrt(static_cast<float>(plan.head_dim)) : 1.0f;
+  }
   plan.causal = options.causal;
   // A window wider than both sequences sees everything; clamping keeps i + off ± window in range.
   const int64_t widest = plan.sq + plan.sk;

@@ -1,5 +1,6 @@
-// The worked examples of the teaching documents (../shared/seeds/001-004), reproduced through the
-// reference API: the numbers they print are the expected values.
+// The worked examples of the teaching documents the project grew from (docs/teaching-examples.md
+// says what each computes), reproduced through the reference API: the numbers they print are the
+// expected values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,10 +20,10 @@ using simdattn::TensorView;
 // double arithmetic (~1e-16) may push the rounding across a boundary, so allow one whole ulp.
 constexpr double kFloatRounding = 0x1p-23;
 
-// The seeds print 4 decimals: a printed value is within half a unit of the 4th decimal.
+// The documents print 4 decimals: a printed value is within half a unit of the 4th decimal.
 constexpr double kFourDecimals = 0.5e-4 + 1e-12;
 
-// "Cats love cozy windows": the made-up 3-d embeddings of seed 003, one row per word.
+// "Cats love cozy windows": the made-up 3-d embeddings of the example, one row per word.
 const std::vector<float> kCatsLoveCozyWindows = {
     0.10f, 0.20f, 0.30f,  // Cats
     0.40f, 0.50f, 0.60f,  // love
@@ -30,10 +31,10 @@ const std::vector<float> kCatsLoveCozyWindows = {
     0.90f, 0.10f, 0.20f,  // windows
 };
 
-// 001: one query against two keys, scale 1, printed by numpy as
+// Single query: one query against two keys, scale 1, printed by numpy as
 // [0.6524979187478941, 0.852497918747894]. 1e-15 relative is ~5 ulp of double: the oracle and
 // numpy add the same two products, possibly in another order.
-TEST(SeedsReference, SingleQueryAttentionOf001) {
+TEST(TeachingExamples, SingleQueryAttention) {
   const std::vector<double> query = {0.5, 0.5};
   const std::vector<std::vector<double>> keys = {{0.1, 0.2}, {0.2, 0.3}};
   const std::vector<std::vector<double>> values = {{0.6, 0.8}, {0.7, 0.9}};
@@ -43,10 +44,10 @@ TEST(SeedsReference, SingleQueryAttentionOf001) {
   EXPECT_NEAR(result[1], 0.852497918747894, 1e-15 * 0.852497918747894);
 }
 
-// 001's step by step: scores [0.15, 0.25], exp sum 2.4458, then the output [0.6525, 0.8525].
-// The seed prints the weights as [0.4752, 0.5248], a slip in its hand rounding: its own numbers
+// The single query step by step: scores [0.15, 0.25], exp sum 2.4458, then the output [0.6525, 0.8525].
+// The document prints the weights as [0.4752, 0.5248], a slip in its hand rounding: its own numbers
 // give 1.1618 / 2.4458 = 0.4750, and only 0.4750 reproduces its printed output.
-TEST(SeedsReference, StepsOf001) {
+TEST(TeachingExamples, SingleQuerySteps) {
   const std::vector<double> query = {0.5, 0.5};
   EXPECT_NEAR(ref::dot_product(query, {0.1, 0.2}), 0.15, 1e-16);
   EXPECT_NEAR(ref::dot_product(query, {0.2, 0.3}), 0.25, 1e-16);
@@ -59,9 +60,9 @@ TEST(SeedsReference, StepsOf001) {
   EXPECT_NEAR(output[1], 0.8525, kFourDecimals);
 }
 
-// 001 again through the tensor oracle: one batch, one head, one query, scale 1. The inputs are
+// The single query again through the tensor oracle: one batch, one head, one query, scale 1. The inputs are
 // floats now, so the answer is the double one to float accuracy (inputs and output rounded).
-TEST(SeedsReference, TensorAttentionOf001) {
+TEST(TeachingExamples, SingleQueryAsTensors) {
   const std::vector<float> q = {0.5f, 0.5f};
   const std::vector<float> k = {0.1f, 0.2f, 0.2f, 0.3f};
   const std::vector<float> v = {0.6f, 0.8f, 0.7f, 0.9f};
@@ -71,13 +72,13 @@ TEST(SeedsReference, TensorAttentionOf001) {
   ref::attention(bhsd_view(q.data(), 1, 1, 1, 2), bhsd_view(k.data(), 1, 1, 2, 2),
                  bhsd_view(v.data(), 1, 1, 2, 2), bhsd_view(out.data(), 1, 1, 1, 2), options);
   // Each input carries 2^-24 relative error; the output, a convex blend of values, moves by a
-  // few times that: 1e-6 is generous and still far below the 4th decimal the seed shows.
+  // few times that: 1e-6 is generous and still far below the 4th decimal the document shows.
   EXPECT_NEAR(out[0], 0.6524979187478941, 1e-6);
   EXPECT_NEAR(out[1], 0.852497918747894, 1e-6);
 }
 
-// 003: scores = inputs · inputsᵀ (scale 1); the row of "love" is [0.32, 0.77, 0.74, 0.53].
-TEST(SeedsReference, ScoresOf003) {
+// Cats love cozy windows: scores = inputs · inputsᵀ (scale 1); the row of "love" is [0.32, 0.77, 0.74, 0.53].
+TEST(TeachingExamples, CatsLoveCozyWindowsScores) {
   std::vector<float> scores(16, -1.0f);
   const ConstTensorView words = bhsd_view(kCatsLoveCozyWindows.data(), 1, 1, 4, 3);
   ref::qk_scores(words, words, bhsd_view(scores.data(), 1, 1, 4, 4), 1.0f);
@@ -88,9 +89,9 @@ TEST(SeedsReference, ScoresOf003) {
   }
 }
 
-// 003: softmax of every score row gives the printed weight matrix, and weights · inputs the
+// Cats love cozy windows: softmax of every score row gives the printed weight matrix, and weights · inputs the
 // printed context vectors; through the three stage oracles, then through attention itself.
-TEST(SeedsReference, WeightsAndContextOf003) {
+TEST(TeachingExamples, CatsLoveCozyWindowsWeightsAndContext) {
   const double expected_weights[4][4] = {{0.2296, 0.2749, 0.2589, 0.2366},
                                          {0.1878, 0.2946, 0.2859, 0.2317},
                                          {0.1509, 0.2439, 0.3638, 0.2414},
@@ -127,9 +128,9 @@ TEST(SeedsReference, WeightsAndContextOf003) {
   }
 }
 
-// 002, Task 4: Q = [1, 0], K1 = [1, 1], K2 = [0, 1] give scores [1, 0]; the unnormalized context
+// Scores used as weights (a practice problem): Q = [1, 0], K1 = [1, 1], K2 = [0, 1] give scores [1, 0]; the unnormalized context
 // 1·V1 + 0·V2 = [0.5, 0.5]. Every number is exact in float, so the comparison is exact too.
-TEST(SeedsReference, UnnormalizedContextOf002) {
+TEST(TeachingExamples, ScoresUsedAsWeights) {
   const std::vector<float> q = {1.0f, 0.0f};
   const std::vector<float> k = {1.0f, 1.0f, 0.0f, 1.0f};
   const std::vector<float> v = {0.5f, 0.5f, 0.2f, 0.8f};
@@ -143,9 +144,9 @@ TEST(SeedsReference, UnnormalizedContextOf002) {
   EXPECT_EQ(context, (std::vector<float>{0.5f, 0.5f}));
 }
 
-// 004: the naive exp(x)/Σexp(x) overflows for scores near 1000 (exp(1000) is inf in double, and
+// Softmax near 1000: the naive exp(x)/Σexp(x) overflows for scores near 1000 (exp(1000) is inf in double, and
 // inf/inf is NaN); the max-subtracted softmax gives the same weights as for scores near 0.
-TEST(SeedsReference, NaiveAgainstStableSoftmaxOf004) {
+TEST(TeachingExamples, NaiveAgainstStableSoftmax) {
   const std::vector<double> large = {1000.0, 1001.0, 1002.0};
   const std::vector<double> naive = ref::softmax_naive(large);
   for (double w : naive) EXPECT_FALSE(std::isfinite(w)) << w;
@@ -170,8 +171,8 @@ TEST(SeedsReference, NaiveAgainstStableSoftmaxOf004) {
   }
 }
 
-// 004 on tensors: the float softmax_rows oracle keeps a row near 1000 finite and normalized.
-TEST(SeedsReference, SoftmaxRowsNear1000StaysFinite) {
+// Softmax near 1000 on tensors: the float softmax_rows oracle keeps a row near 1000 finite and normalized.
+TEST(TeachingExamples, SoftmaxRowsNear1000StaysFinite) {
   std::vector<float> scores = {1000.0f, 999.0f, 998.5f, 1000.0f};
   ref::softmax_rows(bhsd_view(scores.data(), 1, 1, 1, 4));
   double sum = 0.0;
