@@ -183,6 +183,8 @@ class Writer:
                 lines.append(f"- `{name}`: {entry.get('computed', '')}. Checked against simdattn's reference on a "
                              f"small case of each shape family before timing ({len(entry.get('checks', []))} cases; "
                              f"first: {checks or 'none'}).")
+                if entry.get("failures"):
+                    lines.append(f"  Failed on some shapes: {'; '.join(entry['failures'])}")
             else:
                 lines.append(f"- `{name}` ({entry.get('precision', '')}): **{entry.get('status')}**: {entry.get('detail', '')}")
         if status.get("python") or status.get("ggml"):

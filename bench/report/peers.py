@@ -268,7 +268,11 @@ class Peers:
         for name, answer in self._run(names, shape, threads, min_time=min_time, cold_bytes=cold).items():
             entry = self.variants[name]
             if not answer.get("ok"):
-                entry.update(status="failed", detail=f"on {shape.name}: {answer.get('error')}")
+                # An error row on this shape (say, out of memory on 'long'); the variant stays in
+                # the run for the other shapes, and the report lists the failure.
+                entry.setdefault("failures", []).append(f"{shape.name}: {answer.get('error')}")
+                self.results.append({"implementation": name, "shape": shape.name, "threads": threads,
+                                     "error": answer.get("error") or "failed", "round": round_index})
                 continue
             entry["status"] = "measured"
             entry["computed"] = answer.get("computed", entry.get("computed", ""))
@@ -278,7 +282,9 @@ class Peers:
 
     def stored(self):
         for entry in self.variants.values():
-            if entry["status"] == "pending":
+            if entry["status"] == "pending" and entry.get("failures"):
+                entry.update(status="failed", detail="; ".join(entry["failures"]))
+            elif entry["status"] == "pending":
                 entry.update(status="not timed", detail="checked, but no shape of this run timed it")
         return {"python": self.python, "ggml": self.ggml, "modules": self.modules,
                 "variants": self.variants, "results": self.results}
