@@ -86,10 +86,10 @@ class Writer:
     def text(self):
         """The whole report, sections in reading order."""
         self.title()
-        self.machine()
-        self.roofs()
         self.summary()
         self.targets()
+        self.machine()
+        self.roofs()
         self.implementations()
         self.spread()
         self.shapes()
@@ -236,7 +236,9 @@ class Writer:
                          fraction(simd.peak_fraction) if simd else NONE,
                          fraction(simd.bandwidth_fraction) if simd else NONE] +
                         [ratio(speedup(simd, shape_table.row(peer))) for peer in report.peers])
-        self.add("## Summary", "simdattn on each shape; a speedup is the peer's time over simdattn's.",
+        self.add("## Summary", "simdattn on each shape, and its speedup over every implementation measured: the "
+                 "implementation's time over simdattn's, both taken in the same round (*Implementations* says what "
+                 "each one computed; a peer absent here did not run, and says why there).",
                  table(header, rows))
         self.plot("gflops", "GFLOP/s per shape and implementation")
 

@@ -281,10 +281,12 @@ class Peers:
                                  "seconds": answer["seconds"], "calls": answer.get("calls"), "round": round_index})
 
     def stored(self):
-        for entry in self.variants.values():
+        """What the run keeps: a copy, so that saving mid-run changes nothing for later shapes."""
+        variants = {name: dict(entry) for name, entry in self.variants.items()}
+        for entry in variants.values():
             if entry["status"] == "pending" and entry.get("failures"):
                 entry.update(status="failed", detail="; ".join(entry["failures"]))
             elif entry["status"] == "pending":
                 entry.update(status="not timed", detail="checked, but no shape of this run timed it")
         return {"python": self.python, "ggml": self.ggml, "modules": self.modules,
-                "variants": self.variants, "results": self.results}
+                "variants": variants, "results": list(self.results)}
