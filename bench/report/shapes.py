@@ -44,7 +44,7 @@ class Shape:
         return self.seq_q <= MAX_DECODE_QUERIES and self.seq_k > self.seq_q
 
     def describe(self):
-        """One line: the sizes as bench-shapes.md lists them."""
+        """One line: the sizes as docs/bench-shapes.md lists them."""
         mask = "causal" if self.causal else "dense"
         return (f"B {self.batch}, Hq {self.q_heads}, Hkv {self.kv_heads}, Sq {self.seq_q}, "
                 f"Sk {self.seq_k}, D {self.head_dim}, {mask}")
