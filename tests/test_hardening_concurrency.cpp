@@ -97,8 +97,9 @@ using Param = std::tuple<detail::Isa, Algorithm, Shape>;
 
 class ThreadCountInvariance : public ::testing::TestWithParam<Param> {};
 
-// 1, 2, 3 and 7 threads (more threads than cores, and counts that split the work unevenly) give
-// the same bits, out, lse and weights alike.
+// 1, 2, 3 and 7 threads (counts that split the work unevenly) give the same bits, out, lse and
+// weights alike. The team is capped at the usable CPUs (test_hardening_thread_team.cpp), so on a
+// machine with fewer, the larger requests run with as many threads as it has.
 TEST_P(ThreadCountInvariance, SameBitsForOneTwoThreeAndSevenThreads) {
   const auto& [isa, algorithm, shape] = GetParam();
   detail::ScopedIsaOverride use(isa);

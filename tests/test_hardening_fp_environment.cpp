@@ -179,7 +179,7 @@ class FloatingPointEnvironment : public ::testing::TestWithParam<detail::Isa> {
 };
 
 // The flags of the calling thread stay clear: every kernel runs on it (num_threads = 1).
-TEST_P(FloatingPointEnvironment, FiniteInputsLeaveInvalidAndDivideByZeroClear) {
+TEST_P(FloatingPointEnvironment, FiniteInputsLeaveTheExceptionFlagsClear) {
   const detail::ScopedIsaOverride use(GetParam());
   for (const Shape& s : kShapes) {
     for (Algorithm algorithm : {Algorithm::fused, Algorithm::composed}) {

@@ -3,13 +3,16 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>  // std::invalid_argument, which attention() throws
 
 #include "simdattn/export.hpp"
 #include "simdattn/tensor.hpp"
 
 namespace simdattn {
 
-// Which keys a query sees, by position. With off = Sk - Sq (or kv_lengths[b] - Sq):
+// Which keys a query sees, by position. The causal mask, the sliding window and ALiBi all measure
+// from one diagonal, key i + off for query i, where off = 0 under top_left, and
+// off = Sk - Sq (or kv_lengths[b] - Sq) under bottom_right and none:
 //   bottom_right: query i sees key j iff j <= i + off  (KV-cache convention, FlashAttention >= 2.1)
 //   top_left:     query i sees key j iff j <= i        (PyTorch's is_causal when Sq != Sk)
 enum class Causal : int32_t { none = 0, bottom_right = 1, top_left = 2 };
@@ -23,7 +26,7 @@ struct AttentionOptions {
   std::optional<float> scale;
   Causal causal = Causal::none;
   // Sliding window, aligned like causal: key j is visible iff i+off-left <= j <= i+off+right,
-  // where off is 0 for Causal::top_left and Sk - Sq (or kv_lengths[b] - Sq) otherwise.
+  // where off (see Causal) is 0 for Causal::top_left and Sk - Sq (or kv_lengths[b] - Sq) otherwise.
   // -1 leaves that side unbounded.
   int64_t window_left = -1;
   int64_t window_right = -1;
@@ -34,13 +37,18 @@ struct AttentionOptions {
   const int64_t* kv_lengths = nullptr;
   // logit = softcap · tanh(logit / softcap), applied to the scaled logits before any mask. 0: off.
   float softcap = 0.0f;
-  // One slope per query head: adds -slope · |i + off - j| to the logits. nullptr: off.
+  // One slope per query head: adds -slope · |i + off - j| to the logits, with the same off as the
+  // window (see Causal): 0 for Causal::top_left, Sk - Sq (or kv_lengths[b] - Sq) otherwise, so a
+  // query's own diagonal key gets no bias under either alignment. nullptr: off.
   const float* alibi_slopes = nullptr;
   // Optional outputs: the softmax weights [B, Hq, Sq, Sk] and the per-row log-sum-exp of the
   // scaled, biased logits [B, Hq, Sq, 1] (natural log; -inf for a row with no visible key).
   std::optional<TensorView> weights;
   std::optional<TensorView> lse;
-  // 0: OpenMP's default. Inside an enclosing parallel region the call runs on its own thread.
+  // 0: OpenMP's default. The team never exceeds the logical CPUs the process may use
+  // (omp_get_num_procs(): the calling thread's affinity mask), so any request is safe. The call
+  // runs on its own thread alone inside an enclosing parallel region, and in a process forked
+  // from one that was running threads (libgomp's pool does not survive fork()).
   int num_threads = 0;
   Algorithm algorithm = Algorithm::automatic;
 };
@@ -49,7 +57,8 @@ struct AttentionOptions {
 // h' = h / (Hq / Hkv) (multi-head, grouped-query and multi-query attention alike).
 // q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv]; Hq % Hkv == 0.
 // A query row with no visible key gets zeros; a row with a +inf or NaN logit gets NaN (as
-// torch.softmax does). Throws std::invalid_argument (naming the argument,
+// torch.softmax does). Finite inputs raise no FE_INVALID, FE_DIVBYZERO or FE_OVERFLOW (README,
+// "Floating-point environment"). Throws std::invalid_argument (naming the argument,
 // the expected and the actual value) before writing anything when an argument is wrong.
 SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
                             const AttentionOptions& options = {});

@@ -1,5 +1,10 @@
-// The three stages of attention as separate calls on strided views.
+// The three stages of attention as separate calls on strided views. num_threads is as in
+// AttentionOptions (attention.hpp): 0 is OpenMP's default, and the team is capped at the logical
+// CPUs the process may use. Each function throws std::invalid_argument (naming the argument, the
+// expected and the actual value) before writing anything when an argument is wrong.
 #pragma once
+
+#include <stdexcept>  // std::invalid_argument, which every function here throws
 
 #include "simdattn/export.hpp"
 #include "simdattn/tensor.hpp"

@@ -2,6 +2,7 @@
 // They define what "correct" means for every fast path, and serve as a baseline for comparisons.
 #pragma once
 
+#include <stdexcept>  // std::invalid_argument, which the functions here throw
 #include <vector>
 
 #include "simdattn/attention.hpp"
@@ -33,6 +34,7 @@ SIMDATTN_API std::vector<double> single_query_attention(const std::vector<double
                                                         double scale = 1.0);
 
 // --- Tensors: the same contracts, argument checks and options as the fast functions ---
+// (std::invalid_argument naming the argument, before anything is written).
 
 SIMDATTN_API void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale);
 SIMDATTN_API void softmax_rows(TensorView scores);

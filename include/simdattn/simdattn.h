@@ -11,6 +11,8 @@
  * - Tensors are strided views [batch, heads, seq, head_dim] of the caller's memory; strides are in
  *   elements, strides[3] must be 1. The library never keeps a pointer after a call returns.
  * - The semantics of every function and option are those of the C++ functions of the same name.
+ * - Finite inputs raise no FE_INVALID, FE_DIVBYZERO or FE_OVERFLOW; the library never changes the
+ *   floating-point environment. A fork()ed child of a threaded process runs calls on one thread.
  * - Needs C99 or later (the shared export macro header uses // comments); C++ may include it too.
  */
 #ifndef SIMDATTN_SIMDATTN_H
@@ -21,6 +23,8 @@
 
 /* SIMDATTN_API: the export macro, shared with the C++ headers (plain preprocessor, valid C). */
 #include "simdattn/export.hpp"
+/* SIMDATTN_VERSION_MAJOR, _MINOR, _PATCH and SIMDATTN_VERSION: these headers' version. */
+#include "simdattn/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,7 +41,8 @@ typedef enum {
 
 typedef enum { SIMDATTN_F32 = 0 } simdattn_dtype; /* more types come later */
 
-/* Which keys a query sees; off = Sk - Sq (or kv_lengths[b] - Sq).
+/* Which keys a query sees. The causal mask, the window and ALiBi measure from one diagonal, key
+ * i + off for query i: off = 0 under TOP_LEFT, Sk - Sq (or kv_lengths[b] - Sq) otherwise.
  * BOTTOM_RIGHT: query i sees key j iff j <= i + off (KV-cache convention, FlashAttention >= 2.1).
  * TOP_LEFT:     query i sees key j iff j <= i (PyTorch's is_causal when Sq != Sk). */
 typedef enum {
@@ -68,17 +73,22 @@ typedef struct simdattn_tensor { /* [batch, heads, seq, head_dim]; strides in el
  * does not even hold `scale` is SIMDATTN_ERR_INVALID_ARGUMENT. */
 typedef struct simdattn_options {
   size_t struct_size;                /* sizeof(simdattn_options); lets the struct grow compatibly */
-  float scale;                       /* 0: 1/sqrt(head_dim) */
+  float scale;                       /* 0: 1/sqrt(head_dim), unless scale_is_explicit is set */
   int32_t causal;                    /* simdattn_causal */
   int64_t window_left, window_right; /* -1: unbounded; aligned like causal */
   const simdattn_tensor *mask;       /* optional additive mask [B|1, Hq|1, Sq|1, Sk]; size 1 broadcasts */
   const int64_t *kv_lengths;         /* optional, one per batch */
   float softcap;                     /* 0: off; logit = softcap * tanh(logit / softcap) */
-  const float *alibi_slopes;         /* optional, one per query head */
+  const float *alibi_slopes;         /* optional, one per query head: -slope * |i + off - j| */
   const simdattn_tensor *weights;    /* optional output [B, Hq, Sq, Sk] */
   const simdattn_tensor *lse;        /* optional output [B, Hq, Sq, 1] (natural log) */
-  int32_t num_threads;               /* 0: default */
+  int32_t num_threads;               /* 0: OpenMP's default; capped at the logical CPUs usable,
+                                        1 in a child forked from a threaded process */
   int32_t algorithm;                 /* simdattn_algo */
+  /* Nonzero: `scale` is used as given, 0 included (C's only way to ask for scale 0, which makes
+   * every visible key weigh the same). 0, the default and what an older caller's shorter struct
+   * implies: scale 0 means 1/sqrt(head_dim). */
+  int32_t scale_is_explicit;
 } simdattn_options;
 
 /* Sets every field to its default: struct_size = sizeof(simdattn_options), windows -1, the rest
@@ -109,7 +119,8 @@ SIMDATTN_API simdattn_status simdattn_weights_v(const simdattn_tensor *weights,
 /* This thread's message for its last failed call ("" before any failure); never NULL. */
 SIMDATTN_API const char *simdattn_last_error(void);
 
-/* "MAJOR.MINOR.PATCH" of the library actually loaded. */
+/* "MAJOR.MINOR.PATCH" of the library actually loaded (the headers' own: SIMDATTN_VERSION_MAJOR,
+ * _MINOR, _PATCH in simdattn/version.h). */
 SIMDATTN_API const char *simdattn_version(void);
 
 /* "sse2", "avx2" or "avx512": the instruction set the kernels run with (SIMDATTN_ISA caps it). */

@@ -4,7 +4,9 @@
 #include "simdattn/attention.hpp"
 #include "simdattn/export.hpp"
 #include "simdattn/kernels.hpp"
+#include "simdattn/reference.hpp"
 #include "simdattn/tensor.hpp"
+#include "simdattn/version.h"  // SIMDATTN_VERSION_MAJOR, _MINOR, _PATCH: these headers' version
 
 namespace simdattn {
 
@@ -12,7 +14,8 @@ namespace simdattn {
 // capped by the environment variable SIMDATTN_ISA=sse2|avx2|avx512).
 SIMDATTN_API const char* active_isa();
 
-// "MAJOR.MINOR.PATCH".
+// "MAJOR.MINOR.PATCH" of the library actually loaded; the headers' version is
+// SIMDATTN_VERSION_MAJOR.SIMDATTN_VERSION_MINOR.SIMDATTN_VERSION_PATCH (version.h).
 SIMDATTN_API const char* version();
 
 }  // namespace simdattn

@@ -152,6 +152,7 @@ simdattn_options read_options(const char* function, const simdattn_options* give
   take(&simdattn_options::lse);
   take(&simdattn_options::num_threads);
   take(&simdattn_options::algorithm);
+  take(&simdattn_options::scale_is_explicit);
   options.struct_size = sizeof(simdattn_options);
   return options;
 }
@@ -171,7 +172,8 @@ int32_t enum_in_range(const char* function, const char* name, int32_t value, int
 simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_options* given) {
   const simdattn_options c = read_options(function, given);
   simdattn::AttentionOptions options;
-  if (c.scale != 0.0f) options.scale = c.scale;  // 0 means "1/sqrt(head_dim)", as documented
+  // 0 means "1/sqrt(head_dim)", as documented, unless the caller says the scale is explicit.
+  if (c.scale_is_explicit != 0 || c.scale != 0.0f) options.scale = c.scale;
   options.causal = static_cast<simdattn::Causal>(enum_in_range(
       function, "options->causal", c.causal, SIMDATTN_CAUSAL_TOP_LEFT, "simdattn_causal"));
   options.window_left = c.window_left;

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <utility>
 
-#include <omp.h>
 
 #include "kernels/blocking.hpp"
 #include "plan/visibility.hpp"
@@ -38,12 +37,6 @@ int64_t estimated_keys(const AttentionPlan& plan, const TileJob& job) {
 }
 
 }  // namespace
-
-int threads_for_call(int requested, int64_t work_items) {
-  if (omp_in_parallel()) return 1;
-  const int64_t threads = requested > 0 ? requested : omp_get_max_threads();
-  return static_cast<int>(std::max<int64_t>(1, std::min(threads, work_items)));
-}
 
 AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                                   TensorView out, const AttentionOptions& options) {

@@ -58,8 +58,10 @@ struct AttentionPlan {
 AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                                   TensorView out, const AttentionOptions& options);
 
-// The number of threads a call uses: the request (0 = OpenMP's default), 1 inside an enclosing
-// parallel region so nested calls never oversubscribe, never more than there is work.
+// The number of threads a call uses (plan/thread_team.cpp): the request (0 = OpenMP's default),
+// never more than the logical CPUs the process may run on nor than there is work; 1 inside an
+// enclosing parallel region, so nested calls never oversubscribe, and 1 in a process forked after
+// a multi-threaded call, whose inherited OpenMP thread pool would hang.
 int threads_for_call(int requested, int64_t work_items);
 
 }  // namespace simdattn::detail

@@ -238,6 +238,7 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
   SIMDATTN_FUZZ_TAKE(lse);
   SIMDATTN_FUZZ_TAKE(num_threads);
   SIMDATTN_FUZZ_TAKE(algorithm);
+  SIMDATTN_FUZZ_TAKE(scale_is_explicit);
 #undef SIMDATTN_FUZZ_TAKE
 
   // --- what must be refused, whatever the other arguments ---
@@ -275,7 +276,7 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
 
   // --- the oracle on the same views and options ---
   AttentionOptions options;
-  if (effective.scale != 0.0f) options.scale = effective.scale;
+  if (effective.scale_is_explicit != 0 || effective.scale != 0.0f) options.scale = effective.scale;
   options.causal = static_cast<Causal>(effective.causal);
   options.window_left = effective.window_left;
   options.window_right = effective.window_right;
@@ -299,7 +300,7 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
   // The bounds of test_support.hpp: logits up to scale · max Σ|q·k|, capped by the soft-cap, plus
   // the ALiBi distance (at most Sq + Sk) and the largest finite mask value.
   const int64_t head_dim = q.c.shape[3], keys = k.c.shape[2];
-  const double scale = effective.scale != 0.0f ? std::fabs(effective.scale)
+  const double scale = effective.scale_is_explicit != 0 || effective.scale != 0.0f ? std::fabs(effective.scale)
                                                : (head_dim > 0 ? 1.0 / std::sqrt(double(float(head_dim))) : 1.0);
   double logits = scale * dot_magnitude(q, k);
   if (effective.softcap > 0.0f) logits = std::min(logits, double(effective.softcap));

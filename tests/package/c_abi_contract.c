@@ -1,6 +1,7 @@
 /* The C ABI's own contract, checked from C (so the header is also compiled as C here):
  * status codes and messages for what only C can get wrong (NULL, dtype, enum values,
- * struct_size), old and new callers' struct sizes, scale 0, the per-thread last error that
+ * struct_size), old and new callers' struct sizes, scale 0 (default and explicit), the version
+ * macros, the per-thread last error that
  * survives later successes, and outputs left untouched by a rejected call.
  * Prints one line per failed check and exits 1 if there is any. */
 #include <math.h>
@@ -52,6 +53,13 @@ static void check_identity(void) {
   int major, minor, patch;
   CHECK(sscanf(simdattn_version(), "%d.%d.%d", &major, &minor, &patch) == 3, "version '%s'",
         simdattn_version());
+  /* The header's macros, usable in #if, are the loaded library's version. */
+#if SIMDATTN_VERSION != SIMDATTN_VERSION_MAJOR * 10000 + SIMDATTN_VERSION_MINOR * 100 + SIMDATTN_VERSION_PATCH
+#error "SIMDATTN_VERSION must be MAJOR * 10000 + MINOR * 100 + PATCH"
+#endif
+  CHECK(major == SIMDATTN_VERSION_MAJOR && minor == SIMDATTN_VERSION_MINOR && patch == SIMDATTN_VERSION_PATCH,
+        "simdattn_version() '%s' differs from the header's %d.%d.%d", simdattn_version(),
+        SIMDATTN_VERSION_MAJOR, SIMDATTN_VERSION_MINOR, SIMDATTN_VERSION_PATCH);
   CHECK(simdattn_last_error() != NULL && simdattn_last_error()[0] == '\0',
         "before any failure the last error is '', got '%s'", simdattn_last_error());
 }
@@ -64,7 +72,8 @@ static void check_options_init(void) {
   CHECK(options.scale == 0.0f && options.causal == SIMDATTN_CAUSAL_NONE && options.window_left == -1 &&
             options.window_right == -1 && options.mask == NULL && options.kv_lengths == NULL &&
             options.softcap == 0.0f && options.alibi_slopes == NULL && options.weights == NULL &&
-            options.lse == NULL && options.num_threads == 0 && options.algorithm == SIMDATTN_ALGO_AUTO,
+            options.lse == NULL && options.num_threads == 0 && options.algorithm == SIMDATTN_ALGO_AUTO &&
+            options.scale_is_explicit == 0,
         "defaults");
   simdattn_options_init(NULL); /* must simply return */
 }
@@ -83,6 +92,46 @@ static void check_defaults(void) {
   options.scale = 2.0f;
   CHECK(run(&options, with_zero) == SIMDATTN_OK && memcmp(with_zero, with_half, sizeof with_half) != 0,
         "a different scale must change the result");
+}
+
+/* scale_is_explicit: scale 0 as given makes every key weigh 1/SK, so out is the mean of v's rows;
+ * another scale as given is that scale; unset, 0 still means 1/sqrt(head_dim). An older caller's
+ * struct that ends before the field keeps the old meaning whatever lies past it. */
+static void check_explicit_scale(void) {
+  float zero_scale[SQ * DIM], with_half[SQ * DIM], explicit_half[SQ * DIM], old_zero[SQ * DIM];
+  simdattn_options options;
+  simdattn_options_init(&options);
+  options.scale = 0.5f;
+  CHECK(run(&options, with_half) == SIMDATTN_OK, "scale 0.5: %s", simdattn_last_error());
+  options.scale_is_explicit = 1;
+  CHECK(run(&options, explicit_half) == SIMDATTN_OK && memcmp(with_half, explicit_half, sizeof with_half) == 0,
+        "an explicit scale 0.5 must equal scale 0.5: %s", simdattn_last_error());
+  options.scale = 0.0f;
+  CHECK(run(&options, zero_scale) == SIMDATTN_OK, "explicit scale 0: %s", simdattn_last_error());
+  for (int i = 0; i < SQ; ++i) {
+    for (int d = 0; d < DIM; ++d) {
+      double mean = 0.0;
+      for (int j = 0; j < SK; ++j) mean += v[j * DIM + d] / (double)SK;
+      CHECK(fabs(zero_scale[i * DIM + d] - mean) < 1e-6, "explicit scale 0: out[%d][%d] = %.7f, expected the mean %.7f",
+            i, d, zero_scale[i * DIM + d], mean);
+    }
+  }
+  options.scale = NAN;
+  {
+    float untouched[SQ * DIM];
+    memcpy(untouched, zero_scale, sizeof untouched);
+    CHECK(run(&options, zero_scale) == SIMDATTN_ERR_INVALID_ARGUMENT && last_error_mentions("scale") &&
+              memcmp(untouched, zero_scale, sizeof untouched) == 0,
+          "an explicit NaN scale must be rejected with nothing written: '%s'", simdattn_last_error());
+  }
+  simdattn_options old;
+  memset(&old, 0, sizeof old);
+  simdattn_options_init(&old);
+  old.struct_size = offsetof(simdattn_options, scale_is_explicit); /* a caller from before the field */
+  old.scale = 0.0f;
+  old.scale_is_explicit = 0x5a5a5a5a; /* past its struct: must not be read */
+  CHECK(run(&old, old_zero) == SIMDATTN_OK && memcmp(old_zero, with_half, sizeof old_zero) == 0,
+        "an older caller's scale 0 must mean 1/sqrt(4): %s", simdattn_last_error());
 }
 
 /* A rejected call returns `expected`, names `mentions` in its message and writes nothing. */
@@ -252,6 +301,7 @@ int main(void) {
   check_options_init();
   check_defaults();
   check_c_specific_errors();
+  check_explicit_scale();
   check_older_caller();
   check_newer_caller();
   check_optional_outputs();

@@ -1,0 +1,259 @@
+// simdattn._simdattn: the library's functions on NumPy arrays and PyTorch tensors.
+//
+// This layer takes arrays the Python package has already allocated and checked for kind, and
+// turns them into views; the library validates everything else (shapes, strides, overlap,
+// options) and throws std::invalid_argument, which nanobind raises as ValueError with the
+// library's message. The GIL is released while the library computes.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/vector.h>
+
+#include "array_views.hpp"
+#include "simdattn/reference.hpp"
+#include "simdattn/simdattn.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace simdattn::python {
+namespace {
+
+using KvLengths = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Slopes = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// With layout bshd the library's messages index the BHSD view of q, k, v and out; say so.
+[[noreturn]] void rethrow_with_layout(const std::invalid_argument& error, Layout layout) {
+  if (layout != Layout::bshd) throw;
+  throw std::invalid_argument(
+      std::string(error.what()) +
+      " (dimensions are numbered as in the [batch, heads, seq, head_dim] view; with "
+      "layout='bshd', q/k/v/out dimensions 1 and 2 are the array's 2 and 1)");
+}
+
+// 0: bhsd, 1: bshd (the package maps the layout= strings to these).
+Layout layout_of(int32_t layout) {
+  if (layout != 0 && layout != 1) {
+    throw std::invalid_argument("simdattn: layout must be 0 (bhsd) or 1 (bshd), got " +
+                                std::to_string(layout));
+  }
+  return static_cast<Layout>(layout);
+}
+
+// Every option of attention() as the Python package passes it (enums as integers, arrays
+// already converted to contiguous int64 / float32).
+struct AttentionArguments {
+  std::optional<float> scale;
+  int32_t causal = 0;
+  int64_t window_left = -1;
+  int64_t window_right = -1;
+  std::optional<InputArray> mask;
+  std::optional<KvLengths> kv_lengths;
+  float softcap = 0.0f;
+  std::optional<Slopes> alibi_slopes;
+  std::optional<OutputArray> lse;
+  std::optional<OutputArray> weights;
+  int num_threads = 0;
+  int32_t algorithm = 0;
+};
+
+// The lse output: a [B, H, Sq] array seen as [B, H, Sq, 1].
+TensorView lse_view(const OutputArray& array, const char* function) {
+  if (array.ndim() != 3) {
+    throw std::invalid_argument(std::string(function) +
+                                ": lse must have 3 dimensions [batch, heads, Sq], got " +
+                                std::to_string(array.ndim()));
+  }
+  TensorView view = output_view(array, function, "lse", 3);  // padded to [1, B, H, Sq]
+  return TensorView(view.data, {view.shape[1], view.shape[2], view.shape[3], 1},
+                    {view.strides[1], view.strides[2], view.strides[3], 1});
+}
+
+void run_attention(bool reference, const InputArray& q, const InputArray& k, const InputArray& v,
+                   const OutputArray& out, const AttentionArguments& arguments, Layout layout) {
+  const char* function = reference ? "simdattn.reference.attention" : "simdattn.attention";
+  AttentionOptions options;
+  options.scale = arguments.scale;
+  options.causal = static_cast<Causal>(arguments.causal);
+  options.window_left = arguments.window_left;
+  options.window_right = arguments.window_right;
+  options.softcap = arguments.softcap;
+  options.num_threads = arguments.num_threads;
+  options.algorithm = static_cast<Algorithm>(arguments.algorithm);
+  const ConstTensorView q_view = input_view(q, function, "q", 4, layout);
+  if (arguments.mask) options.mask = input_view(*arguments.mask, function, "mask", 1);
+  if (arguments.kv_lengths) {
+    if (static_cast<int64_t>(arguments.kv_lengths->shape(0)) != q_view.batch()) {
+      throw std::invalid_argument(std::string(function) + ": kv_lengths must have " +
+                                  std::to_string(q_view.batch()) + " entries (the batch), got " +
+                                  std::to_string(arguments.kv_lengths->shape(0)));
+    }
+    options.kv_lengths = arguments.kv_lengths->data();
+  }
+  if (arguments.alibi_slopes) {
+    if (static_cast<int64_t>(arguments.alibi_slopes->shape(0)) != q_view.heads()) {
+      throw std::invalid_argument(std::string(function) + ": alibi_slopes must have " +
+                                  std::to_string(q_view.heads()) +
+                                  " entries (the query heads), got " +
+                                  std::to_string(arguments.alibi_slopes->shape(0)));
+    }
+    options.alibi_slopes = arguments.alibi_slopes->data();
+  }
+  if (arguments.lse) options.lse = lse_view(*arguments.lse, function);
+  if (arguments.weights) options.weights = output_view(*arguments.weights, function, "weights", 4);
+  const ConstTensorView k_view = input_view(k, function, "k", 4, layout);
+  const ConstTensorView v_view = input_view(v, function, "v", 4, layout);
+  const TensorView out_view = output_view(out, function, "out", 4, layout);
+  try {
+    nb::gil_scoped_release release;
+    if (reference) {
+      simdattn::reference::attention(q_view, k_view, v_view, out_view, options);
+    } else {
+      simdattn::attention(q_view, k_view, v_view, out_view, options);
+    }
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_layout(error, layout);
+  }
+}
+
+void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
+                   const OutputArray& scores, float scale, int num_threads, int32_t layout_code) {
+  const Layout layout = layout_of(layout_code);
+  const char* function = reference ? "simdattn.reference.qk_scores" : "simdattn.qk_scores";
+  const ConstTensorView q_view = input_view(q, function, "q", 4, layout);
+  const ConstTensorView k_view = input_view(k, function, "k", 4, layout);
+  const TensorView scores_view = output_view(scores, function, "scores", 4);
+  try {
+    nb::gil_scoped_release release;
+    if (reference) {
+      simdattn::reference::qk_scores(q_view, k_view, scores_view, scale);
+    } else {
+      simdattn::qk_scores(q_view, k_view, scores_view, scale, num_threads);
+    }
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_layout(error, layout);
+  }
+}
+
+void run_softmax_rows(bool reference, const OutputArray& scores, int num_threads) {
+  const char* function = reference ? "simdattn.reference.softmax_rows" : "simdattn.softmax_rows";
+  const TensorView scores_view = output_view(scores, function, "scores", 1);
+  nb::gil_scoped_release release;
+  if (reference) {
+    simdattn::reference::softmax_rows(scores_view);
+  } else {
+    simdattn::softmax_rows(scores_view, num_threads);
+  }
+}
+
+void run_weights_v(bool reference, const InputArray& weights, const InputArray& v,
+                   const OutputArray& out, int num_threads, int32_t layout_code) {
+  const Layout layout = layout_of(layout_code);
+  const char* function = reference ? "simdattn.reference.weights_v" : "simdattn.weights_v";
+  const ConstTensorView weights_view = input_view(weights, function, "weights", 4);
+  const ConstTensorView v_view = input_view(v, function, "v", 4, layout);
+  const TensorView out_view = output_view(out, function, "out", 4, layout);
+  try {
+    nb::gil_scoped_release release;
+    if (reference) {
+      simdattn::reference::weights_v(weights_view, v_view, out_view);
+    } else {
+      simdattn::weights_v(weights_view, v_view, out_view, num_threads);
+    }
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_layout(error, layout);
+  }
+}
+
+// Seconds per simdattn::attention call on these arrays, timed inside C++ over `calls` calls:
+// the baseline the call-overhead benchmark subtracts from a Python call's time.
+double seconds_per_cpp_call(const InputArray& q, const InputArray& k, const InputArray& v,
+                            const OutputArray& out, int calls, int num_threads) {
+  const char* function = "simdattn._simdattn.seconds_per_cpp_call";
+  if (calls < 1) {
+    throw std::invalid_argument(std::string(function) + ": calls must be >= 1, got " +
+                                std::to_string(calls));
+  }
+  const ConstTensorView q_view = input_view(q, function, "q", 4);
+  const ConstTensorView k_view = input_view(k, function, "k", 4);
+  const ConstTensorView v_view = input_view(v, function, "v", 4);
+  const TensorView out_view = output_view(out, function, "out", 4);
+  AttentionOptions options;
+  options.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  const auto start = std::chrono::steady_clock::now();
+  for (int call = 0; call < calls; ++call) {
+    simdattn::attention(q_view, k_view, v_view, out_view, options);
+  }
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return elapsed.count() / calls;
+}
+
+}  // namespace
+
+}  // namespace simdattn::python
+
+// The compiled core. Arguments arrive positionally (no keyword parsing, no option object): the
+// Python package is its only intended caller, and a call must stay cheap for tiny shapes.
+NB_MODULE(_simdattn, m) {
+  using namespace simdattn::python;
+  m.doc() =
+      "simdattn's compiled core: the library's functions on strided float32 CPU arrays. Use the "
+      "simdattn package's functions, which allocate results and check argument kinds.";
+
+  m.def(
+      "attention",
+      [](bool reference, const InputArray& q, const InputArray& k, const InputArray& v,
+         const OutputArray& out, std::optional<float> scale, int32_t causal, int64_t window_left,
+         int64_t window_right, std::optional<InputArray> mask, std::optional<KvLengths> kv_lengths,
+         float softcap, std::optional<Slopes> alibi_slopes, std::optional<OutputArray> lse,
+         std::optional<OutputArray> weights, int num_threads, int32_t algorithm, int32_t layout) {
+        AttentionArguments arguments{scale,   causal,       window_left,  window_right,
+                                     mask,    kv_lengths,   softcap,      alibi_slopes,
+                                     lse,     weights,      num_threads,  algorithm};
+        run_attention(reference, q, k, v, out, arguments, layout_of(layout));
+      },
+      "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(), "v"_a.noconvert(),
+      "out"_a.noconvert(), "scale"_a.none(), "causal"_a, "window_left"_a, "window_right"_a,
+      "mask"_a.noconvert().none(), "kv_lengths"_a.noconvert().none(), "softcap"_a,
+      "alibi_slopes"_a.noconvert().none(), "lse"_a.noconvert().none(),
+      "weights"_a.noconvert().none(), "num_threads"_a, "algorithm"_a, "layout"_a,
+      "out <- attention(q, k, v) with the given options; the GIL is released meanwhile.");
+  m.def("qk_scores", &run_qk_scores, "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(),
+        "scores"_a.noconvert(), "scale"_a, "num_threads"_a, "layout"_a,
+        "scores <- scale * q . k^T.");
+  m.def("softmax_rows", &run_softmax_rows, "reference"_a, "scores"_a.noconvert(),
+        "num_threads"_a, "In place: each row of scores becomes its softmax.");
+  m.def("weights_v", &run_weights_v, "reference"_a, "weights"_a.noconvert(), "v"_a.noconvert(),
+        "out"_a.noconvert(), "num_threads"_a, "layout"_a, "out <- weights . v.");
+  m.def("seconds_per_cpp_call", &seconds_per_cpp_call, "q"_a.noconvert(), "k"_a.noconvert(),
+        "v"_a.noconvert(), "out"_a.noconvert(), "calls"_a, "num_threads"_a = 0,
+        "Seconds per simdattn::attention call on these arrays, timed in C++ (benchmark "
+        "baseline).");
+  m.def("data_address", &data_address, "array"_a.noconvert(),
+        "The address of the first element as the library sees it (tests use it to show that "
+        "no copy was made).");
+
+  m.def("dot_product", &simdattn::reference::dot_product, "a"_a, "b"_a,
+        "sum_i a[i] * b[i], in double.");
+  m.def("softmax", &simdattn::reference::softmax, "scores"_a,
+        "exp(x - max) / sum exp(x - max), in double: finite for any finite input.");
+  m.def("softmax_naive", &simdattn::reference::softmax_naive, "scores"_a,
+        "exp(x) / sum exp(x), the textbook formula: overflows to NaN for scores near 710.");
+  m.def("weighted_sum", &simdattn::reference::weighted_sum, "weights"_a, "values"_a,
+        "sum_j weights[j] * values[j], values being a list of equally long vectors.");
+  m.def("single_query_attention", &simdattn::reference::single_query_attention, "query"_a,
+        "keys"_a, "values"_a, "scale"_a = 1.0,
+        "weighted_sum(softmax(scale * keys . query), values) for one query.");
+
+  m.def("active_isa", &simdattn::active_isa,
+        "The instruction set the kernels run with: 'sse2', 'avx2' or 'avx512'.");
+  m.def("version", &simdattn::version, "The library's version, 'MAJOR.MINOR.PATCH'.");
+}

@@ -1,0 +1,104 @@
+"""Shared helpers of the Python tests: seeded inputs, a NumPy float64 oracle written from the
+contract in include/simdattn/attention.hpp (independent of the library's own reference), and the
+error bound a float32 result is held to."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+FLOAT32_EPSILON = float(np.finfo(np.float32).eps)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261204)
+
+
+def random_array(rng: np.random.Generator, *shape: int, low: float = -1.0,
+                 high: float = 1.0) -> np.ndarray:
+    return rng.uniform(low, high, size=shape).astype(np.float32)
+
+
+def oracle_attention(q, k, v, *, scale=None, causal=None, window=(-1, -1), mask=None,
+                     kv_lengths=None, softcap=0.0, alibi_slopes=None):
+    """(out, lse, weights) in float64 for BHSD q [B, Hq, Sq, D], k [B, Hkv, Sk, D],
+    v [B, Hkv, Sk, Dv]: softmax over the visible keys of scale·q·k, softcapped, minus ALiBi, plus
+    the mask; rows that see no key give out 0, weights 0 and lse -inf."""
+    q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
+    batch, q_heads, queries, head_dim = q.shape
+    kv_heads, keys = k.shape[1], k.shape[2]
+    group = q_heads // kv_heads
+    k = np.repeat(k, group, axis=1)
+    v = np.repeat(v, group, axis=1)
+    if scale is None:
+        scale = 1.0 / np.sqrt(head_dim)
+    logits = scale * np.einsum("bhid,bhjd->bhij", q, k)
+    if softcap > 0.0:
+        logits = softcap * np.tanh(logits / softcap)
+    i = np.arange(queries)[:, None]
+    j = np.arange(keys)[None, :]
+    visible = np.ones((batch, 1, queries, keys), dtype=bool)
+    for b in range(batch):
+        length = keys if kv_lengths is None else int(kv_lengths[b])
+        offset = 0 if causal == "top_left" else length - queries
+        diagonal = i + offset
+        seen = np.broadcast_to(j < length, (queries, keys)).copy()
+        if causal is not None:
+            seen &= j <= diagonal
+        if window[0] >= 0:
+            seen &= j >= diagonal - window[0]
+        if window[1] >= 0:
+            seen &= j <= diagonal + window[1]
+        visible[b, 0] = seen
+        if alibi_slopes is not None:
+            distance = np.abs(diagonal - j).astype(np.float64)
+            logits[b] -= np.asarray(alibi_slopes, dtype=np.float64)[:, None, None] * distance
+    if mask is not None:
+        mask = np.asarray(mask, dtype=np.float64)
+        logits = logits + mask
+        visible = visible & (mask != -np.inf)
+    logits = np.where(visible, logits, -np.inf)
+    largest = logits.max(axis=-1, keepdims=True)
+    any_visible = np.isfinite(largest)
+    shifted = np.where(visible, np.exp(logits - np.where(any_visible, largest, 0.0)), 0.0)
+    total = shifted.sum(axis=-1, keepdims=True)
+    weights = np.where(any_visible, shifted / np.where(any_visible, total, 1.0), 0.0)
+    out = weights @ v
+    lse = np.where(any_visible[..., 0], (largest + np.log(np.where(any_visible, total, 1.0)))[..., 0],
+                   -np.inf)
+    return out, lse, weights
+
+
+def tolerance(q, k, v, scale=None) -> float:
+    """Absolute error bound of a float32 attention output against the float64 oracle.
+
+    A logit scale·q·k accumulates D products in float32: error <= D·eps·|scale|·max|q|·max|k|
+    (the usual dot-product bound; doubled for the scale's and the exp's own roundings). A logit
+    error δ changes each weight by a relative δ, so the output moves by <= 2δ·max|v|; the weighted
+    sum of Sk values adds Sk·eps·max|v|. A factor 4 covers the exp's few-ulp error bound and the
+    normalisation."""
+    head_dim = q.shape[-1]
+    keys = k.shape[-2] if k.ndim == 4 else 1
+    if scale is None:
+        scale = 1.0 / np.sqrt(max(head_dim, 1))
+    largest = lambda x: float(np.max(np.abs(np.asarray(x)))) if np.asarray(x).size else 0.0
+    logit_error = 2.0 * head_dim * FLOAT32_EPSILON * abs(scale) * largest(q) * largest(k)
+    value = max(largest(v), 1.0)
+    return 4.0 * (2.0 * logit_error + (keys + 4) * FLOAT32_EPSILON) * value
+
+
+def assert_close(actual, expected, bound: float, what: str) -> None:
+    """Every element within `bound`; the message names what, the worst index, expected and
+    actual values."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    both_inf = np.isinf(actual) & np.isinf(expected) & (np.sign(actual) == np.sign(expected))
+    with np.errstate(invalid="ignore"):
+        error = np.where(both_inf, 0.0, np.abs(actual - expected))
+    error = np.where(np.isnan(error), np.inf, error)
+    if error.size and error.max() > bound:
+        index = np.unravel_index(int(np.argmax(error)), error.shape)
+        raise AssertionError(f"{what}: at index {tuple(int(x) for x in index)} expected "
+                             f"{expected[index]!r}, got {actual[index]!r} (|error| "
+                             f"{error[index]:.3g} > bound {bound:.3g}, shape {actual.shape})")
