@@ -208,21 +208,28 @@ class Writer:
                     continue
                 simd, peer_row = shape_table.row(SIMD), shape_table.row(peer)
                 measured = speedup(simd, peer_row)
+                spread = next((shape for shape in report.spread.shapes if shape.name == shape_table.name),
+                              None) if report.spread else None
+                if spread and spread.speedups.get(peer):
+                    measured = spread.speedups[peer].median  # over every round, as the spread table
                 if measured is None:
                     verdict = "not measured"
                 elif measured >= target:
                     verdict = "met"
                 else:
-                    verdict = f"missed by {100 * (1 - measured / target):.0f}%"
+                    short = 100 * (1 - measured / target)
+                    verdict = f"missed by {short:.1f}%" if short < 1 else f"missed by {short:.0f}%"
                 rows.append([peer, shape_table.name, ratio(target), ratio(measured), verdict])
         if not rows:
             return
         threads = report.default_threads
         caveat = "" if threads == TARGET_THREADS else \
             f" This run used {threads} threads, so the verdicts are indicative only."
+        source = (f"the median over the {report.spread.runs} rounds (the spread table gives the range)"
+                  if report.spread else "the tables of this run")
         self.add("## Targets",
                  f"simdattn's fp32 speedup over PyTorch's SDPA and over ggml with an F32 K/V cache, as set for "
-                 f"{TARGET_THREADS} threads, from the tables of this run.{caveat}",
+                 f"{TARGET_THREADS} threads: {source}.{caveat}",
                  table(["peer", "shape", "target speedup", "measured speedup", "verdict"], rows))
 
     def summary(self):
