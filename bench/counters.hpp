@@ -2,7 +2,7 @@
 //
 // Why not Google Benchmark's UseRealTime() and rate counters: UseRealTime(), MinTime() and
 // Iterations() append "/real_time", "/min_time:…" and "/iterations:…" to the benchmark's name, and
-// the names must be exactly those of bench-shapes.md. Rate counters without UseRealTime() divide
+// the names must be exactly those of docs/bench-shapes.md. Rate counters without UseRealTime() divide
 // by the main thread's CPU time. So each benchmark times its own loop with a steady clock (the
 // same span Google Benchmark's real_time column covers) and reports plain counters.
 #pragma once

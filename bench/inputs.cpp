@@ -22,7 +22,7 @@ DecodeKv& decode_kv_setting() {
   return where;
 }
 
-// Copies of (k, v) whose total reaches the read-bandwidth buffer (at least 8× the last-level
+// Copies of (k, v) whose total reaches the read-bandwidth buffer (at least 4× the last-level
 // cache), so a decode benchmark cycling through them reads from memory, as the bandwidth it is
 // compared with was measured.
 int64_t kv_copies_for(const Shape& shape) {

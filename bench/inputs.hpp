@@ -50,7 +50,7 @@ class StageInputs {
 
 // Where a decode benchmark's K and V come from. cold (the default): a new copy each call, from
 // memory, as in a real decode step; warm: the same copy every call, so it may come from the
-// last-level cache, as PyTorch is usually measured. Set before the first benchmark runs.
+// last-level cache, as a peer that re-reads the same tensors does. Set before the first benchmark runs.
 enum class DecodeKv { cold, warm };
 void set_decode_kv(DecodeKv where);
 DecodeKv decode_kv();

@@ -1,4 +1,4 @@
-// simdattn_bench: the standard shapes of bench-shapes.md, for simdattn and its peers, with the
+// simdattn_bench: the standard shapes of docs/bench-shapes.md, for simdattn and its peers, with the
 // machine's roofs measured first in the same run. See bench/README.md.
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -8,6 +8,7 @@
 
 #include "inputs.hpp"
 #include "machine/fma_peak.hpp"
+#include "machine/read_bandwidth.hpp"
 #include "machine/roofs.hpp"
 #include "registration.hpp"
 #include "shapes.hpp"
@@ -27,6 +28,8 @@ void add_run_context() {
   benchmark::AddCustomContext("simdattn_isa", simdattn::active_isa());
   benchmark::AddCustomContext("default_threads", std::to_string(default_threads()));
   benchmark::AddCustomContext("processors", std::to_string(omp_get_num_procs()));
+  // What the decode benchmarks' copies of K and V total: bench/compare gives the peers as much.
+  benchmark::AddCustomContext("cold_kv_bytes", std::to_string(simdattn::bench::read_buffer_bytes()));
   benchmark::AddCustomContext("decode_kv", simdattn::bench::decode_kv() == simdattn::bench::DecodeKv::cold
                                                ? "cold: a new copy of K and V each call"
                                                : "warm: the same K and V each call");
@@ -112,7 +115,26 @@ bool take_own_flags(int* argc, char** argv) {
 
 }  // namespace
 
+// --help: this binary's own flags first; Google Benchmark then prints its own and exits.
+void print_own_flags_on_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument != "--help" && argument != "-h") continue;
+    std::printf(
+        "simdattn_bench: simdattn and its peers on the standard shapes (docs/bench-shapes.md), with the\n"
+        "machine's FMA peak and read bandwidth measured in the same run. See bench/README.md.\n\n"
+        "simdattn_bench's own flags:\n"
+        "  --decode_kv=cold|warm     where decode shapes read K and V from: cold (default) cycles through\n"
+        "                            copies totalling the read-bandwidth buffer, warm re-reads one copy\n"
+        "  --roof_isa=machine|library  the FMA roof's instruction set: the CPU's best (default), or the\n"
+        "                            one simdattn runs with (SIMDATTN_ISA caps it)\n\n"
+        "Google Benchmark's flags:\n");
+    return;
+  }
+}
+
 int main(int argc, char** argv) {
+  print_own_flags_on_help(argc, argv);
   if (!take_own_flags(&argc, argv)) return 1;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

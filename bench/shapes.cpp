@@ -42,7 +42,7 @@ const Shape& standard_shape(const std::string& name) {
   for (const Shape& shape : standard_shapes()) {
     if (shape.name == name) return shape;
   }
-  throw std::invalid_argument("standard_shape: name: expected one of the names in bench-shapes.md, got '" +
+  throw std::invalid_argument("standard_shape: name: expected one of the standard shape names (encoder, prefill, prefill_gqa, long, decode_gqa, decode_b8), got '" +
                               name + "'");
 }
 

@@ -30,7 +30,7 @@ struct Shape {
   bool is_decode() const;
 };
 
-// The table, in the order of bench-shapes.md.
+// The table, in the order of docs/bench-shapes.md.
 const std::vector<Shape>& standard_shapes();
 
 // The shape called `name`; throws std::invalid_argument naming the unknown name.

@@ -25,3 +25,25 @@ add_test(NAME report.quick
 # RUN_SERIAL: it times benchmarks, which other tests running beside it would slow down. The
 # timeout allows for a busy machine: --quick aims at under 2 minutes on 2 idle cores.
 set_tests_properties(report.quick PROPERTIES LABELS "report;bench;benchmark" TIMEOUT 900 RUN_SERIAL TRUE)
+
+# peers.quick: every peer bench/peers/install put in .venv-peers/ (PyTorch, ONNX Runtime, OpenVINO,
+# ggml) checked against simdattn's reference on extra small cases, then `bench/compare --quick` on
+# three shapes with them, and the report read back (tests/peers/check_peers.py). Skipped, saying
+# why, when no peer is installed. SIMDATTN_PEERS_PYTHON / SIMDATTN_GGML_PEER (CMake cache) point it
+# at peers installed elsewhere. scripts/bench runs it with the other benchmark-labelled tests; alone:
+# ctest --test-dir build -R peers.quick --output-on-failure
+set(SIMDATTN_PEERS_PYTHON "" CACHE STRING "python with torch/onnxruntime/openvino for peers.quick (default: .venv-peers)")
+set(SIMDATTN_GGML_PEER "" CACHE FILEPATH "simdattn_ggml_peer for peers.quick (default: .venv-peers/bin)")
+set(peers_options "")
+if(SIMDATTN_PEERS_PYTHON)
+  list(APPEND peers_options --python "${SIMDATTN_PEERS_PYTHON}")
+endif()
+if(SIMDATTN_GGML_PEER)
+  list(APPEND peers_options --ggml-peer "${SIMDATTN_GGML_PEER}")
+endif()
+add_test(NAME peers.quick
+         COMMAND "${Python3_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/tests/peers/check_peers.py"
+                 --compare "${PROJECT_SOURCE_DIR}/bench/compare"
+                 --bench "$<TARGET_FILE:simdattn_bench>"
+                 --work-dir "${CMAKE_CURRENT_BINARY_DIR}/peers-quick" ${peers_options})
+set_tests_properties(peers.quick PROPERTIES LABELS "peers;bench;benchmark" TIMEOUT 1800 RUN_SERIAL TRUE SKIP_RETURN_CODE 77)

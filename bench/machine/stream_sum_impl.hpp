@@ -11,10 +11,30 @@ float StreamSum::operator()(Arch, const float* data, int64_t count) const {
   constexpr int64_t kLanes = static_cast<int64_t>(Batch::size);
   constexpr int64_t kStep = kLanes * kAccumulators;
 
+  constexpr int kPerStream = kAccumulators / kStreams;
+  static_assert(kPerStream * kStreams == kAccumulators, "each stream gets the same number of accumulators");
+  constexpr int64_t kPrefetchFloats = kPrefetchBytes / static_cast<int64_t>(sizeof(float));
+
   Batch accumulators[kAccumulators];
   for (int i = 0; i < kAccumulators; ++i) accumulators[i] = Batch(0.0f);
 
-  int64_t index = 0;
+  // kStreams streams of whole steps; the rest (under kStreams steps, plus a partial one) is the tail.
+  constexpr int64_t kStreamStep = kLanes * kPerStream;
+  const int64_t stream_length = count / kStreams / kStreamStep * kStreamStep;
+  for (int64_t offset = 0; offset < stream_length; offset += kStreamStep) {
+#pragma GCC unroll 4
+    for (int stream = 0; stream < kStreams; ++stream) {
+      const float* at = data + stream * stream_length + offset;
+      // Past its own stream's end this touches the next stream's start, or at most kPrefetchBytes
+      // past the part: a prefetch never faults.
+      __builtin_prefetch(at + kPrefetchFloats, 0, 0);
+#pragma GCC unroll 4
+      for (int i = 0; i < kPerStream; ++i) {
+        accumulators[stream * kPerStream + i] += Batch::load_unaligned(at + i * kLanes);
+      }
+    }
+  }
+  int64_t index = stream_length * kStreams;
   for (; index + kStep <= count; index += kStep) {
 #pragma GCC unroll 16
     for (int i = 0; i < kAccumulators; ++i) {

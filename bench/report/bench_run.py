@@ -159,3 +159,56 @@ def iteration_entries(bench_json):
         if entry.get("run_type", "iteration") == "iteration":
             entries[entry["name"]] = entry
     return entries
+
+
+def merge_runs(chunks):
+    """One bench JSON from several processes' (bench/compare runs simdattn_bench once per shape, the
+    roofs first in each, between the peers' runs). The roofs are ceilings: each is the highest any
+    process measured (a roof can only be slowed down by others, never sped up), and every fraction
+    is recomputed to divide by it, so no fraction passes 1 because one process's roof was disturbed."""
+    merged = {"context": dict(chunks[0].get("context", {})), "benchmarks": []}
+    peaks, bandwidths = {}, []
+    for chunk in chunks:
+        for entry in chunk.get("benchmarks", []):
+            if entry.get("error_occurred"):
+                continue
+            threads = int(entry.get("threads", 0) or 0)
+            if "roof_gflops" in entry:
+                peaks.setdefault(threads, []).append(entry["roof_gflops"])
+            if "roof_gbytes_per_second" in entry:
+                bandwidths.append(entry["roof_gbytes_per_second"])
+            if entry.get("peak_fraction") and entry.get("gflops") and threads:
+                peaks.setdefault(threads, []).append(entry["gflops"] / entry["peak_fraction"])
+            if entry.get("bandwidth_fraction") and entry.get("gbytes_per_second"):
+                bandwidths.append(entry["gbytes_per_second"] / entry["bandwidth_fraction"])
+    peak = {threads: max(values) for threads, values in peaks.items()}
+    bandwidth = max(bandwidths) if bandwidths else None
+    roofs_seen = {}
+    for chunk in chunks:
+        for entry in chunk.get("benchmarks", []):
+            entry = dict(entry)
+            threads = int(entry.get("threads", 0) or 0)
+            if entry["name"] in ROOF_NAMES:
+                # Keep the roof entry of the process that measured the highest roof.
+                key = "roof_gflops" if "roof_gflops" in entry else "roof_gbytes_per_second"
+                previous = roofs_seen.get(entry["name"])
+                if previous is not None and previous.get(key, 0) >= entry.get(key, 0):
+                    continue
+                roofs_seen[entry["name"]] = entry
+                continue
+            if entry.get("peak_fraction") is not None and entry.get("gflops") and peak.get(threads):
+                entry["peak_fraction"] = entry["gflops"] / peak[threads]
+            if entry.get("bandwidth_fraction") is not None and entry.get("gbytes_per_second") and bandwidth:
+                entry["bandwidth_fraction"] = entry["gbytes_per_second"] / bandwidth
+            merged["benchmarks"].append(entry)
+    for name in ROOF_NAMES:
+        if name in roofs_seen:
+            entry = roofs_seen[name]
+            threads = int(entry.get("threads", 0) or 0)
+            if "roof_gflops" in entry and peak.get(threads):
+                entry["roof_gflops"] = peak[threads]
+            if "roof_gbytes_per_second" in entry and bandwidth:
+                entry["roof_gbytes_per_second"] = bandwidth
+            entry["roof_measurements"] = len(peaks.get(threads, [])) if "roof_gflops" in entry else len(bandwidths)
+    merged["benchmarks"] = [roofs_seen[name] for name in ROOF_NAMES if name in roofs_seen] + merged["benchmarks"]
+    return merged

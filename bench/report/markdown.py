@@ -5,8 +5,9 @@ column's header) so that the report's tables can be read back by a program; '—
 has no value (a peer compared with itself, a fraction that does not apply)."""
 import math
 
+from .peers import VARIANTS_BY_NAME
 from .results import SIMD, speedup
-from .shapes import SCALING_SHAPE
+from .shapes import SCALING_SHAPE, SHAPES_BY_NAME
 
 NONE = "—"
 IMPLEMENTATION_NOTES = {
@@ -14,8 +15,13 @@ IMPLEMENTATION_NOTES = {
     "reference": "simdattn::reference::attention, the scalar oracle (plain loops, double accumulation), one thread",
     "eigen": "the Eigen peer: GEMM, exp, GEMM per (batch, head), parallel over heads",
     "openblas": "the OpenBLAS peer",
-    "torch": "torch.nn.functional.scaled_dot_product_attention, fp32",
 }
+# The targets of simdattn's speedup (fp32, 2 threads, ratios measured in one run): peer -> shape -> ×.
+TARGETS = {
+    "torch": {"prefill": 1.3, "prefill_gqa": 1.3, "long": 1.3, "encoder": 1.5, "decode_gqa": 2.0, "decode_b8": 2.0},
+    "ggml": {"encoder": 2.0, "long": 2.0, "prefill": 3.0, "prefill_gqa": 3.0, "decode_gqa": 3.0, "decode_b8": 3.0},
+}
+TARGET_THREADS = 2
 
 
 def significant(value, digits=3):
@@ -80,10 +86,11 @@ class Writer:
     def text(self):
         """The whole report, sections in reading order."""
         self.title()
+        self.summary()
+        self.targets()
         self.machine()
         self.roofs()
         self.implementations()
-        self.summary()
         self.spread()
         self.shapes()
         self.stages()
@@ -160,19 +167,70 @@ class Writer:
         for shape_table in report.shape_tables:
             for row in shape_table.rows:
                 labels.setdefault(row.implementation, row.label)
-        for implementation in [SIMD] + report.peers:
+        for implementation in [SIMD] + [peer for peer in report.peers if peer not in VARIANTS_BY_NAME]:
             note = IMPLEMENTATION_NOTES.get(implementation, "")
             lines.append(f"- `{implementation}`: {note} ({labels.get(implementation, '')})")
         if "eigen" not in report.peers:
             lines.append(f"- `eigen`: not measured: {report.context.get('eigen_peer', 'absent from this bench')}")
-        if report.torch.get("status") == "measured":
-            lines.append(f"  PyTorch {report.torch.get('version')} via {report.torch.get('python')}: "
-                         "best of a few calls after a warm-up, as shared/tools/peer_torch.py measures it")
-            if report.torch.get("detail"):
-                lines.append(f"  The PyTorch peer {report.torch['detail']}")
-        else:
-            lines.append(f"- `torch`: not measured: {report.torch.get('detail', report.torch.get('status'))}")
+        status = report.peer_status
+        variants = status.get("variants", {})
+        if not variants:
+            lines.append("- The peers (PyTorch, ggml, ONNX Runtime, OpenVINO): not recorded in this run")
+        for name, entry in variants.items():
+            if entry.get("status") == "measured":
+                checks = "; ".join(f"max error {check['max_abs_error']:.2g} ≤ {check['tolerance']:.2g}"
+                                   for check in entry.get("checks", [])[:1])
+                lines.append(f"- `{name}`: {entry.get('computed', '')}. Checked against simdattn's reference on a "
+                             f"small case of each shape family before timing ({len(entry.get('checks', []))} cases; "
+                             f"first: {checks or 'none'}).")
+                if entry.get("failures"):
+                    lines.append(f"  Failed on some shapes: {'; '.join(entry['failures'])}")
+            else:
+                lines.append(f"- `{name}` ({entry.get('precision', '')}): **{entry.get('status')}**: {entry.get('detail', '')}")
+        if status.get("python") or status.get("ggml"):
+            lines.append(f"\nPython peers ran under `{status.get('python') or 'none'}`; ggml's peer program was "
+                         f"`{status.get('ggml') or 'none'}`. Each peer builds its session or graph outside the timed "
+                         "region, calls once to warm up, then keeps its fastest call over the bench's minimum time "
+                         f"({report.run.get('peer_min_time', '?')} s; at least 3 calls, 2 when one takes over a second), "
+                         "on the bench's thread count, right after simdattn_bench ran the same shape. Decode shapes "
+                         "cycle through copies of K and V as large in all as the bench's, so every call reads them "
+                         "from memory. Inputs have the same shapes and the same distribution as simdattn's (uniform "
+                         "in [-1, 1], seeded), not the same bits.")
         self.add("## Implementations", "\n".join(lines))
+
+    def targets(self):
+        report = self.report
+        rows = []
+        for peer, by_shape in TARGETS.items():
+            for shape_table in report.shape_tables:
+                target = by_shape.get(shape_table.name)
+                if target is None:
+                    continue
+                simd, peer_row = shape_table.row(SIMD), shape_table.row(peer)
+                measured = speedup(simd, peer_row)
+                spread = next((shape for shape in report.spread.shapes if shape.name == shape_table.name),
+                              None) if report.spread else None
+                if spread and spread.speedups.get(peer):
+                    measured = spread.speedups[peer].median  # over every round, as the spread table
+                if measured is None:
+                    verdict = "not measured"
+                elif measured >= target:
+                    verdict = "met"
+                else:
+                    short = 100 * (1 - measured / target)
+                    verdict = f"missed by {short:.1f}%" if short < 1 else f"missed by {short:.0f}%"
+                rows.append([peer, shape_table.name, ratio(target), ratio(measured), verdict])
+        if not rows:
+            return
+        threads = report.default_threads
+        caveat = "" if threads == TARGET_THREADS else \
+            f" This run used {threads} threads, so the verdicts are indicative only."
+        source = (f"the median over the {report.spread.runs} rounds (the spread table gives the range)"
+                  if report.spread else "the tables of this run")
+        self.add("## Targets",
+                 f"simdattn's fp32 speedup over PyTorch's SDPA and over ggml with an F32 K/V cache, as set for "
+                 f"{TARGET_THREADS} threads: {source}.{caveat}",
+                 table(["peer", "shape", "target speedup", "measured speedup", "verdict"], rows))
 
     def summary(self):
         report = self.report
@@ -185,7 +243,9 @@ class Writer:
                          fraction(simd.peak_fraction) if simd else NONE,
                          fraction(simd.bandwidth_fraction) if simd else NONE] +
                         [ratio(speedup(simd, shape_table.row(peer))) for peer in report.peers])
-        self.add("## Summary", "simdattn on each shape; a speedup is the peer's time over simdattn's.",
+        self.add("## Summary", "simdattn on each shape, and its speedup over every implementation measured: the "
+                 "implementation's time over simdattn's, both taken in the same round (*Implementations* says what "
+                 "each one computed; a peer absent here did not run, and says why there).",
                  table(header, rows))
         self.plot("gflops", "GFLOP/s per shape and implementation")
 
@@ -205,7 +265,7 @@ class Writer:
                  "the other tables are the first run's. Each cell is the median over the runs, with the lowest "
                  "and highest in brackets, every run dividing by the roofs it measured itself: FMA peak "
                  f"{median_and_range(spread.fma_peak, significant)} GFLOP/s, read bandwidth "
-                 f"{median_and_range(spread.read_bandwidth, significant)} GB/s. The PyTorch peer, when present, ran once.",
+                 f"{median_and_range(spread.read_bandwidth, significant)} GB/s.",
                  table(header, rows))
 
     def shapes(self):
@@ -217,7 +277,8 @@ class Writer:
             header = ["implementation", "code", "threads", "time (ms)", "GFLOP/s", "peak fraction"]
             if decode:
                 header += ["GB/s (K, V)", "bandwidth fraction"]
-            header += [f"speedup over {peer}" for peer in report.peers]
+            header += ["simd speedup over this row"]
+            simd_row = shape_table.row(SIMD)
             rows = []
             for row in shape_table.rows:
                 if row.error:
@@ -227,8 +288,7 @@ class Writer:
                          significant(row.gflops), fraction(row.peak_fraction)]
                 if decode:
                     cells += [significant(row.gbytes_per_second), fraction(row.bandwidth_fraction)]
-                cells += [NONE if peer == row.implementation else ratio(speedup(row, shape_table.row(peer)))
-                          for peer in report.peers]
+                cells.append(NONE if row.implementation == SIMD else ratio(speedup(simd_row, row)))
                 rows.append(cells)
             about = f"{shape.describe()}; {shape.useful_flops() / 1e9:.4g} GFLOP per call" if shape else "sizes unknown"
             if decode:
@@ -305,9 +365,14 @@ class Writer:
         report = self.report
         notes = [
             "Times are wall time per call, the fastest of the timed calls for every implementation (simdattn_bench's "
-            "`call_ms`, PyTorch's best of its calls), as the roofs are; causal shapes count half the dense FLOPs.",
-            "Decode shapes in simdattn_bench cycle through enough copies of K and V to read them from memory; "
-            "the PyTorch peer re-reads one copy, which a large last-level cache may hold.",
+            "`call_ms`, the peers' fastest call over the same minimum time), as the roofs are; causal shapes count "
+            "half the dense FLOPs.",
+            "Decode shapes cycle through enough copies of K and V to read them from memory, simdattn and the peers "
+            "alike; a peer's GB/s counts the fp32 size of K and V whatever its cache precision, so an 8- or "
+            "16-bit cache can pass a bandwidth fraction of 1.",
+            "The roofs are ceilings: simdattn_bench measures them again before every shape, and the report "
+            "keeps the highest of each (the read bandwidth with several streams per thread and software "
+            "prefetch, as the decode kernel reads), dividing every fraction by it.",
         ]
         notes += [f"Failed: `{name}`: {message}" for name, message in report.errors()]
         notes += [f"Warning: {warning}" for warning in report.warnings]

@@ -15,6 +15,16 @@ STYLE = {
     "eigen": ("#ff7f0e", "s"),
     "openblas": ("#9467bd", "D"),
     "torch": ("#d62728", "^"),
+    "torch-bf16": ("#ff9896", "^"),
+    "torch-fp16": ("#f7b6d2", "^"),
+    "ggml": ("#2ca02c", "P"),
+    "ggml-f16kv": ("#98df8a", "P"),
+    "ggml-q8kv": ("#bcbd22", "P"),
+    "onnxruntime": ("#8c564b", "X"),
+    "onnxruntime-fp16": ("#c49c94", "X"),
+    "openvino": ("#17becf", "*"),
+    "openvino-bf16": ("#9edae5", "*"),
+    "openvino-f16": ("#c5b0d5", "*"),
 }
 FALLBACK_STYLE = ("#2ca02c", "P")
 DPI = 120

@@ -6,19 +6,22 @@ A stored run is a dict (bench/compare writes it with --save-json and reads it wi
   bench  simdattn_bench's JSON (context + benchmarks)
   repeats  the JSON of each further run of the same benchmarks (--repeat), in order; absent or
          empty for a single run
-  torch  {"status": measured | absent | disabled | failed, "detail", "version", "results": [...]}
+  peers  peers.Peers.stored(): each peer variant's status, what it computed, its checks, and
+         "results": [{"implementation", "shape", "threads", "seconds", "round"}], round 0 being
+         the round the tables show (the one bench holds)
 Everything here is derived from that dict alone, so a re-render gives the same report."""
 import statistics
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from .bench_run import iteration_entries, parse_name, seconds_per_iteration
+from .peers import VARIANTS, VARIANTS_BY_NAME
 from .shapes import SCALING_SHAPE, SHAPES_BY_NAME, Shape
 
 FORMAT = "simdattn-compare/1"
 SIMD = "simd"
 # Peers in the order their columns appear; an implementation the bench adds later goes after them.
-PEER_ORDER = ["reference", "eigen", "openblas", "torch"]
+PEER_ORDER = ["reference", "eigen", "openblas"] + [variant.name for variant in VARIANTS]
 # The bench's FLOP count (gflops × time) and shapes.py's may differ by timer granularity only.
 FLOP_CHECK_TOLERANCE = 0.05
 # Fractions of one run all divide by the same cached roof; counters are printed to ~17 digits, so
@@ -91,7 +94,7 @@ class RunsSpread:
     fma_peak: Optional[Spread]        # on the default thread count
     read_bandwidth: Optional[Spread]  # GB/s
     shapes: List[ShapeSpread]
-    peers: List[str]                  # the bench's own peers (PyTorch runs once, outside the repeats)
+    peers: List[str]                  # every implementation but simdattn, each round its own measurement
 
 
 @dataclass
@@ -109,7 +112,7 @@ class Report:
     stage_shape: Optional[str]
     scaling: Dict[str, List[Row]]
     peers: List[str]
-    torch: dict
+    peer_status: dict                  # peers.Peers.stored()["variants"] plus where they came from
     warnings: List[str]
     spread: Optional[RunsSpread] = None  # with --repeat: over every bench run, the first included
 
@@ -179,11 +182,17 @@ def _check_flops(name, shape, row, warnings):
                         f"{expected / 1e9:.4g}; the shape tables disagree, so this shape's roofline point is suspect")
 
 
-def _torch_row(result, shape, peak_by_threads, read_bytes_per_second):
+def _peer_row(result, shape, peak_by_threads, read_bytes_per_second, variants):
+    name = result["implementation"]
+    variant = VARIANTS_BY_NAME.get(name)
+    entry = variants.get(name, {})
+    label = f"{variant.peer if variant else name} {entry.get('version') or ''}, {variant.describes if variant else ''}"
+    if result.get("error"):
+        return Row(name, label, result.get("threads"), error=result["error"])
     seconds = result["seconds"]
     gflops = shape.useful_flops() / seconds / 1e9
     peak = peak_by_threads.get(result["threads"])
-    row = Row("torch", f"torch {result['version']}", result["threads"], seconds=seconds, gflops=gflops,
+    row = Row(name, label, result["threads"], seconds=seconds, gflops=gflops,
               peak_fraction=gflops / peak if peak else None)
     if shape.is_decode():
         row.gbytes_per_second = shape.kv_bytes() / seconds / 1e9
@@ -196,8 +205,9 @@ def _peer_key(implementation):
     return (PEER_ORDER.index(implementation) if implementation in PEER_ORDER else len(PEER_ORDER), implementation)
 
 
-def build_report(stored):
-    """The Report of a stored run (see the module's docstring for its fields)."""
+def build_report(stored, round_index=0, with_spread=True):
+    """The Report of a stored run (see the module's docstring for its fields): the tables of round
+    `round_index` (the bench JSON given and the peers' results of that round)."""
     if stored.get("format") != FORMAT:
         raise ValueError(f"stored run: format: expected {FORMAT!r}, got {stored.get('format')!r}")
     bench = stored["bench"]
@@ -237,14 +247,13 @@ def build_report(stored):
 
     peak_by_threads, read_gbytes = _denominators(divided_by, fma_peak, read_bandwidth, warnings)
     read_bytes = read_gbytes * 1e9 if read_gbytes else None
-    torch = stored.get("torch", {"status": "absent", "detail": "not recorded"})
-    for result in torch.get("results", []):
-        shape = SHAPES_BY_NAME[result["shape"]]
-        row = _torch_row(result, shape, peak_by_threads, read_bytes)
-        if result.get("table") and result["shape"] in tables:
-            tables[result["shape"]].rows.append(row)
-        if result["shape"] == SCALING_SHAPE and result.get("scaling"):
-            scaling.setdefault("torch", []).append(row)
+    peer_status = stored.get("peers", {})
+    variants = peer_status.get("variants", {})
+    for result in peer_status.get("results", []):
+        if result.get("round", 0) != round_index or result["shape"] not in tables:
+            continue
+        row = _peer_row(result, SHAPES_BY_NAME[result["shape"]], peak_by_threads, read_bytes, variants)
+        tables[result["shape"]].rows.append(row)
 
     for rows in scaling.values():
         rows.sort(key=lambda row: row.threads or 0)
@@ -255,7 +264,8 @@ def build_report(stored):
                   fma_peak=fma_peak, read_bandwidth=read_bandwidth, peak_by_threads=peak_by_threads,
                   read_gbytes_per_second=read_gbytes,
                   shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
-                  peers=peers, torch=torch, warnings=warnings, spread=spread_over_runs(stored))
+                  peers=peers, peer_status=peer_status, warnings=warnings,
+                  spread=spread_over_runs(stored) if with_spread else None)
 
 
 def spread_over_runs(stored):
@@ -264,8 +274,9 @@ def spread_over_runs(stored):
     benches = [stored["bench"]] + list(stored.get("repeats") or [])
     if len(benches) < 2:
         return None
-    reports = [build_report({"format": FORMAT, "bench": bench}) for bench in benches]
-    peers = [peer for peer in reports[0].peers if peer != "torch"]
+    reports = [build_report({"format": FORMAT, "bench": bench, "peers": stored.get("peers", {})}, index, False)
+               for index, bench in enumerate(benches)]
+    peers = reports[0].peers
 
     def over_runs(values):
         present = [value for value in values if value is not None]

@@ -44,13 +44,13 @@ class Shape:
         return self.seq_q <= MAX_DECODE_QUERIES and self.seq_k > self.seq_q
 
     def describe(self):
-        """One line: the sizes as bench-shapes.md lists them."""
+        """One line: the sizes as docs/bench-shapes.md lists them."""
         mask = "causal" if self.causal else "dense"
         return (f"B {self.batch}, Hq {self.q_heads}, Hkv {self.kv_heads}, Sq {self.seq_q}, "
                 f"Sk {self.seq_k}, D {self.head_dim}, {mask}")
 
 
-# In the order of bench-shapes.md (the bench runs them in this order too).
+# In the order of docs/bench-shapes.md (the bench runs them in this order too).
 STANDARD_SHAPES = [
     Shape("encoder", 8, 12, 12, 512, 512, 64, False),
     Shape("prefill", 1, 32, 32, 2048, 2048, 128, True),
