@@ -51,7 +51,12 @@ function(simdattn_add_isa name)
     CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
     CXX_COMPILER_LAUNCHER "${SIMDATTN_SEAL_ISA_OBJECT};${SIMDATTN_OBJCOPY};${arg_ENTRY_POINTS};--")
   target_compile_definitions(${unit} PRIVATE SIMDATTN_ISA_UNIT=${arg_ISA})
-  target_compile_options(${unit} PRIVATE ${arg_OPTIONS} ${SIMDATTN_ISA_FLAGS_${arg_ISA}})
+  # -fno-gnu-unique: GCC gives the static locals of inline functions and inline variables the
+  # STB_GNU_UNIQUE binding, which objcopy does not localize; once the COMDAT groups are dropped,
+  # two units' copies (kernels and building blocks of one ISA, at -O1 under the sanitizers, where
+  # they are not folded away) are then multiple definitions. Weak instead, they are sealed too.
+  target_compile_options(${unit} PRIVATE ${arg_OPTIONS} ${SIMDATTN_ISA_FLAGS_${arg_ISA}}
+                         $<$<CXX_COMPILER_ID:GNU>:-fno-gnu-unique>)
   target_link_libraries(${unit} PRIVATE ${arg_LINK})
   # The launcher, or the entry points, changing must rebuild the unit.
   set_property(SOURCE ${arg_SOURCE} TARGET_DIRECTORY ${unit} APPEND PROPERTY OBJECT_DEPENDS
