@@ -6,42 +6,28 @@ if(NOT SIMDATTN_NM)
   message(FATAL_ERROR "simdattn tests: nm (binutils) is needed for the isa.symbols tests")
 endif()
 
-set(simdattn_units "")
-foreach(isa IN LISTS SIMDATTN_ISAS)
-  list(APPEND simdattn_units "${isa}=$<TARGET_OBJECTS:simdattn_kernels_${isa}>")
-endforeach()
-list(JOIN simdattn_units "|" simdattn_units)
-add_test(NAME isa.symbols_library
-         COMMAND "${CMAKE_COMMAND}" -DNM=${SIMDATTN_NM} "-DUNITS=${simdattn_units}"
-                 "-DCOMMON=$<JOIN:$<TARGET_OBJECTS:simdattn_objects>,|>"
-                 "-DENTRY_POINTS=^_ZNK8simdattn6detail[0-9]+[A-Za-z]+clI"
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/isa/check_symbols.cmake)
-set_tests_properties(isa.symbols_library PROPERTIES LABELS "isa")
+# isa.symbols_<name>: the objects of the units <unit>_<isa>, one per registered ISA, hold no symbol
+# but their entry points (ENTRY_POINTS, a regex on mangled names) that any other unit or the
+# COMMON objects also define.
+function(simdattn_isa_symbols_test name unit common entry_points)
+  set(units "")
+  foreach(isa IN LISTS SIMDATTN_ISAS)
+    list(APPEND units "${isa}=$<TARGET_OBJECTS:${unit}_${isa}>")
+  endforeach()
+  list(JOIN units "|" units)
+  add_test(NAME isa.symbols_${name}
+           COMMAND "${CMAKE_COMMAND}" -DNM=${SIMDATTN_NM} "-DUNITS=${units}"
+                   "-DCOMMON=$<JOIN:$<TARGET_OBJECTS:${common}>,|>" "-DENTRY_POINTS=${entry_points}"
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/isa/check_symbols.cmake)
+  set_tests_properties(isa.symbols_${name} PROPERTIES LABELS "isa")
+endfunction()
 
+simdattn_isa_symbols_test(library simdattn_kernels simdattn_objects "^_ZNK8simdattn6detail[0-9]+[A-Za-z]+clI")
 # The building blocks of the kernel tests (src/arch/building_blocks.cpp), sealed the same way.
-set(simdattn_units "")
-foreach(isa IN LISTS SIMDATTN_ISAS)
-  list(APPEND simdattn_units "${isa}=$<TARGET_OBJECTS:simdattn_building_blocks_${isa}>")
-endforeach()
-list(JOIN simdattn_units "|" simdattn_units)
-add_test(NAME isa.symbols_building_blocks
-         COMMAND "${CMAKE_COMMAND}" -DNM=${SIMDATTN_NM} "-DUNITS=${simdattn_units}"
-                 "-DCOMMON=$<JOIN:$<TARGET_OBJECTS:simdattn_objects>,|>"
-                 "-DENTRY_POINTS=^_ZNK8simdattn6detail[0-9]+[A-Za-z]+clI"
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/isa/check_symbols.cmake)
-set_tests_properties(isa.symbols_building_blocks PROPERTIES LABELS "isa")
-
+simdattn_isa_symbols_test(building_blocks simdattn_building_blocks simdattn_objects
+                          "^_ZNK8simdattn6detail[0-9]+[A-Za-z]+clI")
 # The bench's machine kernels, built the same way. Guarded like bench_flags.cmake.
 if(SIMDATTN_BUILD_BENCH)
-  set(simdattn_units "")
-  foreach(isa IN LISTS SIMDATTN_ISAS)
-    list(APPEND simdattn_units "${isa}=$<TARGET_OBJECTS:simdattn_bench_machine_${isa}>")
-  endforeach()
-  list(JOIN simdattn_units "|" simdattn_units)
-  add_test(NAME isa.symbols_bench_machine
-           COMMAND "${CMAKE_COMMAND}" -DNM=${SIMDATTN_NM} "-DUNITS=${simdattn_units}"
-                   "-DCOMMON=$<JOIN:$<TARGET_OBJECTS:simdattn_bench_machine>,|>"
-                   "-DENTRY_POINTS=^_ZNK8simdattn5bench[0-9]+[A-Za-z]+clI"
-                   -P ${CMAKE_CURRENT_SOURCE_DIR}/isa/check_symbols.cmake)
-  set_tests_properties(isa.symbols_bench_machine PROPERTIES LABELS "isa")
+  simdattn_isa_symbols_test(bench_machine simdattn_bench_machine simdattn_bench_machine
+                            "^_ZNK8simdattn5bench[0-9]+[A-Za-z]+clI")
 endif()
