@@ -1,7 +1,7 @@
 // Hostile arguments through the C ABI, swept over every tensor of every function: the hostile
 // cases that tests/test_validation.cpp (C++ entries, one representative each) and
 // tests/package/c_abi_contract.c (C-specific checks) do not already sweep.
-//  - an unknown dtype on each tensor argument of each C function;
+//  - a dtype that is no simdattn_dtype on each tensor argument of each C function;
 //  - element counts, offsets and byte extents that overflow int64, or views that run past the end
 //    of the address space, on each tensor argument of each C function (the stage functions have
 //    none in test_validation.cpp);
@@ -230,13 +230,13 @@ void expect_rejected(Arena& arena, const std::string& what, const std::vector<st
   EXPECT_TRUE(arena.snapshot() == before) << what << ": the rejected call changed memory";
 }
 
-// Every tensor argument of every C function with a dtype that is not SIMDATTN_F32.
+// Every tensor argument of every C function with a dtype that is no simdattn_dtype.
 TEST(HardeningHostileInputs, UnknownDtypeOnEveryTensorOfEveryFunction) {
   for (const Entry& entry : all_entries()) {
     const Placement placement(entry);
     for (size_t a = 0; a < entry.arguments.size(); ++a) {
       if (!entry.arguments[a].is_tensor()) continue;
-      for (int32_t dtype : {1, -1, std::numeric_limits<int32_t>::max()}) {
+      for (int32_t dtype : {4, -1, std::numeric_limits<int32_t>::max()}) {
         Entry broken = entry;
         broken.call = [&entry, a, dtype](std::vector<simdattn_tensor>& t, std::vector<void*>& data) {
           t[a].dtype = dtype;

@@ -149,7 +149,8 @@ struct AttentionCall {
   AttentionOptions options;
 };
 
-using AttentionFunction = void (*)(ConstTensorView, ConstTensorView, ConstTensorView, TensorView,
+using AttentionFunction = void (*)(simdattn::AnyConstTensorView, simdattn::AnyConstTensorView,
+                                   simdattn::AnyConstTensorView, simdattn::AnyTensorView,
                                    const AttentionOptions&);
 struct AttentionEntry {
   const char* function;

@@ -30,9 +30,9 @@ struct AttentionOptions {
   // -1 leaves that side unbounded.
   int64_t window_left = -1;
   int64_t window_right = -1;
-  // Additive float mask [B or 1, Hq or 1, Sq or 1, Sk]; a size-1 dimension broadcasts, zero
-  // strides are accepted; -inf excludes a key.
-  std::optional<ConstTensorView> mask;
+  // Additive mask [B or 1, Hq or 1, Sq or 1, Sk] in f32, bf16 or f16; a size-1 dimension
+  // broadcasts, zero strides are accepted; -inf excludes a key.
+  std::optional<AnyConstTensorView> mask;
   // One entry per batch: keys j >= kv_lengths[b] do not exist for batch b. nullptr: all Sk keys.
   const int64_t* kv_lengths = nullptr;
   // logit = softcap · tanh(logit / softcap), applied to the scaled logits before any mask. 0: off.
@@ -51,16 +51,25 @@ struct AttentionOptions {
   // from one that was running threads (libgomp's pool does not survive fork()).
   int num_threads = 0;
   Algorithm algorithm = Algorithm::automatic;
+  // The scales of an int8 k or v (required then, rejected otherwise): element d of row (b, h, j)
+  // means scale[b, h, j, d / G] · k[b, h, j, d]. Shape [B, Hkv, Sk, D / G]: [B, Hkv, Sk, 1] is
+  // one scale per row, [B, Hkv, Sk, D / 32] ggml's q8_0 blocks. G must divide D (Dv for
+  // v_scale); every scale finite and >= 0. quantize_rows() (convert.hpp) makes them.
+  std::optional<ConstTensorView> k_scale;
+  std::optional<ConstTensorView> v_scale;
 };
 
 // out[b,h,i,:] = Σ_j softmax_j(scale · q[b,h,i,:]·k[b,h',j,:] + bias)[j] · v[b,h',j,:], where
 // h' = h / (Hq / Hkv) (multi-head, grouped-query and multi-query attention alike).
 // q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv]; Hq % Hkv == 0.
+// Dtypes: q and out each f32, bf16 or f16; k and v one dtype, f32, bf16, f16 or i8 (with
+// k_scale and v_scale). Inputs are widened exactly to fp32, everything accumulates in fp32 (README,
+// "Guarantees", bounds the error), and a 16-bit out is rounded to nearest even once at the end.
 // A query row with no visible key gets zeros; a row with a +inf or NaN logit gets NaN (as
 // torch.softmax does). Finite inputs raise no FE_INVALID, FE_DIVBYZERO or FE_OVERFLOW (README,
 // "Floating-point environment"). Throws std::invalid_argument (naming the argument,
 // the expected and the actual value) before writing anything when an argument is wrong.
-SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-                            const AttentionOptions& options = {});
+SIMDATTN_API void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                            AnyTensorView out, const AttentionOptions& options = {});
 
 }  // namespace simdattn

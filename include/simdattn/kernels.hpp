@@ -4,6 +4,7 @@
 // expected and the actual value) before writing anything when an argument is wrong.
 #pragma once
 
+#include <optional>
 #include <stdexcept>  // std::invalid_argument, which every function here throws
 
 #include "simdattn/export.hpp"
@@ -12,17 +13,21 @@
 namespace simdattn {
 
 // scores[b,h,i,j] = scale · Σ_d q[b,h,i,d] · k[b,h',j,d], h' = h / (Hq / Hkv).
-// q [B, Hq, Sq, D], k [B, Hkv, Sk, D], scores [B, Hq, Sq, Sk].
-SIMDATTN_API void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale,
-                            int num_threads = 0);
+// q [B, Hq, Sq, D] in f32, bf16 or f16; k [B, Hkv, Sk, D] in f32, bf16, f16 or i8 with k_scale
+// (as AttentionOptions::k_scale); scores [B, Hq, Sq, Sk] in f32.
+SIMDATTN_API void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores,
+                            float scale, int num_threads = 0,
+                            std::optional<ConstTensorView> k_scale = std::nullopt);
 
 // In place, per row: x ← exp(x - max) / Σ exp(x - max). A -inf entry gets weight 0; a row that is
 // all -inf becomes all zeros. scores [B, H, Sq, Sk].
 SIMDATTN_API void softmax_rows(TensorView scores, int num_threads = 0);
 
 // out[b,h,i,:] = Σ_j weights[b,h,i,j] · v[b,h',j,:], h' = h / (Hq / Hkv).
-// weights [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv].
-SIMDATTN_API void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out,
-                            int num_threads = 0);
+// weights [B, Hq, Sq, Sk] in f32; v [B, Hkv, Sk, Dv] in f32, bf16, f16 or i8 with v_scale (as
+// AttentionOptions::v_scale); out [B, Hq, Sq, Dv] in f32, bf16 or f16.
+SIMDATTN_API void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
+                            int num_threads = 0,
+                            std::optional<ConstTensorView> v_scale = std::nullopt);
 
 }  // namespace simdattn

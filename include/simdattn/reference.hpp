@@ -2,6 +2,7 @@
 // They define what "correct" means for every fast path, and serve as a baseline for comparisons.
 #pragma once
 
+#include <optional>
 #include <stdexcept>  // std::invalid_argument, which the functions here throw
 #include <vector>
 
@@ -36,10 +37,15 @@ SIMDATTN_API std::vector<double> single_query_attention(const std::vector<double
 // --- Tensors: the same contracts, argument checks and options as the fast functions ---
 // (std::invalid_argument naming the argument, before anything is written).
 
-SIMDATTN_API void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale);
+// Every dtype is read as the exact value it stores (bf16, f16, i8 · scale widened to double), so
+// these define the exact attention of the inputs as stored; a 16-bit output is the double result
+// rounded once to nearest even.
+SIMDATTN_API void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores,
+                            float scale, std::optional<ConstTensorView> k_scale = std::nullopt);
 SIMDATTN_API void softmax_rows(TensorView scores);
-SIMDATTN_API void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out);
-SIMDATTN_API void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-                            const AttentionOptions& options = {});
+SIMDATTN_API void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
+                            std::optional<ConstTensorView> v_scale = std::nullopt);
+SIMDATTN_API void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                            AnyTensorView out, const AttentionOptions& options = {});
 
 }  // namespace simdattn::reference

@@ -39,7 +39,16 @@ typedef enum {
   SIMDATTN_ERR_INTERNAL = 4          /* a bug: please report it with the message */
 } simdattn_status;
 
-typedef enum { SIMDATTN_F32 = 0 } simdattn_dtype; /* more types come later */
+/* Element types (simdattn::DType). bf16 and f16 hold uint16_t bits; I8 means scale * int8 with
+ * fp32 scales given beside it (options->k_scale, v_scale). q and out: F32, BF16 or F16; k and v:
+ * one dtype, any of the four; the mask F32, BF16 or F16; weights, lse, scales and the stages'
+ * scores F32. Everything is computed in fp32; a 16-bit out is rounded to nearest even. */
+typedef enum {
+  SIMDATTN_F32 = 0,
+  SIMDATTN_BF16 = 1,
+  SIMDATTN_F16 = 2,
+  SIMDATTN_I8 = 3
+} simdattn_dtype;
 
 /* Which keys a query sees. The causal mask, the window and ALiBi measure from one diagonal, key
  * i + off for query i: off = 0 under TOP_LEFT, Sk - Sq (or kv_lengths[b] - Sq) otherwise.
@@ -60,7 +69,7 @@ typedef enum {
 } simdattn_algo;
 
 typedef struct simdattn_tensor { /* [batch, heads, seq, head_dim]; strides in elements */
-  void *data;                    /* float * for SIMDATTN_F32 */
+  void *data;                    /* float *, or uint16_t * (BF16, F16), or int8_t * (I8) */
   int32_t dtype;                 /* simdattn_dtype */
   int64_t shape[4];
   int64_t strides[4];            /* strides[3] must be 1 */
@@ -89,11 +98,27 @@ typedef struct simdattn_options {
    * every visible key weigh the same). 0, the default and what an older caller's shorter struct
    * implies: scale 0 means 1/sqrt(head_dim). */
   int32_t scale_is_explicit;
+  /* The fp32 scales of an I8 k or v (required then, NULL otherwise): [B, Hkv, Sk, G] where G, the
+   * scales per row, divides head_dim (value_dim for v_scale): element d of row j means
+   * scale[.., j, d / (head_dim / G)] * int8. G = 1: one scale per row; head_dim / 32: q8_0 blocks. */
+  const simdattn_tensor *k_scale;
+  const simdattn_tensor *v_scale;
 } simdattn_options;
 
-/* Sets every field to its default: struct_size = sizeof(simdattn_options), windows -1, the rest
- * 0 or NULL. A NULL options does nothing. */
-SIMDATTN_API void simdattn_options_init(simdattn_options *options);
+/* Sets every field that fits in struct_size bytes to its default (windows -1, the rest 0 or NULL)
+ * and options->struct_size to min(struct_size, this library's sizeof(simdattn_options)); never
+ * writes past struct_size bytes. A NULL options does nothing. */
+SIMDATTN_API void simdattn_options_init_sized(simdattn_options *options, size_t struct_size);
+
+/* The defaults for the struct of the header the caller compiles with: a macro, so that the size is
+ * the caller's sizeof and a newer library never writes past an older caller's struct. */
+#define simdattn_options_init(options) simdattn_options_init_sized((options), sizeof *(options))
+
+/* The function the macro replaces, kept for programs built against headers older than
+ * simdattn_options_init_sized, and for FFI bindings that call symbols by name: it initialises only
+ * the struct's first layout (the fields up to `algorithm`), the most such a caller can hold.
+ * Bindings that want the newer fields call simdattn_options_init_sized(&o, sizeof o). */
+SIMDATTN_API void(simdattn_options_init)(simdattn_options *options);
 
 /* out[b,h,i,:] = sum_j softmax_j(scale * q[b,h,i,:].k[b,h',j,:] + bias) * v[b,h',j,:],
  * h' = h / (Hq / Hkv). q [B,Hq,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv], out [B,Hq,Sq,Dv].

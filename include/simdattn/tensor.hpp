@@ -128,6 +128,13 @@ struct BasicAnyTensorView {
   constexpr int64_t heads() const { return shape[1]; }
   constexpr int64_t seq() const { return shape[2]; }
   constexpr int64_t head_dim() const { return shape[3]; }
+
+  // The first element of row (b, h, s), as BasicTensorView::row (nullptr for a view without data).
+  Data* row(int64_t b, int64_t h, int64_t s) const {
+    using Byte = std::conditional_t<std::is_const_v<Data>, const unsigned char, unsigned char>;
+    if (data == nullptr) return nullptr;
+    return static_cast<Byte*>(data) + (b * strides[0] + h * strides[1] + s * strides[2]) * dtype_size(dtype);
+  }
 };
 
 using AnyTensorView = BasicAnyTensorView<void>;

@@ -1,5 +1,5 @@
 // The public entry of attention(): validate, plan, run.
-#include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "api/validate.hpp"
@@ -15,8 +15,8 @@ void write_empty_attention(const detail::AttentionPlan& plan) {
   for (int64_t b = 0; b < plan.batch; ++b) {
     for (int64_t h = 0; h < plan.q_heads; ++h) {
       for (int64_t i = 0; i < plan.sq; ++i) {
-        float* out = plan.out.row(b, h, i);
-        std::fill(out, out + plan.value_dim, 0.0f);
+        // +0 has all bits clear in every output dtype.
+        std::memset(plan.out.row(b, h, i), 0, static_cast<size_t>(plan.value_dim * dtype_size(plan.out.dtype)));
         if (plan.has_lse) *plan.lse.row(b, h, i) = -std::numeric_limits<float>::infinity();
       }
     }
@@ -25,7 +25,7 @@ void write_empty_attention(const detail::AttentionPlan& plan) {
 
 }  // namespace
 
-void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
+void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v, AnyTensorView out,
                const AttentionOptions& options) {
   detail::validate_attention("simdattn::attention", q, k, v, out, options);
   if (q.shape[0] == 0 || q.shape[1] == 0 || q.shape[2] == 0) return;  // no row to write

@@ -90,6 +90,27 @@ simdattn::BasicTensorView<T> view_of(const char* function, const char* name,
   return {static_cast<T*>(tensor->data), {s[0], s[1], s[2], s[3]}, {t[0], t[1], t[2], t[3]}};
 }
 
+// The view a C tensor of any dtype describes, Data = void (output) or const void (input). Throws
+// std::invalid_argument naming `function` and `name` when the tensor is NULL or its dtype is not a
+// simdattn_dtype; which dtypes the argument takes is the C++ function's check.
+template <class Data>
+simdattn::BasicAnyTensorView<Data> any_view_of(const char* function, const char* name,
+                                               const simdattn_tensor* tensor) {
+  if (tensor == nullptr) {
+    throw std::invalid_argument(std::string(function) + ": " + name + " must not be NULL");
+  }
+  if (tensor->dtype < SIMDATTN_F32 || tensor->dtype > SIMDATTN_I8) {
+    throw std::invalid_argument(std::string(function) + ": " + name +
+                                "->dtype must be SIMDATTN_F32 (0), SIMDATTN_BF16 (1), "
+                                "SIMDATTN_F16 (2) or SIMDATTN_I8 (3), got " +
+                                std::to_string(tensor->dtype));
+  }
+  const int64_t* s = tensor->shape;
+  const int64_t* t = tensor->strides;
+  return {static_cast<Data*>(tensor->data), static_cast<simdattn::DType>(tensor->dtype),
+          {s[0], s[1], s[2], s[3]}, {t[0], t[1], t[2], t[3]}};
+}
+
 // Byte offset of `member` inside simdattn_options (offsetof through a member pointer, so the
 // field list below names each field once).
 template <class Field>
@@ -153,6 +174,8 @@ simdattn_options read_options(const char* function, const simdattn_options* give
   take(&simdattn_options::num_threads);
   take(&simdattn_options::algorithm);
   take(&simdattn_options::scale_is_explicit);
+  take(&simdattn_options::k_scale);
+  take(&simdattn_options::v_scale);
   options.struct_size = sizeof(simdattn_options);
   return options;
 }
@@ -178,7 +201,9 @@ simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_o
       function, "options->causal", c.causal, SIMDATTN_CAUSAL_TOP_LEFT, "simdattn_causal"));
   options.window_left = c.window_left;
   options.window_right = c.window_right;
-  if (c.mask != nullptr) options.mask = view_of<const float>(function, "options->mask", c.mask);
+  if (c.mask != nullptr) options.mask = any_view_of<const void>(function, "options->mask", c.mask);
+  if (c.k_scale != nullptr) options.k_scale = view_of<const float>(function, "options->k_scale", c.k_scale);
+  if (c.v_scale != nullptr) options.v_scale = view_of<const float>(function, "options->v_scale", c.v_scale);
   options.kv_lengths = c.kv_lengths;
   options.softcap = c.softcap;
   options.alibi_slopes = c.alibi_slopes;
@@ -194,14 +219,27 @@ simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_o
 
 extern "C" {
 
-void simdattn_options_init(simdattn_options* options) {
+void simdattn_options_init_sized(simdattn_options* options, size_t struct_size) {
   if (options == nullptr) return;
-  std::memset(options, 0, sizeof(*options));  // also zeroes padding, so struct copies compare equal
-  options->struct_size = sizeof(simdattn_options);
-  options->causal = SIMDATTN_CAUSAL_NONE;
-  options->window_left = -1;
-  options->window_right = -1;
-  options->algorithm = SIMDATTN_ALGO_AUTO;
+  const size_t size = std::min(struct_size, sizeof(simdattn_options));
+  // Zeroes padding too, so struct copies compare equal. Every default below is 0 but for these
+  // few, each written only when it lies wholly inside the caller's struct.
+  std::memset(options, 0, size);
+  auto set = [&](auto member, auto value) {
+    using Field = std::remove_reference_t<decltype(options->*member)>;
+    if (offset_of(member) + sizeof(Field) <= size) options->*member = value;
+  };
+  set(&simdattn_options::struct_size, size);
+  set(&simdattn_options::causal, int32_t{SIMDATTN_CAUSAL_NONE});
+  set(&simdattn_options::window_left, int64_t{-1});
+  set(&simdattn_options::window_right, int64_t{-1});
+  set(&simdattn_options::algorithm, int32_t{SIMDATTN_ALGO_AUTO});
+}
+
+// The first layout of simdattn_options ended with `algorithm`: what callers of this entry (built
+// before simdattn_options_init_sized existed) can hold.
+void(simdattn_options_init)(simdattn_options* options) {
+  simdattn_options_init_sized(options, offset_of(&simdattn_options::algorithm) + sizeof(int32_t));
 }
 
 simdattn_status simdattn_attention(const simdattn_tensor* q, const simdattn_tensor* k,
@@ -209,9 +247,10 @@ simdattn_status simdattn_attention(const simdattn_tensor* q, const simdattn_tens
                                    const simdattn_options* options) {
   static constexpr const char* function = "simdattn_attention";
   return guarded(function, [&] {
-    simdattn::attention(view_of<const float>(function, "q", q), view_of<const float>(function, "k", k),
-                        view_of<const float>(function, "v", v), view_of<float>(function, "out", out),
-                        to_cpp_options(function, options));
+    simdattn::attention(any_view_of<const void>(function, "q", q),
+                        any_view_of<const void>(function, "k", k),
+                        any_view_of<const void>(function, "v", v),
+                        any_view_of<void>(function, "out", out), to_cpp_options(function, options));
   });
 }
 
@@ -220,7 +259,8 @@ simdattn_status simdattn_qk_scores(const simdattn_tensor* q, const simdattn_tens
                                    int32_t num_threads) {
   static constexpr const char* function = "simdattn_qk_scores";
   return guarded(function, [&] {
-    simdattn::qk_scores(view_of<const float>(function, "q", q), view_of<const float>(function, "k", k),
+    simdattn::qk_scores(any_view_of<const void>(function, "q", q),
+                        any_view_of<const void>(function, "k", k),
                         view_of<float>(function, "scores", scores), scale, num_threads);
   });
 }
@@ -237,8 +277,8 @@ simdattn_status simdattn_weights_v(const simdattn_tensor* weights, const simdatt
   static constexpr const char* function = "simdattn_weights_v";
   return guarded(function, [&] {
     simdattn::weights_v(view_of<const float>(function, "weights", weights),
-                        view_of<const float>(function, "v", v), view_of<float>(function, "out", out),
-                        num_threads);
+                        any_view_of<const void>(function, "v", v),
+                        any_view_of<void>(function, "out", out), num_threads);
   });
 }
 

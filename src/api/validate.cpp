@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -101,12 +102,42 @@ void check_output_does_not_overlap_itself(const char* function, const std::strin
   }
 }
 
+// "f32, bf16 or f16": a list of dtypes as a message names them.
+std::string dtype_list(std::initializer_list<DType> dtypes) {
+  std::string text;
+  size_t i = 0;
+  for (DType dtype : dtypes) {
+    text += i == 0 ? "" : i + 1 == dtypes.size() ? " or " : ", ";
+    text += dtype_name(dtype);
+    ++i;
+  }
+  return text;
+}
+
+// "bf16", or "7 (not a dtype)" for a value outside the enum (C callers can pass one).
+std::string describe_dtype(DType dtype) {
+  if (dtype_size(dtype) > 0) return dtype_name(dtype);
+  return std::to_string(static_cast<int32_t>(dtype)) + " (not a dtype)";
+}
+
+void expect_dtype(const char* function, const std::string& name, DType actual,
+                  std::initializer_list<DType> allowed) {
+  for (DType dtype : allowed) {
+    if (actual == dtype) return;
+  }
+  fail(function, name, ".dtype must be ", dtype_list(allowed), ", got ", describe_dtype(actual));
+}
+
+constexpr std::initializer_list<DType> kFloatingDtypes = {DType::f32, DType::bf16, DType::f16};
+constexpr std::initializer_list<DType> kCacheDtypes = {DType::f32, DType::bf16, DType::f16,
+                                                      DType::i8};
+
 // Checks one view on its own (sizes, data, strides, overflow, self-overlap for outputs) and
 // returns the bytes it spans. `last_stride_free` exempts strides[3] from having to be 1 (a mask
 // whose last dimension has a single key).
-template <class T>
-ByteRange check_view(const char* function, const std::string& name, const BasicTensorView<T>& view,
+ByteRange check_view(const char* function, const std::string& name, const AnyConstTensorView& view,
                      Access access, bool last_stride_free = false) {
+  expect_dtype(function, name, view.dtype, kCacheDtypes);
   for (int d = 0; d < 4; ++d) {
     if (view.shape[d] < 0) {
       fail(function, name, ".shape[", d, "] must be >= 0, got ", view.shape[d]);
@@ -140,7 +171,7 @@ ByteRange check_view(const char* function, const std::string& name, const BasicT
 
   const int64_t last_offset = checked_last_offset(function, name, view.shape, view.strides);
   int64_t last_byte = 0;
-  constexpr int64_t element_bytes = static_cast<int64_t>(sizeof(float));
+  const int64_t element_bytes = dtype_size(view.dtype);
   if (__builtin_mul_overflow(last_offset, element_bytes, &last_byte) ||
       __builtin_add_overflow(last_byte, element_bytes - 1, &last_byte)) {
     fail(function, name, " must span at most ", std::numeric_limits<int64_t>::max(),
@@ -314,15 +345,66 @@ void check_mask_shape(const char* function, const Shape& mask, const Shape& targ
   }
 }
 
+// k_scale / v_scale: given exactly when the cache is i8, of shape [B, Hkv, Sk, G] where G (the
+// groups per row) divides the row length, every value finite and >= 0 (a negative scale would
+// flip signs silently, a non-finite one poison every row that reads it).
+void check_scales(const char* function, const char* name,
+                  const std::optional<ConstTensorView>& scales, const char* cache_name,
+                  const AnyConstTensorView& cache, std::vector<NamedRange>& inputs) {
+  if (cache.dtype != DType::i8) {
+    if (scales.has_value()) {
+      fail(function, name, " must be absent unless ", cache_name, ".dtype is i8, got a scale ",
+           "tensor with ", cache_name, ".dtype ", dtype_name(cache.dtype));
+    }
+    return;
+  }
+  if (!scales.has_value()) {
+    fail(function, name, " must be given when ", cache_name,
+         ".dtype is i8 (element = scale · int8), got none");
+  }
+  const ConstTensorView& scale = *scales;
+  inputs.push_back(
+      {name, check_view(function, name, scale, Access::read, /*last_stride_free=*/scale.shape[3] == 1)});
+  const std::string cache_shape = std::string(cache_name) + ".shape";
+  for (int d = 0; d < 3; ++d) {
+    if (scale.shape[d] != cache.shape[d]) {
+      static constexpr std::array<const char*, 3> kMeanings = {"batch", "kv heads", "Sk"};
+      fail(function, name, ".shape[", d, "] (", kMeanings[d], ") must equal ", cache_shape, "[", d,
+           "] = ", cache.shape[d], ", got ", scale.shape[d], " (shape ", bracketed(scale.shape), ")");
+    }
+  }
+  const int64_t groups = scale.shape[3], row = cache.shape[3];
+  if (groups < 1 || row % groups != 0) {
+    fail(function, name, ".shape[3] (scales per row) must divide ", cache_shape, "[3] = ", row,
+         " (1: one scale per row), got ", groups);
+  }
+  for (int64_t b = 0; b < scale.shape[0]; ++b) {
+    for (int64_t h = 0; h < scale.shape[1]; ++h) {
+      for (int64_t j = 0; j < scale.shape[2]; ++j) {
+        const float* values = scale.row(b, h, j);
+        for (int64_t g = 0; g < groups; ++g) {
+          const float value = values[g * scale.strides[3]];
+          if (!std::isfinite(value) || value < 0.0f) {
+            fail(function, name, "[", b, ", ", h, ", ", j, ", ", g,
+                 "] must be finite and >= 0, got ", value);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 // scores = scale · q · kᵀ: q [B, Hq, Sq, D], k [B, Hkv, Sk, D], scores [B, Hq, Sq, Sk].
-void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView k,
-                        TensorView scores, float scale, int num_threads) {
+void validate_qk_scores(const char* function, AnyConstTensorView q, AnyConstTensorView k,
+                        TensorView scores, float scale, int num_threads,
+                        const std::optional<ConstTensorView>& k_scale) {
   expect_finite_scale(function, "scale", scale);
-  const ByteRange q_bytes = check_view(function, "q", q, Access::read);
-  const ByteRange k_bytes = check_view(function, "k", k, Access::read);
+  std::vector<NamedRange> inputs = {{"q", check_view(function, "q", q, Access::read)},
+                                    {"k", check_view(function, "k", k, Access::read)}};
   const ByteRange scores_bytes = check_view(function, "scores", scores, Access::write);
+  expect_dtype(function, "q", q.dtype, kFloatingDtypes);
   expect_equal(function, "k.shape[0]", "batch", k.shape[0], "q.shape[0]", q.shape[0]);
   expect_head_groups(function, "q.shape[1]", q.shape[1], "k.shape[1]", k.shape[1]);
   expect_equal(function, "k.shape[3]", "head_dim", k.shape[3], "q.shape[3]", q.shape[3]);
@@ -332,7 +414,8 @@ void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView
                  {"Sq", "q.shape[2]", q.shape[2]},
                  {"Sk", "k.shape[2]", k.shape[2]}}});
   expect_num_threads(function, "num_threads", num_threads);
-  check_no_overlap(function, {{"scores", scores_bytes}}, {{"q", q_bytes}, {"k", k_bytes}});
+  check_scales(function, "k_scale", k_scale, "k", k, inputs);
+  check_no_overlap(function, {{"scores", scores_bytes}}, inputs);
 }
 
 // In-place softmax over the rows of scores [B, H, Sq, Sk].
@@ -342,11 +425,14 @@ void validate_softmax_rows(const char* function, TensorView scores, int num_thre
 }
 
 // out = weights · v: weights [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv].
-void validate_weights_v(const char* function, ConstTensorView weights, ConstTensorView v,
-                        TensorView out, int num_threads) {
-  const ByteRange weights_bytes = check_view(function, "weights", weights, Access::read);
-  const ByteRange v_bytes = check_view(function, "v", v, Access::read);
+void validate_weights_v(const char* function, ConstTensorView weights, AnyConstTensorView v,
+                        AnyTensorView out, int num_threads,
+                        const std::optional<ConstTensorView>& v_scale) {
+  std::vector<NamedRange> inputs = {
+      {"weights", check_view(function, "weights", weights, Access::read)},
+      {"v", check_view(function, "v", v, Access::read)}};
   const ByteRange out_bytes = check_view(function, "out", out, Access::write);
+  expect_dtype(function, "out", out.dtype, kFloatingDtypes);
   expect_equal(function, "v.shape[0]", "batch", v.shape[0], "weights.shape[0]", weights.shape[0]);
   expect_head_groups(function, "weights.shape[1]", weights.shape[1], "v.shape[1]", v.shape[1]);
   expect_equal(function, "v.shape[2]", "Sk", v.shape[2], "weights.shape[3]", weights.shape[3]);
@@ -356,16 +442,23 @@ void validate_weights_v(const char* function, ConstTensorView weights, ConstTens
                  {"Sq", "weights.shape[2]", weights.shape[2]},
                  {"Dv", "v.shape[3]", v.shape[3]}}});
   expect_num_threads(function, "num_threads", num_threads);
-  check_no_overlap(function, {{"out", out_bytes}}, {{"weights", weights_bytes}, {"v", v_bytes}});
+  check_scales(function, "v_scale", v_scale, "v", v, inputs);
+  check_no_overlap(function, {{"out", out_bytes}}, inputs);
 }
 
 // attention(q, k, v, out, options): the shapes of attention.hpp plus every option.
-void validate_attention(const char* function, ConstTensorView q, ConstTensorView k,
-                        ConstTensorView v, TensorView out, const AttentionOptions& options) {
+void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
+                        AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options) {
   std::vector<NamedRange> inputs = {{"q", check_view(function, "q", q, Access::read)},
                                     {"k", check_view(function, "k", k, Access::read)},
                                     {"v", check_view(function, "v", v, Access::read)}};
   std::vector<NamedRange> outputs = {{"out", check_view(function, "out", out, Access::write)}};
+  expect_dtype(function, "q", q.dtype, kFloatingDtypes);
+  if (v.dtype != k.dtype) {
+    fail(function, "v.dtype must equal k.dtype = ", dtype_name(k.dtype), " (one cache dtype), got ",
+         dtype_name(v.dtype));
+  }
+  expect_dtype(function, "out", out.dtype, kFloatingDtypes);
 
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2];
@@ -388,12 +481,15 @@ void validate_attention(const char* function, ConstTensorView q, ConstTensorView
   inputs.push_back({"options.alibi_slopes", array_range(options.alibi_slopes, query_heads)});
 
   const Shape scores_shape = {batch, query_heads, queries, keys};
+  check_scales(function, "options.k_scale", options.k_scale, "k", k, inputs);
+  check_scales(function, "options.v_scale", options.v_scale, "v", v, inputs);
   if (options.mask.has_value()) {
-    const ConstTensorView& mask = *options.mask;
+    const AnyConstTensorView& mask = *options.mask;
     // A mask with a single key may be an expanded view along it too.
     const bool single_key = mask.shape[3] == 1;
     inputs.push_back(
         {"options.mask", check_view(function, "options.mask", mask, Access::read, single_key)});
+    expect_dtype(function, "options.mask", mask.dtype, kFloatingDtypes);
     check_mask_shape(function, mask.shape, scores_shape);
   }
   if (options.weights.has_value()) {

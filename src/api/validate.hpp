@@ -4,17 +4,21 @@
 //   "simdattn::attention: k.shape[3] (head_dim) must equal q.shape[3] = 64, got 32".
 #pragma once
 
+#include <optional>
+
 #include "simdattn/attention.hpp"
 #include "simdattn/tensor.hpp"
 
 namespace simdattn::detail {
 
-void validate_qk_scores(const char* function, ConstTensorView q, ConstTensorView k,
-                        TensorView scores, float scale, int num_threads);
+void validate_qk_scores(const char* function, AnyConstTensorView q, AnyConstTensorView k,
+                        TensorView scores, float scale, int num_threads,
+                        const std::optional<ConstTensorView>& k_scale);
 void validate_softmax_rows(const char* function, TensorView scores, int num_threads);
-void validate_weights_v(const char* function, ConstTensorView weights, ConstTensorView v,
-                        TensorView out, int num_threads);
-void validate_attention(const char* function, ConstTensorView q, ConstTensorView k,
-                        ConstTensorView v, TensorView out, const AttentionOptions& options);
+void validate_weights_v(const char* function, ConstTensorView weights, AnyConstTensorView v,
+                        AnyTensorView out, int num_threads,
+                        const std::optional<ConstTensorView>& v_scale);
+void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
+                        AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options);
 
 }  // namespace simdattn::detail

@@ -36,12 +36,12 @@ inline void run_composed_tile(const AttentionPlan& plan, const TileJob& job, Til
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   const int64_t rows = keys.end - keys.begin;
   pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q,
-                            base2_logit_scale(plan), scratch.packed_queries);
+                            base2_logit_scale(plan), scratch.packed_queries, scratch.widened_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
 
   // Stage 1: every logit of the tile.
-  const RowBlock key_block = key_source(plan, job).rows(keys.begin, rows);
-  const RowBlock value_block = value_source(plan, job).rows(keys.begin, rows);
+  const RowBlock key_block = key_source<Arch>(plan, job, scratch).rows(keys.begin, rows);
+  const RowBlock value_block = value_source<Arch>(plan, job, scratch).rows(keys.begin, rows);
   gemm_block<Arch, Rows, Vectors, false>(rows, padded_columns, plan.head_dim, key_block.first,
                                          key_block.stride, 1,
                                          scratch.packed_queries, padded_columns, scratch.scores,

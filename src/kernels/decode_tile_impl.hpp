@@ -222,7 +222,8 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
   std::fill(packed, packed + grouped_columns * head_dim_padded, 0.0f);
   const float scale = base2_logit_scale(plan);
   for (int64_t c = 0; c < real_columns; ++c) {
-    const float* row = plan.q.row(job.batch, scratch.columns[c].head, scratch.columns[c].position);
+    const float* row = float_row<Arch>(plan.q, job.batch, scratch.columns[c].head,
+                                       scratch.columns[c].position, scratch.widened_queries);
     for (int64_t d = 0; d < plan.head_dim; ++d) packed[c * head_dim_padded + d] = scale * row[d];
   }
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
@@ -232,7 +233,8 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
   std::fill(output, output + grouped_columns * value_dim_padded, 0.0f);
   const AccumulatorLayout layout{1, value_dim_padded};
 
-  const StridedRowSource key_rows = key_source(plan, job), value_rows = value_source(plan, job);
+  const RowSource<Arch> key_rows = key_source<Arch>(plan, job, scratch);
+  const RowSource<Arch> value_rows = value_source<Arch>(plan, job, scratch);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     // Columns past the groups, and the lanes of the last register past the last key, hold zeros
@@ -244,15 +246,16 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
     }
     const int64_t floats = rows * padded_columns;
     std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
-    // The key block reaches to the last key: rows past this block are prefetched, never used.
-    const RowBlock key_block = key_rows.rows(first_key, keys.end - first_key);
+    // Rows past this block, up to the tile's last key, are prefetched where the source reads in
+    // place (a widened block holds just its rows), never used.
+    const RowBlock key_block = key_rows.rows(first_key, rows);
     const RowBlock value_block = value_rows.rows(first_key, rows);
     const float* values = value_block.first;
     const int64_t v_stride = value_block.stride;
     decode_scores<Arch, Group>(packed, plan.head_dim, head_dim_padded, column_groups,
                         key_block.first, key_block.stride, rows,
-                        keys.end - first_key, values, v_stride, plan.value_dim, scratch.scores,
-                        padded_columns);
+                        std::min(key_block.available, keys.end - first_key), values, v_stride,
+                        plan.value_dim, scratch.scores, padded_columns);
     const bool some_key_hidden =
         transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,

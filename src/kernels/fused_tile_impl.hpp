@@ -23,7 +23,7 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   const int64_t real_columns = tile.real, padded_columns = tile.padded;
   const KeyRange keys = tile.keys;
   pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q,
-                            base2_logit_scale(plan), scratch.packed_queries);
+                            base2_logit_scale(plan), scratch.packed_queries, scratch.widened_queries);
   prepare_alibi(plan, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
@@ -34,13 +34,14 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
   const bool logits_as_computed =
       plan.softcap <= 0.0f && plan.alibi_slopes == nullptr && !plan.has_mask;
   const RegisterKeys register_keys(scratch, real_columns, padded_columns, W);
-  const StridedRowSource key_rows = key_source(plan, job), value_rows = value_source(plan, job);
+  const RowSource<Arch> key_rows = key_source<Arch>(plan, job, scratch);
+  const RowSource<Arch> value_rows = value_source<Arch>(plan, job, scratch);
   // The rows this tile writes at the end (columns: query heads × positions), unless it is a key
-  // chunk whose partial result goes to scratch.
+  // chunk whose partial result goes to scratch, or the output is rounded from scratch.
   RowsToPrefetch output_rows;
-  if (job.partial < 0 && real_columns > 0) {
+  if (job.partial < 0 && real_columns > 0 && plan.out.dtype == DType::f32) {
     const int64_t positions = job.query_end - job.query_begin;
-    output_rows = {plan.out.row(job.batch, scratch.columns[0].head, job.query_begin),
+    output_rows = {static_cast<float*>(plan.out.row(job.batch, scratch.columns[0].head, job.query_begin)),
                    real_columns, plan.value_dim, plan.out.strides[2], positions,
                    plan.out.strides[1], true};
   }

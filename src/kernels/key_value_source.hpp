@@ -4,51 +4,77 @@
 // QkScoresTile, WeightsVTile and the decoding tile behind FusedTile) through key_source() and
 // value_source(); everything below them takes RowBlocks.
 //
-// Today there is one source, StridedRowSource: the caller's fp32 memory read in place. The coming
-// ones plug in here:
+// Two sources exist today, one class (RowSource): the caller's fp32 memory read in place, and
+// 16-bit or 8-bit storage (bf16, f16, int8 with scales) converted per block: rows() widens the
+// requested rows into a per-thread buffer (TileScratch::widened_keys / widened_values, sized by
+// ScratchPool for a key block) and returns {buffer, row stride, count}, so every kernel stays as it
+// is. Where converting costs too much (decoding, bound by memory bandwidth), a kernel can take
+// the raw rows instead: RowBlock then needs an element type and per-row scales, and the micro-
+// kernels a load that widens (and multiplies by the row's scale) where they now load floats:
+// gemm_microkernel's broadcast of K and load of V, decode_scores and decode_values,
+// rows_are_finite and accumulate_visible_values; the entry points pick the instantiation by it.
 //
-// - 16-bit or 8-bit storage (fp16, bf16, int8 with scales). Either converted per block: the
-//   source owns a per-thread buffer of key_block × head_dim floats (one more TileScratch array,
-//   sized by ScratchPool like the others), rows() converts the requested rows into it and returns
-//   {buffer, head_dim, nullptr}, and every kernel stays as it is; or read in place by kernels
-//   that take them: rows() returns the raw rows and, for int8, `scales` (one float per row), and
-//   the micro-kernels gain a load that widens (and multiplies by the row's scale) where they now
-//   load floats: gemm_microkernel's broadcast of K and load of V, decode_scores and
-//   decode_values, rows_are_finite and accumulate_visible_values. RowBlock then needs an element
-//   type; the entry points pick the kernel instantiation by it.
-// - A paged cache (vLLM's block tables): rows(first, count) is contiguous only within a page.
-//   The zero-copy form splits each key block at page boundaries: the source gains
-//   contiguous_rows(first), and the key-block loops of run_fused_tile, run_decode_tile_in_groups
-//   and run_qk_scores_tile / run_weights_v_tile take min(key_block, contiguous_rows) rows a step
-//   (run_composed_tile, which takes all keys at once, loops over pages for both products). The
-//   gathering form copies a block that crosses a page into the per-thread buffer as the
-//   converting source does, and no kernel changes. Either way the source is built from the plan
-//   (a block table and page size instead of a TensorView) in key_source() and value_source().
-//   Decoding's prefetch reads rows_available rows past the block only as hints (prefetches
-//   never fault), so a paged source may return fewer.
+// A paged cache (vLLM's block tables) plugs in here too: rows(first, count) is contiguous only
+// within a page. The zero-copy form splits each key block at page boundaries: the source gains
+// contiguous_rows(first), and the key-block loops of run_fused_tile, run_decode_tile_in_groups
+// and run_qk_scores_tile / run_weights_v_tile take min(key_block, contiguous_rows) rows a step
+// (run_composed_tile, which takes all keys at once, loops over pages for both products). The
+// gathering form copies a block that crosses a page into the per-thread buffer as the converting
+// source does, and no kernel changes. Either way the source is built from the plan (a block
+// table and page size instead of a TensorView) in key_source() and value_source().
+// Decoding's prefetch reads up to RowBlock::available rows from the block's first only as hints
+// (prefetches never fault), so a paged source may return fewer.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
-namespace simdattn::detail {
+#include "kernels/element_convert_impl.hpp"
+#include "kernels/isa_namespace.hpp"
+#include "simdattn/tensor.hpp"
 
-// Rows of a key or value block: row r at first + r · stride (floats), scaled by scales[r] when
-// scales is not null (nullptr for fp32 sources, the only ones the kernels accept today).
+namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
+
+// Rows of a key or value block as fp32: row r at first + r · stride (floats). `available` rows
+// starting at first may be read (at least the count asked for): decoding prefetches ahead within
+// them.
 struct RowBlock {
   const float* first;
   int64_t stride;
-  const float* scales;
+  int64_t available;
 };
 
-// The fp32 source: the rows of one (batch, kv head) of a strided view, read where they are.
-struct StridedRowSource {
-  const float* row_zero;  // the head's row 0
-  int64_t stride;         // floats from one row to the next
+// The rows of one (batch, kv head) of a k or v input.
+template <class Arch>
+struct RowSource {
+  const void* row_zero;   // the head's row 0
+  DType dtype;
+  int64_t stride;         // elements from one row to the next
+  int64_t width;          // elements a row (head_dim or value_dim)
+  int64_t rows_in_head;   // Sk: rows that exist from row 0
+  // int8 only: the scales of row 0 (scale_row_stride floats a row), one per scale_group elements.
+  const float* scales;
+  int64_t scale_row_stride;
+  int64_t scale_group;
+  float* buffer;          // widened rows, buffer_stride floats apart; unused for f32
+  int64_t buffer_stride;
 
-  // Rows [first_row, first_row + count): any count, since the rows form one strided run.
-  RowBlock rows(int64_t first_row, int64_t /*count*/) const {
-    return {row_zero + first_row * stride, stride, nullptr};
+  // Rows [first_row, first_row + count): read in place for f32 (any count, one strided run),
+  // else widened into the buffer, which holds a key block.
+  RowBlock rows(int64_t first_row, int64_t count) const {
+    if (dtype == DType::f32) {
+      return {static_cast<const float*>(row_zero) + first_row * stride, stride,
+              rows_in_head - first_row};
+    }
+    const auto* bytes = static_cast<const unsigned char*>(row_zero);
+    const int64_t row_bytes = stride * dtype_size(dtype);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t row = first_row + r;
+      widen_row<Arch>(bytes + row * row_bytes, dtype, width, buffer + r * buffer_stride,
+                      scales != nullptr ? scales + row * scale_row_stride : nullptr, scale_group);
+    }
+    return {buffer, buffer_stride, count};
   }
 };
 
-}  // namespace simdattn::detail
+}  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

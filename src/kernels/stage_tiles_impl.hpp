@@ -15,8 +15,8 @@ inline void run_qk_scores_tile(const AttentionPlan& plan, const TileJob& job, Ti
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q, plan.scale,
-                      scratch.packed_queries);
-  const StridedRowSource key_rows = key_source(plan, job);
+                            scratch.packed_queries, scratch.widened_queries);
+  const RowSource<Arch> key_rows = key_source<Arch>(plan, job, scratch);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     const RowBlock key_block = key_rows.rows(first_key, rows);
@@ -39,7 +39,7 @@ inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, Ti
   const auto [real_columns, padded_columns, keys] =
       start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
-  const StridedRowSource value_rows = value_source(plan, job);
+  const RowSource<Arch> value_rows = value_source<Arch>(plan, job, scratch);
   for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
     const int64_t rows = std::min(plan.key_block, keys.end - first_key);
     for (int64_t r = 0; r < rows; ++r) {
@@ -56,10 +56,14 @@ inline void run_weights_v_tile(const AttentionPlan& plan, const TileJob& job, Ti
                                           1, value_block.stride, scratch.scores, padded_columns,
                                           scratch.accumulator, padded_columns);
   }
+  // Rounded outputs go through a float row (output_rows) first.
+  const bool rounded = plan.out.dtype != DType::f32;
   for (int64_t c = 0; c < real_columns; ++c) {
     const ColumnInfo& column = scratch.columns[c];
-    float* out = plan.out.row(job.batch, column.head, column.position);
+    void* destination = plan.out.row(job.batch, column.head, column.position);
+    float* out = rounded ? scratch.output_rows : static_cast<float*>(destination);
     for (int64_t n = 0; n < plan.value_dim; ++n) out[n] = scratch.accumulator[n * padded_columns + c];
+    if (rounded) narrow_row<Arch>(out, plan.value_dim, destination, plan.out.dtype);
   }
 }
 

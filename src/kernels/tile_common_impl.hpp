@@ -101,12 +101,43 @@ inline TileColumns start_tile(const AttentionPlan& plan, const TileJob& job, Til
   return {real, (real + panel - 1) / panel * panel, keys_seen_by_tile(scratch, real)};
 }
 
-// The key and value rows of a job's (batch, kv head), as the kernels read them.
-inline StridedRowSource key_source(const AttentionPlan& plan, const TileJob& job) {
-  return {plan.k.row(job.batch, job.kv_head, 0), plan.k.strides[2]};
+// The key and value rows of a job's (batch, kv head), as the kernels read them: in place (f32)
+// or widened a block at a time into the thread's buffers.
+template <class Arch>
+inline RowSource<Arch> rows_of_head(const AnyConstTensorView& input, const ConstTensorView& scales,
+                                    const TileJob& job, float* buffer) {
+  const bool scaled = scales.data != nullptr;
+  return {input.row(job.batch, job.kv_head, 0),
+          input.dtype,
+          input.strides[2],
+          input.shape[3],
+          input.shape[2],
+          scaled ? scales.row(job.batch, job.kv_head, 0) : nullptr,
+          scaled ? scales.strides[2] : 0,
+          scaled ? input.shape[3] / scales.shape[3] : 1,
+          buffer,
+          (input.shape[3] + 15) / 16 * 16};
 }
-inline StridedRowSource value_source(const AttentionPlan& plan, const TileJob& job) {
-  return {plan.v.row(job.batch, job.kv_head, 0), plan.v.strides[2]};
+template <class Arch>
+inline RowSource<Arch> key_source(const AttentionPlan& plan, const TileJob& job,
+                                  const TileScratch& scratch) {
+  return rows_of_head<Arch>(plan.k, plan.k_scale, job, scratch.widened_keys);
+}
+template <class Arch>
+inline RowSource<Arch> value_source(const AttentionPlan& plan, const TileJob& job,
+                                    const TileScratch& scratch) {
+  return rows_of_head<Arch>(plan.v, plan.v_scale, job, scratch.widened_values);
+}
+
+// Row (b, head, position) of q (or of the weights, for weights_v) as floats: in place for f32,
+// else widened into `widened` (head_dim floats).
+template <class Arch>
+inline const float* float_row(const AnyConstTensorView& view, int64_t b, int64_t head,
+                              int64_t position, float* widened) {
+  const void* row = view.row(b, head, position);
+  if (view.dtype == DType::f32) return static_cast<const float*>(row);
+  widen_row<Arch>(row, view.dtype, view.shape[3], widened, nullptr, 1);
+  return widened;
 }
 
 // The scale that puts the attention tiles' logits in base 2 (kLog2e): the packed queries carry it.
@@ -115,19 +146,22 @@ inline float base2_logit_scale(const AttentionPlan& plan) { return plan.scale * 
 // packed[d][c] = scale · q[b, head(c), position(c), d]; padded columns are 0. Gathering Qᵀ once
 // per tile lets every key row be broadcast against it without packing K. Whole W × W blocks are
 // transposed in registers; the head_dim tail goes element by element.
+// Rows of q that are not fp32 are widened first, into `widened` (W rows of head_dim_padded).
 template <class Arch>
 inline void pack_scaled_queries(const AttentionPlan& plan, const TileJob& job,
                                 const ColumnInfo* columns, int64_t real_columns,
-                                int64_t padded_columns, ConstTensorView queries, float scale,
-                                float* packed) {
+                                int64_t padded_columns, const AnyConstTensorView& queries,
+                                float scale, float* packed, float* widened) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   const int64_t full_depth = plan.head_dim - plan.head_dim % W;
+  const int64_t widened_stride = (plan.head_dim + 15) / 16 * 16;
   for (int64_t c0 = 0; c0 < real_columns; c0 += W) {
     const int64_t count = std::min(W, real_columns - c0);
     const float* rows[W];
     for (int64_t j = 0; j < count; ++j) {
-      rows[j] = queries.row(job.batch, columns[c0 + j].head, columns[c0 + j].position);
+      rows[j] = float_row<Arch>(queries, job.batch, columns[c0 + j].head, columns[c0 + j].position,
+                                widened == nullptr ? nullptr : widened + j * widened_stride);
     }
     for (int64_t d0 = 0; d0 < full_depth; d0 += W) {
       Floats block[W];
@@ -228,13 +262,20 @@ inline bool transform_logits(const AttentionPlan& plan, const TileJob& job, Tile
     }
   }
   if (plan.has_mask) {
-    const ConstTensorView& mask = plan.mask;
+    const AnyConstTensorView& mask = plan.mask;
     for (int64_t c = 0; c < real_columns; ++c) {
       const ColumnInfo& column = scratch.columns[c];
-      const float* mask_row = mask.row(mask.shape[0] == 1 ? 0 : job.batch,
-                                       mask.shape[1] == 1 ? 0 : column.head,
-                                       mask.shape[2] == 1 ? 0 : column.position) +
-                              first_key;
+      const void* mask_start = mask.row(mask.shape[0] == 1 ? 0 : job.batch,
+                                        mask.shape[1] == 1 ? 0 : column.head,
+                                        mask.shape[2] == 1 ? 0 : column.position);
+      // A mask of one key (the only one whose strides[3] may differ from 1) has first_key 0.
+      const float* mask_row = scratch.widened_mask;
+      if (mask.dtype == DType::f32) {
+        mask_row = static_cast<const float*>(mask_start) + first_key;
+      } else {
+        widen_row<Arch>(static_cast<const unsigned char*>(mask_start) + first_key * dtype_size(mask.dtype),
+                        mask.dtype, rows, scratch.widened_mask, nullptr, 1);
+      }
       // -inf excludes the key whatever its logit (NaN included), as in the oracle.
       for (int64_t r = 0; r < rows; ++r) {
         float& logit = scores[r * padded_columns + c];
@@ -487,6 +528,14 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
                                      AccumulatorLayout layout) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
+  // Column c's output row: the caller's (f32), or a float row rounded into it at the end.
+  const bool rounded = plan.out.dtype != DType::f32;
+  const int64_t rounded_stride = (plan.value_dim + 15) / 16 * 16;
+  const auto output_row = [&](int64_t c) {
+    const ColumnInfo& column = scratch.columns[c];
+    return rounded ? scratch.output_rows + c * rounded_stride
+                   : static_cast<float*>(plan.out.row(job.batch, column.head, column.position));
+  };
   const int64_t transposed_values = layout.column_stride == 1 ? plan.value_dim - plan.value_dim % W : 0;
   for (int64_t c0 = 0; c0 < real_columns && transposed_values > 0; c0 += W) {
     const int64_t count = std::min(W, real_columns - c0);
@@ -494,9 +543,8 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
     float* outs[W] = {};
     float inverses[W];
     for (int64_t i = 0; i < count; ++i) {
-      const ColumnInfo& column = scratch.columns[c0 + i];
       const float sum = scratch.running_sum[c0 + i];
-      if (sum > 0.0f) outs[i] = plan.out.row(job.batch, column.head, column.position);
+      if (sum > 0.0f) outs[i] = output_row(c0 + i);
       // Only a positive sum is divided by: 1 / 0 would raise FE_DIVBYZERO.
       inverses[i] = sum > 0.0f ? 1.0f / sum : 0.0f;
     }
@@ -514,7 +562,7 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
   for (int64_t c = 0; c < real_columns; ++c) {
     const ColumnInfo& column = scratch.columns[c];
     const float sum = scratch.running_sum[c];
-    float* out = plan.out.row(job.batch, column.head, column.position);
+    float* out = output_row(c);
     if (sum > 0.0f) {
       const float inverse = 1.0f / sum;
       for (int64_t n = transposed_values; n < plan.value_dim; ++n) {
@@ -526,6 +574,10 @@ inline void write_normalized_outputs(const AttentionPlan& plan, const TileJob& j
     if (plan.has_lse) {
       *plan.lse.row(job.batch, column.head, column.position) =
           natural_log_sum_exp(scratch.running_max[c], sum);
+    }
+    if (rounded) {
+      narrow_row<Arch>(out, plan.value_dim, plan.out.row(job.batch, column.head, column.position),
+                       plan.out.dtype);
     }
   }
 }

@@ -51,6 +51,13 @@ struct TileScratch {
   float* alibi_slope;      // columns: -slope · log2(e) of the column's head, 0 for padding
   float* alibi_diagonal;   // columns: position + offset relative to the current key block
   ColumnInfo* columns;     // columns
+  // For inputs and outputs that are not fp32 (null otherwise): rows widened to float, or
+  // computed in float before they are rounded to the output's dtype. Row strides in floats.
+  float* widened_keys;     // key block × head_dim_padded: a k block (RowSource)
+  float* widened_values;   // key block × value_dim_padded: a v block
+  float* widened_queries;  // columns × head_dim_padded: the tile's q rows, before packing
+  float* widened_mask;     // key block: one column's mask entries of a key block
+  float* output_rows;      // columns × value_dim_padded: a tile's outputs before rounding
 };
 
 // Unnormalised partial results of key chunks (decoding), merged in a fixed order afterwards.
@@ -59,6 +66,8 @@ struct PartialSlots {
   float* max;            // per slot: columns_padded, base 2
   float* sum;            // per slot: columns_padded
   float* chunk_weights;  // per thread: key_chunks, the merge's working memory
+  float* output_rows;    // per thread: value_dim rounded up to 16 floats, a row of an output
+                         // that is rounded to 16 bits (null for f32 outputs)
 };
 
 // attention() for one work item with the online softmax: memory independent of Sk.

@@ -22,7 +22,9 @@ float empty_view_anchor = 0.0f;
 template <class View>
 View anchored_if_empty(View view) {
   if (view.shape[3] != 0) return view;
-  return View(&empty_view_anchor, view.shape, {0, 0, 0, 1});
+  view.data = &empty_view_anchor;
+  view.strides = {0, 0, 0, 1};
+  return view;
 }
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
@@ -39,8 +41,8 @@ int64_t estimated_keys(const AttentionPlan& plan, const TileJob& job) {
 
 }  // namespace
 
-AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
-                                  TensorView out, const AttentionOptions& options) {
+AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                                  AnyTensorView out, const AttentionOptions& options) {
   AttentionPlan plan{};
   plan.q = anchored_if_empty(q);
   plan.k = anchored_if_empty(k);
@@ -68,6 +70,8 @@ AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTen
   plan.window_right = options.window_right < 0 ? -1 : std::min(options.window_right, widest);
   plan.has_mask = options.mask.has_value();
   if (plan.has_mask) plan.mask = *options.mask;
+  if (options.k_scale.has_value()) plan.k_scale = *options.k_scale;
+  if (options.v_scale.has_value()) plan.v_scale = *options.v_scale;
   plan.kv_lengths = options.kv_lengths;
   plan.softcap = options.softcap;
   plan.alibi_slopes = options.alibi_slopes;

@@ -24,14 +24,18 @@ struct TileJob {
 
 struct AttentionPlan {
   // --- The problem ---
-  ConstTensorView q, k, v;
-  TensorView out;
+  // Inputs and the output in their own dtypes (validated: q and out f32, bf16 or f16; k and v
+  // one dtype, i8 with k_scale and v_scale). Kernels reach k and v through key_source() and
+  // value_source(), q through the query packing, out through the epilogues.
+  AnyConstTensorView q, k, v;
+  AnyTensorView out;
+  ConstTensorView k_scale, v_scale;  // [B, Hkv, Sk, groups] for an i8 cache; data null otherwise
   int64_t batch, q_heads, kv_heads, group, sq, sk, head_dim, value_dim;
   float scale;
   Causal causal;
   int64_t window_left, window_right;
   bool has_mask;
-  ConstTensorView mask;
+  AnyConstTensorView mask;
   const int64_t* kv_lengths;
   float softcap;
   const float* alibi_slopes;
@@ -55,8 +59,8 @@ struct AttentionPlan {
 
 // Throws nothing: the arguments were validated. Chooses composed or fused, the tile shape, the
 // key split and the work items, for the ISA of this call.
-AttentionPlan make_attention_plan(ConstTensorView q, ConstTensorView k, ConstTensorView v,
-                                  TensorView out, const AttentionOptions& options);
+AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                                  AnyTensorView out, const AttentionOptions& options);
 
 // The number of threads a call uses (plan/thread_team.cpp): the request (0 = OpenMP's default),
 // never more than the logical CPUs the process may run on nor than there is work; 1 inside an

@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include "kernels/scalar_convert.hpp"
 #include "plan/run_plan.hpp"
 
 namespace simdattn::detail {
@@ -39,7 +40,10 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
         chunk_weight[chunk] = chunk_max == shift ? 1.0f : std::exp2(chunk_max - shift);
         sum += partials.sum[slot] * chunk_weight[chunk];
       }
-      float* out = plan.out.row(b, head, position);
+      // A rounded output is computed in a float row (this thread's, value_dim floats) first.
+      void* destination = plan.out.row(b, head, position);
+      float* out = plan.out.dtype == DType::f32 ? static_cast<float*>(destination)
+                                                 : partials.output_rows + (plan.value_dim + 15) / 16 * 16 * omp_get_thread_num();
       for (int64_t n = 0; n < plan.value_dim; ++n) {
         float value = 0.0f;
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
@@ -48,6 +52,7 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
         }
         out[n] = sum > 0.0f ? value / sum : (sum == 0.0f ? 0.0f : sum);
       }
+      if (plan.out.dtype != DType::f32) narrow_row_scalar(out, plan.value_dim, destination, plan.out.dtype);
       if (plan.has_lse) {
         *plan.lse.row(b, head, position) = natural_log_sum_exp(max, sum);
       }

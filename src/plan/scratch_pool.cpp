@@ -45,7 +45,18 @@ ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_r
   const int64_t scores = round_up_to_alignment(checked_size(score_rows, columns));
   const int64_t accumulator = round_up_to_alignment(checked_size(round_up_to_alignment(plan.value_dim), columns));
   const int64_t column_array = round_up_to_alignment(columns);
-  const int64_t per_thread = queries + scores + accumulator + static_cast<int64_t>(std::size(kColumnArrays)) * column_array;
+  // Widened inputs and unrounded outputs, only for tensors that are not fp32.
+  const auto unless_f32 = [](DType dtype, int64_t floats) { return dtype == DType::f32 ? 0 : floats; };
+  const int64_t head_row = round_up_to_alignment(plan.head_dim);
+  const int64_t value_row = round_up_to_alignment(plan.value_dim);
+  const int64_t widened_keys = unless_f32(plan.k.dtype, round_up_to_alignment(checked_size(score_rows, head_row)));
+  const int64_t widened_values = unless_f32(plan.v.dtype, round_up_to_alignment(checked_size(score_rows, value_row)));
+  const int64_t widened_queries = unless_f32(plan.q.dtype, round_up_to_alignment(checked_size(columns, head_row)));
+  const int64_t widened_mask = plan.has_mask ? unless_f32(plan.mask.dtype, round_up_to_alignment(score_rows)) : 0;
+  const int64_t output_rows = unless_f32(plan.out.dtype, round_up_to_alignment(checked_size(columns, value_row)));
+  const int64_t per_thread = queries + scores + accumulator +
+                             static_cast<int64_t>(std::size(kColumnArrays)) * column_array +
+                             widened_keys + widened_values + widened_queries + widened_mask + output_rows;
   floats_ = AlignedFloats(checked_size(per_thread, threads));
   columns_.resize(static_cast<size_t>(checked_size(columns, threads)));
   tiles_.resize(static_cast<size_t>(threads));
@@ -62,6 +73,12 @@ ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_r
     tile.accumulator = take(accumulator);
     for (float* TileScratch::*array : kColumnArrays) tile.*array = take(column_array);
     tile.columns = columns_.data() + columns * t;
+    const auto take_if = [&take](int64_t count) { return count > 0 ? take(count) : nullptr; };
+    tile.widened_keys = take_if(widened_keys);
+    tile.widened_values = take_if(widened_values);
+    tile.widened_queries = take_if(widened_queries);
+    tile.widened_mask = take_if(widened_mask);
+    tile.output_rows = take_if(output_rows);
   }
 }
 
@@ -72,11 +89,14 @@ PartialPool::PartialPool(const AttentionPlan& plan) {
   const int64_t accumulator = checked_size(checked_size(slots, plan.value_dim), columns);
   const int64_t statistics = checked_size(slots, columns);
   const int64_t chunk_weights = checked_size(plan.key_chunks, plan.threads);
-  floats_ = AlignedFloats(accumulator + 2 * statistics + chunk_weights);
+  const int64_t output_rows =
+      plan.out.dtype == DType::f32 ? 0 : checked_size(round_up_to_alignment(plan.value_dim), plan.threads);
+  floats_ = AlignedFloats(accumulator + 2 * statistics + chunk_weights + output_rows);
   slots_.accumulator = floats_.data();
   slots_.max = slots_.accumulator + accumulator;
   slots_.sum = slots_.max + statistics;
   slots_.chunk_weights = slots_.sum + statistics;
+  slots_.output_rows = output_rows > 0 ? slots_.chunk_weights + chunk_weights : nullptr;
 }
 
 }  // namespace simdattn::detail

@@ -8,10 +8,14 @@
 #include <vector>
 
 #include "api/validate.hpp"
+#include "reference/stored_values.hpp"
 #include "simdattn/reference.hpp"
 
 namespace simdattn::reference {
 namespace {
+
+using detail::CacheRows;
+using detail::stored_value;
 
 constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
 
@@ -37,13 +41,12 @@ bool key_visible(const AttentionOptions& options, const HeadContext& head, int64
 }
 
 // The biased logit of a visible key: scale · q·k, then the softcap, then ALiBi, then the mask.
-double biased_logit(ConstTensorView q, ConstTensorView k, const AttentionOptions& options,
+double biased_logit(AnyConstTensorView q, const CacheRows& k, const AttentionOptions& options,
                     const HeadContext& head, int64_t i, int64_t j) {
-  const float* query = q.row(head.batch_index, head.head, i);
-  const float* key = k.row(head.batch_index, head.kv_head, j);
+  const void* query = q.row(head.batch_index, head.head, i);
   double dot = 0.0;
   for (int64_t d = 0; d < q.shape[3]; ++d) {
-    dot += static_cast<double>(query[d]) * static_cast<double>(key[d]);
+    dot += stored_value(query, q.dtype, d) * k.at(head.batch_index, head.kv_head, j, d);
   }
   double logit = head.scale * dot;
   if (options.softcap > 0.0f) {
@@ -55,12 +58,12 @@ double biased_logit(ConstTensorView q, ConstTensorView k, const AttentionOptions
     logit -= static_cast<double>(options.alibi_slopes[head.head]) * distance;
   }
   if (options.mask.has_value()) {
-    const ConstTensorView& mask = *options.mask;
+    const AnyConstTensorView& mask = *options.mask;
     // A size-1 dimension of the mask broadcasts: index 0 serves every position.
-    const float* mask_row =
+    const void* mask_row =
         mask.row(mask.shape[0] == 1 ? 0 : head.batch_index, mask.shape[1] == 1 ? 0 : head.head,
                  mask.shape[2] == 1 ? 0 : i);
-    const double mask_value = mask_row[j * mask.strides[3]];
+    const double mask_value = stored_value(mask_row, mask.dtype, j * mask.strides[3]);
     // -inf excludes the key whatever its logit (NaN included): the mask's meaning, not arithmetic.
     if (mask_value == kMinusInfinity) return kMinusInfinity;
     logit += mask_value;
@@ -95,13 +98,14 @@ double effective_scale(const AttentionOptions& options, int64_t head_dim) {
 // h' = h / (Hq/Hkv); optional weights and lse. Keys that are invisible or whose biased logit is
 // -inf are excluded: weight 0, and their values are not read (a NaN there reaches no row). A row
 // with no included key gets out = 0, weights = 0 and lse = -inf.
-void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
+void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v, AnyTensorView out,
                const AttentionOptions& options) {
-  detail::validate_attention("simdattn::reference::attention", q, k, v, out, options);
+  ::simdattn::detail::validate_attention("simdattn::reference::attention", q, k, v, out, options);
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2], value_dim = v.shape[3];
   if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
   const int64_t group = query_heads / k.shape[1];
+  const CacheRows keys_read{k, options.k_scale}, values_read{v, options.v_scale};
 
   std::vector<double> logits(static_cast<size_t>(keys));
   std::vector<double> sum(static_cast<size_t>(value_dim));
@@ -114,7 +118,7 @@ void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorVi
           b, h, h / group, visible_keys, offset, effective_scale(options, q.shape[3])};
       for (int64_t i = 0; i < queries; ++i) {
         for (int64_t j = 0; j < keys; ++j) {
-          logits[j] = key_visible(options, head, i, j) ? biased_logit(q, k, options, head, i, j)
+          logits[j] = key_visible(options, head, i, j) ? biased_logit(q, keys_read, options, head, i, j)
                                                        : kMinusInfinity;
         }
         const std::vector<double> weights = softmax(logits);
@@ -122,13 +126,12 @@ void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorVi
         sum.assign(sum.size(), 0.0);
         for (int64_t j = 0; j < keys; ++j) {
           if (logits[j] == kMinusInfinity) continue;
-          const float* value = v.row(b, head.kv_head, j);
           for (int64_t d = 0; d < value_dim; ++d) {
-            sum[d] += weights[j] * static_cast<double>(value[d]);
+            sum[d] += weights[j] * values_read.at(b, head.kv_head, j, d);
           }
         }
-        float* out_row = out.row(b, h, i);
-        for (int64_t d = 0; d < value_dim; ++d) out_row[d] = static_cast<float>(sum[d]);
+        void* out_row = out.row(b, h, i);
+        for (int64_t d = 0; d < value_dim; ++d) detail::store_rounded(out_row, out.dtype, d, sum[d]);
 
         if (options.weights.has_value()) {
           float* weight_row = options.weights->row(b, h, i);

@@ -4,13 +4,17 @@
 #include <vector>
 
 #include "api/validate.hpp"
+#include "reference/stored_values.hpp"
 #include "simdattn/reference.hpp"
 
 namespace simdattn::reference {
 
 // scores[b,h,i,j] = scale · Σ_d q[b,h,i,d] · k[b,h/(Hq/Hkv),j,d].
-void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float scale) {
-  detail::validate_qk_scores("simdattn::reference::qk_scores", q, k, scores, scale, 0);
+void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores, float scale,
+               std::optional<ConstTensorView> k_scale) {
+  ::simdattn::detail::validate_qk_scores("simdattn::reference::qk_scores", q, k, scores, scale, 0,
+                                         k_scale);
+  const detail::CacheRows keys_read{k, k_scale};
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2], head_dim = q.shape[3];
   if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
@@ -18,13 +22,12 @@ void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float sc
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t h = 0; h < query_heads; ++h) {
       for (int64_t i = 0; i < queries; ++i) {
-        const float* query = q.row(b, h, i);
+        const void* query = q.row(b, h, i);
         float* score_row = scores.row(b, h, i);
         for (int64_t j = 0; j < keys; ++j) {
-          const float* key = k.row(b, h / group, j);
           double dot = 0.0;
           for (int64_t d = 0; d < head_dim; ++d) {
-            dot += static_cast<double>(query[d]) * static_cast<double>(key[d]);
+            dot += detail::stored_value(query, q.dtype, d) * keys_read.at(b, h / group, j, d);
           }
           score_row[j] = static_cast<float>(static_cast<double>(scale) * dot);
         }
@@ -35,7 +38,7 @@ void qk_scores(ConstTensorView q, ConstTensorView k, TensorView scores, float sc
 
 // Each row of scores [B, H, Sq, Sk] becomes reference::softmax of itself, computed in double.
 void softmax_rows(TensorView scores) {
-  detail::validate_softmax_rows("simdattn::reference::softmax_rows", scores, 0);
+  ::simdattn::detail::validate_softmax_rows("simdattn::reference::softmax_rows", scores, 0);
   const int64_t keys = scores.shape[3];
   if (scores.shape[0] == 0 || scores.shape[1] == 0 || scores.shape[2] == 0 || keys == 0) return;
   std::vector<double> row(static_cast<size_t>(keys));
@@ -53,8 +56,11 @@ void softmax_rows(TensorView scores) {
 
 // out[b,h,i,:] = Σ_j weights[b,h,i,j] · v[b,h/(Hq/Hkv),j,:], every term included (0 · NaN is NaN
 // here, as in any matrix product).
-void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out) {
-  detail::validate_weights_v("simdattn::reference::weights_v", weights, v, out, 0);
+void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
+               std::optional<ConstTensorView> v_scale) {
+  ::simdattn::detail::validate_weights_v("simdattn::reference::weights_v", weights, v, out, 0,
+                                         v_scale);
+  const detail::CacheRows values_read{v, v_scale};
   const int64_t batch = weights.shape[0], query_heads = weights.shape[1];
   const int64_t queries = weights.shape[2], keys = weights.shape[3], value_dim = v.shape[3];
   if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
@@ -66,13 +72,12 @@ void weights_v(ConstTensorView weights, ConstTensorView v, TensorView out) {
         const float* weight_row = weights.row(b, h, i);
         sum.assign(sum.size(), 0.0);
         for (int64_t j = 0; j < keys; ++j) {
-          const float* value = v.row(b, h / group, j);
           for (int64_t d = 0; d < value_dim; ++d) {
-            sum[d] += static_cast<double>(weight_row[j]) * static_cast<double>(value[d]);
+            sum[d] += static_cast<double>(weight_row[j]) * values_read.at(b, h / group, j, d);
           }
         }
-        float* out_row = out.row(b, h, i);
-        for (int64_t d = 0; d < value_dim; ++d) out_row[d] = static_cast<float>(sum[d]);
+        void* out_row = out.row(b, h, i);
+        for (int64_t d = 0; d < value_dim; ++d) detail::store_rounded(out_row, out.dtype, d, sum[d]);
       }
     }
   }

@@ -75,7 +75,51 @@ static void check_options_init(void) {
             options.lse == NULL && options.num_threads == 0 && options.algorithm == SIMDATTN_ALGO_AUTO &&
             options.scale_is_explicit == 0,
         "defaults");
-  simdattn_options_init(NULL); /* must simply return */
+  simdattn_options_init_sized(NULL, sizeof(simdattn_options)); /* must simply return */
+  (simdattn_options_init)(NULL);
+}
+
+/* A program built against the first header: its struct ends with `algorithm`, and it calls the
+ * simdattn_options_init symbol, which must write nothing past that struct; calls with it work. */
+struct first_layout {
+  size_t struct_size;
+  float scale;
+  int32_t causal;
+  int64_t window_left, window_right;
+  const simdattn_tensor *mask;
+  const int64_t *kv_lengths;
+  float softcap;
+  const float *alibi_slopes;
+  const simdattn_tensor *weights, *lse;
+  int32_t num_threads, algorithm;
+};
+static void check_first_layout_callers(void) {
+  struct {
+    struct first_layout options;
+    unsigned char guard[64];
+  } old;
+  float with_old[SQ * DIM], with_new[SQ * DIM];
+  memset(&old, 0xab, sizeof old);
+  (simdattn_options_init)((simdattn_options *)&old.options);
+  CHECK(old.options.struct_size == offsetof(struct first_layout, algorithm) + sizeof(int32_t),
+        "first-layout struct_size %zu", old.options.struct_size);
+  for (size_t i = offsetof(struct first_layout, algorithm) + sizeof(int32_t); i < sizeof old; ++i) {
+    CHECK(((const unsigned char *)&old)[i] == 0xab, "byte %zu past the first layout was written", i);
+  }
+  old.options.causal = SIMDATTN_CAUSAL_BOTTOM_RIGHT;
+  CHECK(run((const simdattn_options *)&old.options, with_old) == SIMDATTN_OK, "first layout: %s",
+        simdattn_last_error());
+  simdattn_options options;
+  simdattn_options_init(&options);
+  options.causal = SIMDATTN_CAUSAL_BOTTOM_RIGHT;
+  CHECK(run(&options, with_new) == SIMDATTN_OK, "current layout: %s", simdattn_last_error());
+  CHECK(memcmp(with_old, with_new, sizeof with_new) == 0, "first-layout caller got other results");
+  /* A sized init smaller than the struct writes that many bytes only. */
+  memset(&options, 0xab, sizeof options);
+  simdattn_options_init_sized(&options, offsetof(simdattn_options, softcap));
+  CHECK(options.struct_size == offsetof(simdattn_options, softcap) && options.window_right == -1 &&
+            ((const unsigned char *)&options)[offsetof(simdattn_options, softcap)] == 0xab,
+        "sized init");
 }
 
 /* scale 0 and NULL options both mean 1/sqrt(head_dim); every call gives the same bits. */
@@ -156,9 +200,14 @@ static void check_c_specific_errors(void) {
   check_rejected("NULL out", simdattn_attention(&tq, &tk, &tv, NULL, &options),
                  SIMDATTN_ERR_INVALID_ARGUMENT, "out must not be NULL", before);
   simdattn_tensor wrong_dtype = tv;
-  wrong_dtype.dtype = 3;
-  check_rejected("dtype 3", simdattn_attention(&tq, &tk, &wrong_dtype, &tout, &options),
-                 SIMDATTN_ERR_INVALID_ARGUMENT, "v->dtype must be SIMDATTN_F32 (0), got 3", before);
+  wrong_dtype.dtype = 7;
+  check_rejected("dtype 7", simdattn_attention(&tq, &tk, &wrong_dtype, &tout, &options),
+                 SIMDATTN_ERR_INVALID_ARGUMENT,
+                 "v->dtype must be SIMDATTN_F32 (0), SIMDATTN_BF16 (1), SIMDATTN_F16 (2) or "
+                 "SIMDATTN_I8 (3), got 7", before);
+  wrong_dtype.dtype = SIMDATTN_BF16;
+  check_rejected("v bf16 under k f32", simdattn_attention(&tq, &tk, &wrong_dtype, &tout, &options),
+                 SIMDATTN_ERR_INVALID_ARGUMENT, "v.dtype must equal k.dtype = f32", before);
 
   options.causal = 3;
   check_rejected("causal 3", run(&options, out), SIMDATTN_ERR_INVALID_ARGUMENT, "options->causal", before);
@@ -300,6 +349,7 @@ int main(void) {
   check_identity();
   check_options_init();
   check_defaults();
+  check_first_layout_callers();
   check_c_specific_errors();
   check_explicit_scale();
   check_older_caller();

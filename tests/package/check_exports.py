@@ -13,7 +13,10 @@ import re
 import subprocess
 import sys
 
-DECLARATION = re.compile(r"SIMDATTN_API\b[^;{]*?\b(\w+)\s*\(", re.S)
+# The name may be parenthesised, as a function that a macro of the same name wraps is declared:
+# `SIMDATTN_API void (name)(...)`.
+DECLARATION = re.compile(
+    r"SIMDATTN_API\b[^;{]*?(?:\(\s*(\w+)\s*\)|\b(\w+))\s*\((?!\s*\w+\s*\)\s*\()", re.S)
 NAMESPACE = re.compile(r"^\s*namespace\s+([\w:]+)\s*\{", re.M)
 
 
@@ -26,14 +29,15 @@ def declared_api(include_dir):
         text = re.sub(r"^\s*#.*$", "", text, flags=re.M)  # the macro's own #define lines
         namespaces = [(m.start(), m.group(1)) for m in NAMESPACE.finditer(text)]
         for match in DECLARATION.finditer(text):
+            name = match.group(1) or match.group(2)
             if header.suffix == ".h":
-                c_names.add(match.group(1))
+                c_names.add(name)
                 continue
             # The innermost namespace opened before the declaration (our headers open one each).
             enclosing = [name for start, name in namespaces if start < match.start()]
             if not enclosing:
-                raise SystemExit(f"{header}: {match.group(1)} is declared outside any namespace")
-            cpp_names.add(f"{enclosing[-1]}::{match.group(1)}")
+                raise SystemExit(f"{header}: {name} is declared outside any namespace")
+            cpp_names.add(f"{enclosing[-1]}::{name}")
     if not c_names or not cpp_names:
         raise SystemExit(f"no SIMDATTN_API declarations found under {include_dir}")
     return c_names, cpp_names
