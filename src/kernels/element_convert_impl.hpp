@@ -9,14 +9,15 @@
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
+// Out of line: called once per row, from code paths (the fp32 ones) that must not grow with them.
 template <class Arch>
-inline void widen_row(const void* source, DType dtype, int64_t count, float* destination,
+[[gnu::noinline]] void widen_row(const void* source, DType dtype, int64_t count, float* destination,
                       const float* scales, int64_t group) {
   widen_row_scalar(source, dtype, count, destination, scales, group);
 }
 
 template <class Arch>
-inline void narrow_row(const float* source, int64_t count, void* destination, DType dtype) {
+[[gnu::noinline]] void narrow_row(const float* source, int64_t count, void* destination, DType dtype) {
   narrow_row_scalar(source, count, destination, dtype);
 }
 

@@ -66,6 +66,12 @@ struct RowSource {
       return {static_cast<const float*>(row_zero) + first_row * stride, stride,
               rows_in_head - first_row};
     }
+    return widened_rows(first_row, count);
+  }
+
+ private:
+  // Out of line and cold, so that the fp32 tiles' code stays as it was without the conversion.
+  [[gnu::noinline, gnu::cold]] RowBlock widened_rows(int64_t first_row, int64_t count) const {
     const auto* bytes = static_cast<const unsigned char*>(row_zero);
     const int64_t row_bytes = stride * dtype_size(dtype);
     for (int64_t r = 0; r < count; ++r) {
