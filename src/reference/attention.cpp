@@ -14,7 +14,7 @@
 namespace simdattn::reference {
 namespace {
 
-using detail::CacheRows;
+using detail::StoredValues;
 using detail::stored_value;
 
 constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
@@ -41,12 +41,11 @@ bool key_visible(const AttentionOptions& options, const HeadContext& head, int64
 }
 
 // The biased logit of a visible key: scale · q·k, then the softcap, then ALiBi, then the mask.
-double biased_logit(AnyConstTensorView q, const CacheRows& k, const AttentionOptions& options,
-                    const HeadContext& head, int64_t i, int64_t j) {
-  const void* query = q.row(head.batch_index, head.head, i);
+double biased_logit(const StoredValues& q, int64_t head_dim, const StoredValues& k,
+                    const AttentionOptions& options, const HeadContext& head, int64_t i, int64_t j) {
   double dot = 0.0;
-  for (int64_t d = 0; d < q.shape[3]; ++d) {
-    dot += stored_value(query, q.dtype, d) * k.at(head.batch_index, head.kv_head, j, d);
+  for (int64_t d = 0; d < head_dim; ++d) {
+    dot += q.at(head.batch_index, head.head, i, d) * k.at(head.batch_index, head.kv_head, j, d);
   }
   double logit = head.scale * dot;
   if (options.softcap > 0.0f) {
@@ -105,7 +104,8 @@ void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
   const int64_t keys = k.shape[2], value_dim = v.shape[3];
   if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
   const int64_t group = query_heads / k.shape[1];
-  const CacheRows keys_read{k, options.k_scale}, values_read{v, options.v_scale};
+  const StoredValues queries_read(q, std::nullopt), keys_read(k, options.k_scale),
+      values_read(v, options.v_scale);
 
   std::vector<double> logits(static_cast<size_t>(keys));
   std::vector<double> sum(static_cast<size_t>(value_dim));
@@ -118,7 +118,7 @@ void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
           b, h, h / group, visible_keys, offset, effective_scale(options, q.shape[3])};
       for (int64_t i = 0; i < queries; ++i) {
         for (int64_t j = 0; j < keys; ++j) {
-          logits[j] = key_visible(options, head, i, j) ? biased_logit(q, keys_read, options, head, i, j)
+          logits[j] = key_visible(options, head, i, j) ? biased_logit(queries_read, q.shape[3], keys_read, options, head, i, j)
                                                        : kMinusInfinity;
         }
         const std::vector<double> weights = softmax(logits);

@@ -14,7 +14,7 @@ void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores, fl
                std::optional<ConstTensorView> k_scale) {
   ::simdattn::detail::validate_qk_scores("simdattn::reference::qk_scores", q, k, scores, scale, 0,
                                          k_scale);
-  const detail::CacheRows keys_read{k, k_scale};
+  const detail::StoredValues queries_read(q, std::nullopt), keys_read(k, k_scale);
   const int64_t batch = q.shape[0], query_heads = q.shape[1], queries = q.shape[2];
   const int64_t keys = k.shape[2], head_dim = q.shape[3];
   if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing
@@ -22,12 +22,11 @@ void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores, fl
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t h = 0; h < query_heads; ++h) {
       for (int64_t i = 0; i < queries; ++i) {
-        const void* query = q.row(b, h, i);
         float* score_row = scores.row(b, h, i);
         for (int64_t j = 0; j < keys; ++j) {
           double dot = 0.0;
           for (int64_t d = 0; d < head_dim; ++d) {
-            dot += detail::stored_value(query, q.dtype, d) * keys_read.at(b, h / group, j, d);
+            dot += queries_read.at(b, h, i, d) * keys_read.at(b, h / group, j, d);
           }
           score_row[j] = static_cast<float>(static_cast<double>(scale) * dot);
         }
@@ -60,7 +59,7 @@ void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
                std::optional<ConstTensorView> v_scale) {
   ::simdattn::detail::validate_weights_v("simdattn::reference::weights_v", weights, v, out, 0,
                                          v_scale);
-  const detail::CacheRows values_read{v, v_scale};
+  const detail::StoredValues values_read(v, v_scale);
   const int64_t batch = weights.shape[0], query_heads = weights.shape[1];
   const int64_t queries = weights.shape[2], keys = weights.shape[3], value_dim = v.shape[3];
   if (batch == 0 || query_heads == 0 || queries == 0) return;  // no row: allocate nothing

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "simdattn/tensor.hpp"
 
@@ -39,18 +40,42 @@ inline double stored_value(const void* row, DType dtype, int64_t index) {
   return std::nan("");
 }
 
-// Rows of a k or v input as the attention reads them: the stored value times its scale (int8
-// caches) or the stored value itself.
-struct CacheRows {
-  AnyConstTensorView view;
-  std::optional<ConstTensorView> scales;
+// A q, k or v input as the oracles read it: the stored value times its scale (int8 caches) or
+// the stored value itself. f32 is read in place; any other dtype is widened once, on
+// construction, into doubles (every element is read many times, and decoding it each time would
+// make the oracle several times slower).
+class StoredValues {
+ public:
+  StoredValues(const AnyConstTensorView& view, const std::optional<ConstTensorView>& scales)
+      : view_(view) {
+    if (view.dtype == DType::f32 && !scales.has_value()) return;
+    const auto& s = view.shape;
+    widened_.resize(static_cast<size_t>(s[0] * s[1] * s[2] * s[3]));
+    const int64_t group = scales.has_value() ? s[3] / scales->shape[3] : 1;
+    size_t next = 0;
+    for (int64_t b = 0; b < s[0]; ++b)
+      for (int64_t h = 0; h < s[1]; ++h)
+        for (int64_t j = 0; j < s[2]; ++j) {
+          const void* row = view.row(b, h, j);
+          const float* scale_row = scales.has_value() ? scales->row(b, h, j) : nullptr;
+          for (int64_t d = 0; d < s[3]; ++d) {
+            const double stored = stored_value(row, view.dtype, d);
+            widened_[next++] = scale_row == nullptr
+                                   ? stored
+                                   : stored * static_cast<double>(scale_row[d / group * scales->strides[3]]);
+          }
+        }
+  }
 
   double at(int64_t b, int64_t h, int64_t j, int64_t d) const {
-    const double stored = stored_value(view.row(b, h, j), view.dtype, d);
-    if (!scales.has_value()) return stored;
-    const int64_t group = view.shape[3] / scales->shape[3];
-    return stored * static_cast<double>(scales->row(b, h, j)[d / group * scales->strides[3]]);
+    if (widened_.empty()) return static_cast<const float*>(view_.row(b, h, j))[d];
+    const auto& s = view_.shape;
+    return widened_[static_cast<size_t>(((b * s[1] + h) * s[2] + j) * s[3] + d)];
   }
+
+ private:
+  AnyConstTensorView view_;
+  std::vector<double> widened_;
 };
 
 // x rounded to nearest, ties to even, onto the grid of a binary format with `precision`
