@@ -3,11 +3,15 @@
 // expected values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "reference/stored_values.hpp"
 #include "simdattn/reference.hpp"
+#include "simdattn/simdattn.hpp"
 
 namespace {
 
@@ -124,6 +128,54 @@ TEST(TeachingExamples, CatsLoveCozyWindowsWeightsAndContext) {
     for (int d = 0; d < 3; ++d) {
       EXPECT_NEAR(context[i * 3 + d], expected_context[i][d], kFourDecimals) << i << "," << d;
       EXPECT_NEAR(fused_context[i * 3 + d], expected_context[i][d], kFourDecimals) << i << "," << d;
+    }
+  }
+}
+
+// Cats love cozy windows with the embeddings stored in bf16 and in fp16, as a KV cache would hold
+// them, through the fast path and the oracle, the context written in the same dtype. Rounding
+// each input moves a score by at most 2u·S (S = Σ_d |q_d·k_d| of the row, u the format's unit
+// roundoff), so a weight by at most 2·2u·S relative, a context value by V·(4u·S + u) (V = max |v|),
+// and rounding the context adds u·|c|: the printed values stay within that plus the 4th decimal.
+TEST(TeachingExamples, CatsLoveCozyWindowsInBf16AndF16) {
+  const double expected_context[4][3] = {{0.5271, 0.4141, 0.3070},
+                                         {0.5453, 0.4367, 0.3080},
+                                         {0.5846, 0.4673, 0.2763},
+                                         {0.5978, 0.4074, 0.2807}};
+  for (const simdattn::DType dtype : {simdattn::DType::bf16, simdattn::DType::f16}) {
+    const double u = dtype == simdattn::DType::bf16 ? 0x1p-8 : 0x1p-11;
+    std::vector<uint16_t> words(kCatsLoveCozyWindows.size()), context(12);
+    for (size_t e = 0; e < words.size(); ++e) {
+      ref::detail::store_rounded(words.data(), dtype, static_cast<int64_t>(e), kCatsLoveCozyWindows[e]);
+    }
+    const simdattn::AnyConstTensorView in(words.data(), dtype, {1, 1, 4, 3}, {12, 12, 3, 1});
+    const simdattn::AnyTensorView out(context.data(), dtype, {1, 1, 4, 3}, {12, 12, 3, 1});
+    simdattn::AttentionOptions options;
+    options.scale = 1.0f;
+    double largest_row_sum = 0.0;  // S: the largest Σ_d |q_d·k_d| over every pair of words
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        double sum = 0.0;
+        for (int d = 0; d < 3; ++d) sum += std::fabs(kCatsLoveCozyWindows[i * 3 + d] * kCatsLoveCozyWindows[j * 3 + d]);
+        largest_row_sum = std::max(largest_row_sum, sum);
+      }
+    const double largest_value = 0.9;
+    for (const bool fast : {false, true}) {
+      std::fill(context.begin(), context.end(), uint16_t{0xffff});
+      if (fast) {
+        simdattn::attention(in, in, in, out, options);
+      } else {
+        ref::attention(in, in, in, out, options);
+      }
+      for (int i = 0; i < 4; ++i) {
+        for (int d = 0; d < 3; ++d) {
+          const double value = ref::detail::stored_value(context.data(), dtype, i * 3 + d);
+          const double bound = kFourDecimals + largest_value * (4 * u * largest_row_sum + u) +
+                               u * std::fabs(expected_context[i][d]);
+          EXPECT_NEAR(value, expected_context[i][d], bound)
+              << simdattn::dtype_name(dtype) << (fast ? " fast " : " oracle ") << i << "," << d;
+        }
+      }
     }
   }
 }
