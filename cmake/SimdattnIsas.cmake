@@ -12,7 +12,9 @@ else()
 endif()
 
 set(SIMDATTN_ISA_FLAGS_sse2 "")
-set(SIMDATTN_ISA_FLAGS_avx2 -mavx2 -mfma)
+# F16C converts f16 rows (kernels/element_convert_impl.hpp); every AVX2 CPU has it, and the
+# registry requires it.
+set(SIMDATTN_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
 # -Wno-(maybe-)uninitialized: g++ 12 reports false positives inside its own avx512fintrin.h,
 # whose _mm512_undefined_ps() initialises a variable with itself on purpose (fixed in later
 # releases); the other units keep the full warning set.

@@ -165,6 +165,9 @@ TEST(ScalarConvert, MatchesTheOracle) {
     ASSERT_EQ(detail::float_to_bf16(value), rounded_bits(DType::bf16, value)) << value;
     ASSERT_EQ(detail::float_to_f16(value), rounded_bits(DType::f16, value)) << value;
   }
+  EXPECT_EQ(detail::f16_to_float(0x7c01) != detail::f16_to_float(0x7c01), true);
+  EXPECT_EQ(detail::float_to_bits(detail::f16_to_float(0xfc01)), 0xffc02000u);  // made quiet
+  EXPECT_EQ(detail::float_to_bits(detail::bf16_to_float(0x7f81)), 0x7f810000u);  // bits kept
   EXPECT_EQ(detail::float_to_bf16(NAN) & 0x7fc0, 0x7fc0);
   EXPECT_EQ(detail::float_to_f16(-NAN) & 0xfe00, 0xfe00);
 }

@@ -42,7 +42,11 @@ struct IsaTraits<Isa::avx2> {
   static constexpr const char* name = "avx2";
   using Arch = xsimd::fma3<xsimd::avx2>;
   static constexpr BlockingSizes blocking = kAvx2Blocking;
-  static bool runs_on(const CpuFeatures& cpu) { return cpu.fma3_avx2; }
+  // F16C too (the f16 conversions): xsimd 8.1 does not report it, the compiler's CPUID does.
+  static bool runs_on(const CpuFeatures& cpu) {
+    __builtin_cpu_init();  // in case dispatch runs from a static constructor
+    return cpu.fma3_avx2 && __builtin_cpu_supports("f16c");
+  }
 };
 
 template <>

@@ -1,7 +1,8 @@
 // Element conversions one value at a time, exact and independent of the floating-point
 // environment: the fallback of the vectorised conversions (element_convert_impl.hpp) and what
 // generic code (the key-chunk merge, empty outputs) uses.
-//   widening: bf16 and f16 to float are exact (every such value is a float);
+//   widening: bf16 and f16 to float are exact (every such value is a float); an f16 NaN comes
+//   out quiet, as F16C's conversion makes it, while bf16 widens by a shift and keeps its bits;
 //   narrowing: float to bf16 and f16 rounds to nearest, ties to even; overflow gives ±inf, NaN
 //   stays NaN (quiet, sign kept); f16 subnormals are rounded correctly.
 #pragma once
@@ -39,7 +40,10 @@ inline float f16_to_float(uint16_t bits) {
   const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
   const uint32_t exponent = (bits >> 10) & 0x1fu;
   const uint32_t mantissa = bits & 0x3ffu;
-  if (exponent == 0x1f) return bits_to_float(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0x1f) {  // infinity, or NaN made quiet (its payload kept), as F16C does
+    const uint32_t quiet = mantissa != 0 ? 0x00400000u : 0u;
+    return bits_to_float(sign | 0x7f800000u | quiet | (mantissa << 13));
+  }
   if (exponent != 0) return bits_to_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
   // Subnormal or zero: mantissa · 2^-24, exact in float.
   const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
