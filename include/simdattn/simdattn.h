@@ -141,6 +141,19 @@ SIMDATTN_API simdattn_status simdattn_weights_v(const simdattn_tensor *weights,
                                                 const simdattn_tensor *v,
                                                 const simdattn_tensor *out, int32_t num_threads);
 
+/* destination = source element by element (simdattn/convert.hpp's convert()): each SIMDATTN_F32,
+ * SIMDATTN_BF16 or SIMDATTN_F16, of one shape; narrowing rounds to nearest even. */
+SIMDATTN_API simdattn_status simdattn_convert(const simdattn_tensor *source,
+                                              const simdattn_tensor *destination);
+
+/* Symmetric int8 quantization in groups (quantize_rows() of simdattn/convert.hpp): source
+ * F32/BF16/F16 [B,H,S,D], destination SIMDATTN_I8 [B,H,S,D], scales SIMDATTN_F32 [B,H,S,G], G
+ * dividing D; scale = max|x| / 127 per group. The scales are what simdattn_options' k_scale and
+ * v_scale take. */
+SIMDATTN_API simdattn_status simdattn_quantize_rows(const simdattn_tensor *source,
+                                                    const simdattn_tensor *destination,
+                                                    const simdattn_tensor *scales);
+
 /* This thread's message for its last failed call ("" before any failure); never NULL. */
 SIMDATTN_API const char *simdattn_last_error(void);
 

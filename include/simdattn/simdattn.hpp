@@ -2,6 +2,7 @@
 #pragma once
 
 #include "simdattn/attention.hpp"
+#include "simdattn/convert.hpp"
 #include "simdattn/export.hpp"
 #include "simdattn/kernels.hpp"
 #include "simdattn/reference.hpp"

@@ -282,6 +282,29 @@ simdattn_status simdattn_weights_v(const simdattn_tensor* weights, const simdatt
   });
 }
 
+simdattn_status simdattn_convert(const simdattn_tensor* source, const simdattn_tensor* destination) {
+  static constexpr const char* function = "simdattn_convert";
+  return guarded(function, [&] {
+    simdattn::convert(any_view_of<const void>(function, "source", source),
+                      any_view_of<void>(function, "destination", destination));
+  });
+}
+
+simdattn_status simdattn_quantize_rows(const simdattn_tensor* source, const simdattn_tensor* destination,
+                                       const simdattn_tensor* scales) {
+  static constexpr const char* function = "simdattn_quantize_rows";
+  return guarded(function, [&] {
+    const simdattn::AnyTensorView bytes = any_view_of<void>(function, "destination", destination);
+    if (bytes.dtype != simdattn::DType::i8) {
+      throw std::invalid_argument(std::string(function) + ": destination->dtype must be SIMDATTN_I8 (3), got " +
+                                  std::to_string(destination->dtype));
+    }
+    simdattn::quantize_rows(any_view_of<const void>(function, "source", source),
+                            {static_cast<int8_t*>(bytes.data), bytes.shape, bytes.strides},
+                            view_of<float>(function, "scales", scales));
+  });
+}
+
 const char* simdattn_last_error(void) { return last_error_pointer; }
 
 const char* simdattn_version(void) { return simdattn::version(); }

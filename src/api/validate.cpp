@@ -446,6 +446,51 @@ void validate_weights_v(const char* function, ConstTensorView weights, AnyConstT
   check_no_overlap(function, {{"out", out_bytes}}, inputs);
 }
 
+// convert(source, destination): two f32/bf16/f16 views of one shape that do not overlap.
+void validate_convert(const char* function, AnyConstTensorView source, AnyTensorView destination) {
+  const ByteRange source_bytes = check_view(function, "source", source, Access::read);
+  const ByteRange destination_bytes = check_view(function, "destination", destination, Access::write);
+  expect_dtype(function, "source", source.dtype, kFloatingDtypes);
+  expect_dtype(function, "destination", destination.dtype, kFloatingDtypes);
+  expect_shape(function, "destination", destination.shape,
+               {{{"batch", "source.shape[0]", source.shape[0]},
+                 {"heads", "source.shape[1]", source.shape[1]},
+                 {"seq", "source.shape[2]", source.shape[2]},
+                 {"row length", "source.shape[3]", source.shape[3]}}});
+  check_no_overlap(function, {{"destination", destination_bytes}}, {{"source", source_bytes}});
+}
+
+// quantize_rows(source, destination, scales): source f32/bf16/f16 [B, H, S, D], destination int8
+// of the same shape, scales f32 [B, H, S, G] with G dividing D; no output overlaps another or
+// the source. Finiteness of the source is checked by the caller, which reads it anyway.
+void validate_quantize_rows(const char* function, AnyConstTensorView source,
+                            BasicTensorView<int8_t> destination, TensorView scales) {
+  const ByteRange source_bytes = check_view(function, "source", source, Access::read);
+  const ByteRange destination_bytes = check_view(function, "destination", destination, Access::write);
+  const ByteRange scales_bytes =
+      check_view(function, "scales", scales, Access::write, /*last_stride_free=*/scales.shape[3] == 1);
+  expect_dtype(function, "source", source.dtype, kFloatingDtypes);
+  expect_shape(function, "destination", destination.shape,
+               {{{"batch", "source.shape[0]", source.shape[0]},
+                 {"heads", "source.shape[1]", source.shape[1]},
+                 {"seq", "source.shape[2]", source.shape[2]},
+                 {"row length", "source.shape[3]", source.shape[3]}}});
+  for (int d = 0; d < 3; ++d) {
+    static constexpr std::array<const char*, 3> kMeanings = {"batch", "heads", "seq"};
+    if (scales.shape[d] != source.shape[d]) {
+      fail(function, "scales.shape[", d, "] (", kMeanings[d], ") must equal source.shape[", d,
+           "] = ", source.shape[d], ", got ", scales.shape[d], " (shape ", bracketed(scales.shape), ")");
+    }
+  }
+  const int64_t groups = scales.shape[3], row = source.shape[3];
+  if (groups < 1 || row % groups != 0) {
+    fail(function, "scales.shape[3] (groups per row) must divide source.shape[3] = ", row,
+         " (1: one scale per row), got ", groups);
+  }
+  check_no_overlap(function, {{"destination", destination_bytes}, {"scales", scales_bytes}},
+                   {{"source", source_bytes}});
+}
+
 // attention(q, k, v, out, options): the shapes of attention.hpp plus every option.
 void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
                         AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options) {

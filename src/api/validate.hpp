@@ -18,6 +18,9 @@ void validate_softmax_rows(const char* function, TensorView scores, int num_thre
 void validate_weights_v(const char* function, ConstTensorView weights, AnyConstTensorView v,
                         AnyTensorView out, int num_threads,
                         const std::optional<ConstTensorView>& v_scale);
+void validate_convert(const char* function, AnyConstTensorView source, AnyTensorView destination);
+void validate_quantize_rows(const char* function, AnyConstTensorView source,
+                            BasicTensorView<int8_t> destination, TensorView scales);
 void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
                         AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options);
 

@@ -4,6 +4,7 @@
 // symbols it leaves global; run_for_isa calls them.
 #include "isa/registry.hpp"
 #include "kernels/composed_tile_impl.hpp"
+#include "kernels/convert_kernels_impl.hpp"
 #include "kernels/fused_tile_impl.hpp"
 #include "kernels/isa_namespace.hpp"
 #include "kernels/softmax_row_impl.hpp"
@@ -30,4 +31,8 @@ template void WeightsVTile::operator()<UnitArch>(UnitArch, const AttentionPlan&,
 template void SoftmaxRow::operator()<UnitArch>(UnitArch, float*, int64_t) const;
 template void ExpArray::operator()<UnitArch>(UnitArch, const float*, float*, int64_t) const;
 template void TransposeSquare::operator()<UnitArch>(UnitArch, float*) const;
+template void WidenRowKernel::operator()<UnitArch>(UnitArch, const void*, DType, int64_t, float*,
+                                                   const float*, int64_t) const;
+template void NarrowRowKernel::operator()<UnitArch>(UnitArch, const float*, int64_t, void*,
+                                                    DType) const;
 }  // namespace simdattn::detail

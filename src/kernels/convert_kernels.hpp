@@ -1,7 +1,6 @@
-// Row conversions of one ISA as functors, for the kernel tests (tests/test_kernels.cpp): the
-// vectorised widen_row and narrow_row (element_convert_impl.hpp) without a plan, so that each can
-// be checked bit for bit against the scalar conversions on every ISA. Instantiated in
-// simdattn_testable only (src/arch/building_blocks.cpp).
+// Row conversions of one ISA as functors: the vectorised widen_row and narrow_row
+// (element_convert_impl.hpp) without a plan, for convert() and quantize_rows() (src/api/convert.cpp)
+// and for the kernel tests, which check each ISA bit for bit against the scalar conversions.
 #pragma once
 
 #include <cstdint>
