@@ -8,6 +8,7 @@
 #include "inputs.hpp"
 #include "machine/roofs.hpp"
 #include "registration.hpp"
+#include "typed_inputs.hpp"
 #include "simdattn/reference.hpp"
 #include "simdattn/simdattn.hpp"
 
@@ -70,7 +71,40 @@ void attention_reference(benchmark::State& state, const Shape& shape) {
   state.SetLabel("scalar");
 }
 
+// simdattn::attention on the shape's inputs stored in `precision` (typed_inputs.hpp), OpenMP's
+// default thread count. Decode shapes report the bandwidth of the bytes the cache really holds,
+// scales included.
+void attention_simd_typed(benchmark::State& state, const Shape& shape, const Precision& precision) {
+  AttentionOptions options = options_for(shape, 0);
+  const int threads = default_threads();
+  measure_roofs_first(threads, shape.is_decode());
+  TypedAttentionInputs& inputs = typed_attention_inputs(shape, precision);
+  int64_t copy = 0;
+  const double seconds = fastest_call_loop(state, [&] {
+    if (precision.cache == DType::i8) {
+      options.k_scale = inputs.k_scale(copy);
+      options.v_scale = inputs.v_scale(copy);
+    }
+    simdattn::attention(inputs.q(), inputs.k(copy), inputs.v(copy), inputs.out(), options);
+    copy = (copy + 1) % inputs.kv_copies();
+  });
+  report_compute(state, shape.useful_flops(), seconds, threads);
+  if (shape.is_decode()) report_traffic(state, cache_bytes(shape, precision), seconds);
+  state.SetLabel(std::string(simdattn::active_isa()) + ", " + precision.describes);
+}
+
 }  // namespace
+
+void register_precision_benchmarks(const Shape& shape) {
+  for (const Precision& precision : precisions()) {
+    if (precision.decode_only && !shape.is_decode()) continue;
+    benchmark::RegisterBenchmark(("attention/" + shape.name + "/simd-" + precision.name).c_str(),
+                                 [shape, precision](benchmark::State& state) {
+                                   attention_simd_typed(state, shape, precision);
+                                 })
+        ->Unit(benchmark::kMillisecond);
+  }
+}
 
 void register_attention_benchmarks(const Shape& shape) {
   benchmark::RegisterBenchmark(("attention/" + shape.name + "/simd").c_str(),

@@ -54,6 +54,7 @@ void register_benchmarks() {
   register_machine_benchmarks();
   for (const Shape& shape : standard_shapes()) {
     register_attention_benchmarks(shape);
+    register_precision_benchmarks(shape);
 #ifdef SIMDATTN_BENCH_WITH_EIGEN
     register_eigen_benchmark(shape);
 #endif

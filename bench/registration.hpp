@@ -13,6 +13,10 @@ void register_machine_benchmarks();
 // reasonable time.
 void register_attention_benchmarks(const Shape& shape);
 
+// attention/<shape>/simd-<precision> for every precision of typed_inputs.hpp that the shape
+// runs: bf16 and fp16 everywhere, 16-bit and int8 caches under fp32 queries on decode shapes.
+void register_precision_benchmarks(const Shape& shape);
+
 // attention/<shape>/eigen, when this CPU runs the instruction set the peer was built for.
 void register_eigen_benchmark(const Shape& shape);
 

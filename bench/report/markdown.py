@@ -15,6 +15,11 @@ IMPLEMENTATION_NOTES = {
     "reference": "simdattn::reference::attention, the scalar oracle (plain loops, double accumulation), one thread",
     "eigen": "the Eigen peer: GEMM, exp, GEMM per (batch, head), parallel over heads",
     "openblas": "the OpenBLAS peer",
+    "simd-bf16": "simdattn::attention on bf16 Q/K/V/O (widened to fp32 per key block; a speedup below 1 is how much faster than its own fp32)",
+    "simd-fp16": "simdattn::attention on fp16 Q/K/V/O (widened to fp32 per key block)",
+    "simd-f16kv": "simdattn::attention, fp32 Q/O over an f16 K/V cache (decode shapes; GB/s counts the 16-bit bytes)",
+    "simd-bf16kv": "simdattn::attention, fp32 Q/O over a bf16 K/V cache (decode shapes; GB/s counts the 16-bit bytes)",
+    "simd-i8kv": "simdattn::attention, fp32 Q/O over an int8 K/V cache, one fp32 scale per 32 elements (decode shapes; GB/s counts the bytes and scales)",
 }
 # The targets of simdattn's speedup (fp32, 2 threads, ratios measured in one run): peer -> shape -> ×.
 TARGETS = {

@@ -11,6 +11,11 @@ from .shapes import SCALING_SHAPE
 # One colour and marker per implementation, the same in every plot.
 STYLE = {
     "simd": ("#1f77b4", "o"),
+    "simd-bf16": ("#aec7e8", "o"),
+    "simd-fp16": ("#6baed6", "o"),
+    "simd-f16kv": ("#3182bd", "h"),
+    "simd-bf16kv": ("#9ecae1", "h"),
+    "simd-i8kv": ("#08519c", "h"),
     "reference": ("#7f7f7f", "v"),
     "eigen": ("#ff7f0e", "s"),
     "openblas": ("#9467bd", "D"),
