@@ -35,6 +35,9 @@
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
+// How far ahead of the row being widened its source is prefetched.
+inline constexpr int64_t kWidenPrefetchBytes = 4096;
+
 // Rows of a key or value block as fp32: row r at first + r · stride (floats). `available` rows
 // starting at first may be read (at least the count asked for): decoding prefetches ahead within
 // them.
@@ -74,8 +77,18 @@ struct RowSource {
   [[gnu::noinline, gnu::cold]] RowBlock widened_rows(int64_t first_row, int64_t count) const {
     const auto* bytes = static_cast<const unsigned char*>(row_zero);
     const int64_t row_bytes = stride * dtype_size(dtype);
+    // The raw rows a few pages ahead: a 16-bit or int8 cache streams from memory as fp32 does, and
+    // the hardware prefetchers stop at every 4 KiB page.
+    const int64_t ahead_bytes = kWidenPrefetchBytes;
+    const int64_t ahead_rows = row_bytes > 0 ? std::max<int64_t>(1, ahead_bytes / row_bytes) : 1;
     for (int64_t r = 0; r < count; ++r) {
       const int64_t row = first_row + r;
+      if (row + ahead_rows < rows_in_head) {
+        const auto* ahead = bytes + (row + ahead_rows) * row_bytes;
+        for (int64_t line = 0; line < width * dtype_size(dtype); line += 64) {
+          __builtin_prefetch(ahead + line, 0, 3);
+        }
+      }
       widen_row<Arch>(bytes + row * row_bytes, dtype, width, buffer + r * buffer_stride,
                       scales != nullptr ? scales + row * scale_row_stride : nullptr, scale_group);
     }
