@@ -47,5 +47,9 @@ SIMDATTN_API void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTe
                             std::optional<ConstTensorView> v_scale = std::nullopt);
 SIMDATTN_API void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
                             AnyTensorView out, const AttentionOptions& options = {});
+// merge_attention_states (merge.hpp) in double: every state read exactly, one rounding at the end.
+SIMDATTN_API void merge_attention_states(const AnyConstTensorView* outs, const ConstTensorView* lses,
+                                         int64_t count, AnyTensorView out,
+                                         std::optional<TensorView> lse = std::nullopt);
 
 }  // namespace simdattn::reference

@@ -154,6 +154,16 @@ SIMDATTN_API simdattn_status simdattn_quantize_rows(const simdattn_tensor *sourc
                                                     const simdattn_tensor *destination,
                                                     const simdattn_tensor *scales);
 
+/* Merges count states (outs[i] F32/BF16/F16 [B,H,S,Dv], lses[i] F32 [B,H,S,1], as simdattn_attention
+ * returns them for disjoint key sets) into attention over all their keys: out, and lse unless NULL
+ * (merge_attention_states() of simdattn/merge.hpp). */
+SIMDATTN_API simdattn_status simdattn_merge_attention_states(const simdattn_tensor *outs,
+                                                             const simdattn_tensor *lses,
+                                                             int64_t count,
+                                                             const simdattn_tensor *out,
+                                                             const simdattn_tensor *lse,
+                                                             int32_t num_threads);
+
 /* This thread's message for its last failed call ("" before any failure); never NULL. */
 SIMDATTN_API const char *simdattn_last_error(void);
 

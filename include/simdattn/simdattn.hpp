@@ -4,6 +4,7 @@
 #include "simdattn/attention.hpp"
 #include "simdattn/convert.hpp"
 #include "simdattn/export.hpp"
+#include "simdattn/merge.hpp"
 #include "simdattn/kernels.hpp"
 #include "simdattn/reference.hpp"
 #include "simdattn/tensor.hpp"

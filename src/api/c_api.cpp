@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "simdattn/simdattn.hpp"
 
@@ -302,6 +304,33 @@ simdattn_status simdattn_quantize_rows(const simdattn_tensor* source, const simd
     simdattn::quantize_rows(any_view_of<const void>(function, "source", source),
                             {static_cast<int8_t*>(bytes.data), bytes.shape, bytes.strides},
                             view_of<float>(function, "scales", scales));
+  });
+}
+
+simdattn_status simdattn_merge_attention_states(const simdattn_tensor* outs, const simdattn_tensor* lses,
+                                                int64_t count, const simdattn_tensor* out,
+                                                const simdattn_tensor* lse, int32_t num_threads) {
+  static constexpr const char* function = "simdattn_merge_attention_states";
+  return guarded(function, [&] {
+    if (count < 1) {
+      throw std::invalid_argument(std::string(function) + ": count (states to merge) must be >= 1, got " +
+                                  std::to_string(count));
+    }
+    if (outs == nullptr || lses == nullptr) {
+      throw std::invalid_argument(std::string(function) + ": " + (outs == nullptr ? "outs" : "lses") +
+                                  " must not be NULL for " + std::to_string(count) + " states");
+    }
+    std::vector<simdattn::AnyConstTensorView> out_views;
+    std::vector<simdattn::ConstTensorView> lse_views;
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string index = "[" + std::to_string(i) + "]";
+      out_views.push_back(any_view_of<const void>(function, ("outs" + index).c_str(), &outs[i]));
+      lse_views.push_back(view_of<const float>(function, ("lses" + index).c_str(), &lses[i]));
+    }
+    std::optional<simdattn::TensorView> lse_view;
+    if (lse != nullptr) lse_view = view_of<float>(function, "lse", lse);
+    simdattn::merge_attention_states(out_views.data(), lse_views.data(), count,
+                                     any_view_of<void>(function, "out", out), lse_view, num_threads);
   });
 }
 

@@ -491,6 +491,46 @@ void validate_quantize_rows(const char* function, AnyConstTensorView source,
                    {{"source", source_bytes}});
 }
 
+// merge_attention_states: count >= 1 states of one [B, H, S] and Dv, f32/bf16/f16 outputs with
+// f32 [B, H, S, 1] lses; out and lse do not overlap an input or each other.
+void validate_merge_attention_states(const char* function, const AnyConstTensorView* outs,
+                                     const ConstTensorView* lses, int64_t count, AnyTensorView out,
+                                     const std::optional<TensorView>& lse, int num_threads) {
+  if (count < 1) fail(function, "count (states to merge) must be >= 1, got ", count);
+  if (outs == nullptr) fail(function, "outs must not be null for ", count, " states, got nullptr");
+  if (lses == nullptr) fail(function, "lses must not be null for ", count, " states, got nullptr");
+  std::vector<NamedRange> outputs = {{"out", check_view(function, "out", out, Access::write)}};
+  expect_dtype(function, "out", out.dtype, kFloatingDtypes);
+  if (lse.has_value()) {
+    outputs.push_back({"lse", check_view(function, "lse", *lse, Access::write, lse->shape[3] == 1)});
+    expect_shape(function, "lse", lse->shape,
+                 {{{"batch", "out.shape[0]", out.shape[0]},
+                   {"heads", "out.shape[1]", out.shape[1]},
+                   {"seq", "out.shape[2]", out.shape[2]},
+                   {"one log-sum-exp a row", nullptr, 1}}});
+  }
+  std::vector<NamedRange> inputs;
+  for (int64_t i = 0; i < count; ++i) {
+    const std::string out_name = "outs[" + std::to_string(i) + "]";
+    const std::string lse_name = "lses[" + std::to_string(i) + "]";
+    inputs.push_back({out_name, check_view(function, out_name, outs[i], Access::read)});
+    inputs.push_back({lse_name, check_view(function, lse_name, lses[i], Access::read, lses[i].shape[3] == 1)});
+    expect_dtype(function, out_name, outs[i].dtype, kFloatingDtypes);
+    expect_shape(function, out_name, outs[i].shape,
+                 {{{"batch", "out.shape[0]", out.shape[0]},
+                   {"heads", "out.shape[1]", out.shape[1]},
+                   {"seq", "out.shape[2]", out.shape[2]},
+                   {"Dv", "out.shape[3]", out.shape[3]}}});
+    expect_shape(function, lse_name, lses[i].shape,
+                 {{{"batch", "out.shape[0]", out.shape[0]},
+                   {"heads", "out.shape[1]", out.shape[1]},
+                   {"seq", "out.shape[2]", out.shape[2]},
+                   {"one log-sum-exp a row", nullptr, 1}}});
+  }
+  expect_num_threads(function, "num_threads", num_threads);
+  check_no_overlap(function, outputs, inputs);
+}
+
 // attention(q, k, v, out, options): the shapes of attention.hpp plus every option.
 void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
                         AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options) {

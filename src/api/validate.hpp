@@ -21,6 +21,9 @@ void validate_weights_v(const char* function, ConstTensorView weights, AnyConstT
 void validate_convert(const char* function, AnyConstTensorView source, AnyTensorView destination);
 void validate_quantize_rows(const char* function, AnyConstTensorView source,
                             BasicTensorView<int8_t> destination, TensorView scales);
+void validate_merge_attention_states(const char* function, const AnyConstTensorView* outs,
+                                     const ConstTensorView* lses, int64_t count, AnyTensorView out,
+                                     const std::optional<TensorView>& lse, int num_threads);
 void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
                         AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options);
 
