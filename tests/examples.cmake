@@ -59,6 +59,9 @@ simdattn_example_test(example.walkthrough $<TARGET_FILE:simdattn_walkthrough>
   EXPECT "weights = softmax\\(scores\\) = \\[0\\.4750, 0\\.5250\\]"
          "Attention Weights Matrix --- \\(6 x 6\\)" "Head 1 weights" "windows"
          "Every result agrees")
+simdattn_example_test(example.cascade_attention $<TARGET_FILE:simdattn_cascade_attention>
+  EXPECT "cascade \\(prefix once" "max \\|cascade - direct\\| = "
+         "cascade attention agrees with attention over prefix \\+ suffix")
 simdattn_example_test(example.c_attention $<TARGET_FILE:simdattn_c_attention>
   EXPECT "max \\|simdattn - plain C\\|"
          "simdattn_last_error\\(\\): .*k\\.shape"
