@@ -16,6 +16,9 @@ from typing import Optional
 from .shapes import SHAPES_BY_NAME
 
 ROOF_NAMES = ("machine/fma_peak", "machine/read_bandwidth")
+# Roofs shown beside the others but divided by nothing, run once per round: the bf16 dot-product
+# peak (AVX512_BF16's vdpbf16ps; an error entry on a CPU without it).
+EXTRA_ROOF_NAMES = ("machine/bf16_peak",)
 STAGE_NAMES = ("qk_scores", "softmax_rows", "weights_v")
 # Google Benchmark takes the filter as a regular expression; names made only of these characters
 # need no escaping in it.
@@ -43,6 +46,8 @@ def parse_name(name):
     """Splits a simdattn_bench name (bench/README.md's table) into a BenchName."""
     if name in ROOF_NAMES:
         return BenchName(name, "roof", implementation=name.split("/")[1])
+    if name in EXTRA_ROOF_NAMES:
+        return BenchName(name, "extra_roof", implementation=name.split("/")[1])
     parts = name.split("/")
     if len(parts) == 4 and parts[0] == "attention" and parts[3].startswith("threads:"):
         return BenchName(name, "scaling", parts[1], parts[2], int(parts[3][len("threads:"):]))
@@ -72,7 +77,7 @@ def select_benchmarks(names, quick, shape_regex, threads):
         reason = None
         if parsed.kind == "other":
             reason = "not a kind of benchmark this report knows"
-        elif parsed.kind != "roof":
+        elif parsed.kind not in ("roof", "extra_roof"):
             if shape_regex and not re.search(shape_regex, parsed.shape):
                 reason = f"shape filter '{shape_regex}'"
             elif quick and parsed.shape in QUICK_SKIPPED_SHAPES:

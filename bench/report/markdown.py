@@ -155,6 +155,13 @@ class Writer:
                          str(bandwidth.threads if bandwidth else report.default_threads),
                          "machine/read_bandwidth: streaming sum over "
                          f"{bandwidth.label if bandwidth else 'a buffer of 8× the last-level cache'}"])
+        bf16 = report.bf16_peak
+        if bf16 is not None and bf16.error:
+            rows.append(["bf16 peak", NONE, NONE, "GFLOP/s", NONE, f"machine/bf16_peak: {bf16.error}"])
+        elif bf16 is not None and bf16.roof:
+            rows.append(["bf16 peak", significant(bf16.roof), significant(bf16.gflops), "GFLOP/s",
+                         str(bf16.threads), "machine/bf16_peak: register-resident vdpbf16ps loop (AVX512_BF16), "
+                         "shown for the bf16 rows; no fraction divides by it"])
         for threads, gflops in report.peak_by_threads.items():
             if not report.fma_peak or threads != report.fma_peak.threads:
                 rows.append(["FMA peak", significant(gflops), NONE, "GFLOP/s", str(threads),

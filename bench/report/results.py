@@ -115,6 +115,7 @@ class Report:
     peer_status: dict                  # peers.Peers.stored()["variants"] plus where they came from
     warnings: List[str]
     spread: Optional[RunsSpread] = None  # with --repeat: over every bench run, the first included
+    bf16_peak: Optional[Row] = None    # machine/bf16_peak (roof: its GFLOP/s), where the bench ran it
 
     @property
     def peak_gflops(self):
@@ -219,9 +220,13 @@ def build_report(stored, round_index=0, with_spread=True):
     stages, scaling = [], {}
     stage_shape = None
 
+    bf16_peak = None
     for name, entry in entries.items():
         parsed = parse_name(name)
-        if parsed.kind == "roof":
+        if parsed.kind == "extra_roof":
+            bf16_peak = _row_from_entry(entry, parsed.implementation)
+            bf16_peak.roof = entry.get("bf16_roof_gflops")
+        elif parsed.kind == "roof":
             row = _row_from_entry(entry, parsed.implementation)
             if parsed.implementation == "fma_peak":
                 fma_peak = row
@@ -265,7 +270,7 @@ def build_report(stored, round_index=0, with_spread=True):
                   read_gbytes_per_second=read_gbytes,
                   shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
                   peers=peers, peer_status=peer_status, warnings=warnings,
-                  spread=spread_over_runs(stored) if with_spread else None)
+                  spread=spread_over_runs(stored) if with_spread else None, bf16_peak=bf16_peak)
 
 
 def spread_over_runs(stored):
