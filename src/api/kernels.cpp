@@ -9,31 +9,12 @@
 #include "simdattn/kernels.hpp"
 
 namespace simdattn {
-namespace {
-
-// A plan for a stage: the stage's tensors in the attention plan's fields, no options.
-detail::AttentionPlan stage_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
-                                 AnyTensorView out, int num_threads,
-                                 std::optional<ConstTensorView> k_scale,
-                                 std::optional<ConstTensorView> v_scale) {
-  AttentionOptions options;
-  options.num_threads = num_threads;
-  options.k_scale = k_scale;
-  options.v_scale = v_scale;
-  options.algorithm = Algorithm::composed;  // one pass over all keys, never split
-  return detail::make_attention_plan(q, k, v, out, options);
-}
-
-}  // namespace
 
 void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores, float scale,
                int num_threads, std::optional<ConstTensorView> k_scale) {
   detail::validate_qk_scores("simdattn::qk_scores", q, k, scores, scale, num_threads, k_scale);
   if (q.shape[0] == 0 || q.shape[1] == 0 || q.shape[2] == 0 || k.shape[2] == 0) return;
-  // k stands in for v: the plan only reads v's head_dim, and nothing reads v here.
-  detail::AttentionPlan plan = stage_plan(q, k, k, scores, num_threads, k_scale, k_scale);
-  plan.scale = scale;
-  plan.weights = scores;
+  const detail::AttentionPlan plan = detail::make_qk_scores_plan(q, k, scores, scale, num_threads, k_scale);
   detail::run_plan(plan, detail::Stage::qk_scores);
 }
 
@@ -41,11 +22,7 @@ void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
                std::optional<ConstTensorView> v_scale) {
   detail::validate_weights_v("simdattn::weights_v", weights, v, out, num_threads, v_scale);
   if (weights.shape[0] == 0 || weights.shape[1] == 0 || weights.shape[2] == 0 || v.shape[3] == 0) return;
-  // The plan's queries are the weights rows: Hq, Sq and the group come from them, Sk from v.
-  ConstTensorView shape_of_queries = weights;
-  shape_of_queries.shape[3] = 0;
-  detail::AttentionPlan plan = stage_plan(shape_of_queries, v, v, out, num_threads, v_scale, v_scale);
-  plan.probabilities = weights;
+  const detail::AttentionPlan plan = detail::make_weights_v_plan(weights, v, out, num_threads, v_scale);
   if (plan.sk == 0) {
     for (int64_t b = 0; b < plan.batch; ++b)
       for (int64_t h = 0; h < plan.q_heads; ++h)

@@ -20,13 +20,13 @@ static_assert(UnitArch::supported(),
 
 using SIMDATTN_ISA_NAMESPACE::UnitArch;
 
-template void FusedTile::operator()<UnitArch>(UnitArch, const AttentionPlan&, const TileJob&,
+template void FusedTile::operator()<UnitArch>(UnitArch, const TileProblem&, const TileJob&,
                                               TileScratch&, const PartialSlots&) const;
-template void ComposedTile::operator()<UnitArch>(UnitArch, const AttentionPlan&, const TileJob&,
+template void ComposedTile::operator()<UnitArch>(UnitArch, const TileProblem&, const TileJob&,
                                                  TileScratch&) const;
-template void QkScoresTile::operator()<UnitArch>(UnitArch, const AttentionPlan&, const TileJob&,
+template void QkScoresTile::operator()<UnitArch>(UnitArch, const TileProblem&, const TileJob&,
                                                  TileScratch&) const;
-template void WeightsVTile::operator()<UnitArch>(UnitArch, const AttentionPlan&, const TileJob&,
+template void WeightsVTile::operator()<UnitArch>(UnitArch, const TileProblem&, const TileJob&,
                                                  TileScratch&) const;
 template void SoftmaxRow::operator()<UnitArch>(UnitArch, float*, int64_t) const;
 template void ExpArray::operator()<UnitArch>(UnitArch, const float*, float*, int64_t) const;

@@ -3,7 +3,10 @@
 #pragma once
 
 #include "kernels/isa_namespace.hpp"
-#include "kernels/tile_common_impl.hpp"
+#include "kernels/gemm_microkernel.hpp"
+#include "kernels/key_major_tile.hpp"
+#include "kernels/online_softmax.hpp"
+#include "kernels/tile_kernels.hpp"
 
 namespace simdattn::detail {
 

@@ -11,10 +11,19 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <type_traits>
 
 #include "kernels/isa_namespace.hpp"
-#include "kernels/tile_common_impl.hpp"
+#include "isa/registry.hpp"
+#include "kernels/gemm_microkernel.hpp"
+#include "kernels/head_rows.hpp"
+#include "kernels/logit_transforms.hpp"
+#include "kernels/online_softmax.hpp"
+#include "kernels/query_packing.hpp"
+#include "kernels/tile_columns.hpp"
+#include "kernels/tile_outputs.hpp"
+#include "kernels/value_accumulation.hpp"
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
@@ -202,7 +211,7 @@ inline void decode_values(const float* probabilities, int64_t padded_columns, in
 
 // The decoding tile with query columns in groups of Group (see kDecodeColumnGroup).
 template <class Arch, int Group>
-inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& job,
+inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob& job,
                                       TileScratch& scratch, const PartialSlots& partials,
                                       int64_t real_columns) {
   using Floats = xsimd::batch<float, Arch>;
@@ -212,31 +221,31 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
   // Scores in the dense layout (keys_per_register) when the groups' columns divide a register:
   // 4 columns fill a 16-float register with 4 keys, where a row per key would leave 12 lanes idle.
   const int64_t padded_columns = W % grouped_columns == 0 ? grouped_columns : W;
-  assert(real_columns <= padded_columns && padded_columns <= plan.columns_padded);
-  const int64_t head_dim_padded = (plan.head_dim + W - 1) / W * W;
-  const int64_t value_dim_padded = (plan.value_dim + W - 1) / W * W;
+  assert(real_columns <= padded_columns && padded_columns <= problem.columns_padded);
+  const int64_t head_dim_padded = (problem.head_dim + W - 1) / W * W;
+  const int64_t value_dim_padded = (problem.value_dim + W - 1) / W * W;
   const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
 
   // Queries row by row, scaled to base-2 logits; zero rows for the group's padding.
   float* packed = scratch.packed_queries;
   std::fill(packed, packed + grouped_columns * head_dim_padded, 0.0f);
-  const float scale = base2_logit_scale(plan);
+  const float scale = base2_logit_scale(problem);
   for (int64_t c = 0; c < real_columns; ++c) {
-    const float* row = float_row<Arch>(plan.q, job.batch, scratch.columns[c].head,
+    const float* row = float_row<Arch>(problem.q, job.batch, scratch.columns[c].head,
                                        scratch.columns[c].position, scratch.widened_queries);
-    for (int64_t d = 0; d < plan.head_dim; ++d) packed[c * head_dim_padded + d] = scale * row[d];
+    for (int64_t d = 0; d < problem.head_dim; ++d) packed[c * head_dim_padded + d] = scale * row[d];
   }
-  prepare_alibi(plan, job, scratch, real_columns, padded_columns);
+  prepare_alibi(problem, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
   float* output = scratch.accumulator;  // O[column][value], value_dim_padded wide
   std::fill(output, output + grouped_columns * value_dim_padded, 0.0f);
   const AccumulatorLayout layout{1, value_dim_padded};
 
-  const RowSource<Arch> key_rows = key_source<Arch>(plan, job, scratch);
-  const RowSource<Arch> value_rows = value_source<Arch>(plan, job, scratch);
-  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
-    const int64_t rows = std::min(plan.key_block, keys.end - first_key);
+  const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
+  const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
+  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += problem.key_block) {
+    const int64_t rows = std::min(problem.key_block, keys.end - first_key);
     // Columns past the groups, and the lanes of the last register past the last key, hold zeros
     // until the softmax (the scores are written for the groups' columns only).
     if (grouped_columns < padded_columns) {
@@ -252,12 +261,12 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
     const RowBlock value_block = value_rows.rows(first_key, rows);
     const float* values = value_block.first;
     const int64_t v_stride = value_block.stride;
-    decode_scores<Arch, Group>(packed, plan.head_dim, head_dim_padded, column_groups,
+    decode_scores<Arch, Group>(packed, problem.head_dim, head_dim_padded, column_groups,
                         key_block.first, key_block.stride, rows,
                         std::min(key_block.available, keys.end - first_key), values, v_stride,
-                        plan.value_dim, scratch.scores, padded_columns);
+                        problem.value_dim, scratch.scores, padded_columns);
     const bool some_key_hidden =
-        transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
+        transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                                scratch.running_sum, scratch.correction);
     for (int64_t c = 0; c < grouped_columns; ++c) {
@@ -265,25 +274,25 @@ inline void run_decode_tile_in_groups(const AttentionPlan& plan, const TileJob& 
       float* row = output + c * value_dim_padded;
       for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
     }
-    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, problem.value_dim)) {
       decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
-                          plan.value_dim, output, value_dim_padded);
+                          problem.value_dim, output, value_dim_padded);
     } else {
       accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values,
-                                v_stride, plan.value_dim, output, layout);
+                                v_stride, problem.value_dim, output, layout);
     }
   }
-  finish_online_tile<Arch>(plan, job, scratch, partials, real_columns, layout);
+  finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, layout);
 }
 
 template <class Arch>
-inline void run_decode_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+inline void run_decode_tile(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
                             const PartialSlots& partials) {
-  const int64_t real_columns = describe_columns(plan, job, scratch);
+  const int64_t real_columns = describe_columns(problem, job, scratch);
   if (real_columns == 1) {
-    run_decode_tile_in_groups<Arch, 1>(plan, job, scratch, partials, real_columns);
+    run_decode_tile_in_groups<Arch, 1>(problem, job, scratch, partials, real_columns);
   } else {
-    run_decode_tile_in_groups<Arch, kDecodeColumnGroup>(plan, job, scratch, partials, real_columns);
+    run_decode_tile_in_groups<Arch, kDecodeColumnGroup>(problem, job, scratch, partials, real_columns);
   }
 }
 

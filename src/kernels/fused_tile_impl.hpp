@@ -5,48 +5,56 @@
 #pragma once
 
 #include "kernels/decode_tile_impl.hpp"
-#include "kernels/register_visibility.hpp"
+#include "kernels/gemm_microkernel.hpp"
+#include "kernels/head_rows.hpp"
 #include "kernels/isa_namespace.hpp"
-#include "kernels/tile_common_impl.hpp"
+#include "kernels/key_major_tile.hpp"
+#include "kernels/logit_transforms.hpp"
+#include "kernels/online_softmax.hpp"
+#include "kernels/query_packing.hpp"
+#include "kernels/register_visibility.hpp"
+#include "kernels/tile_columns.hpp"
+#include "kernels/tile_outputs.hpp"
+#include "kernels/value_accumulation.hpp"
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 template <class Arch, int Vectors>
-inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
                            const PartialSlots& partials) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   constexpr int Rows = KeyMajorTile<Arch, Vectors>::kRows;
   // Plain variables, not a structured binding: C++17 lets no lambda capture a binding (clang
   // holds to it).
-  const TileColumns tile = start_tile(plan, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
+  const TileColumns tile = start_tile(problem, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   const int64_t real_columns = tile.real, padded_columns = tile.padded;
   const KeyRange keys = tile.keys;
-  pack_scaled_queries<Arch>(plan, job, scratch.columns, real_columns, padded_columns, plan.q,
-                            base2_logit_scale(plan), scratch.packed_queries, scratch.widened_queries);
-  prepare_alibi(plan, job, scratch, real_columns, padded_columns);
+  pack_scaled_queries<Arch>(problem, job, scratch.columns, real_columns, padded_columns, problem.q,
+                            base2_logit_scale(problem), scratch.packed_queries, scratch.widened_queries);
+  prepare_alibi(problem, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
-  std::fill(scratch.accumulator, scratch.accumulator + plan.value_dim * padded_columns, 0.0f);
+  std::fill(scratch.accumulator, scratch.accumulator + problem.value_dim * padded_columns, 0.0f);
 
   // Without soft-cap, ALiBi or a mask, a block that every column sees wholly keeps its logits as
   // Q·Kᵀ computed them, so Q·Kᵀ can hand the softmax the block's max and save it a pass.
   const bool logits_as_computed =
-      plan.softcap <= 0.0f && plan.alibi_slopes == nullptr && !plan.has_mask;
+      problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
   const RegisterKeys register_keys(scratch, real_columns, padded_columns, W);
-  const RowSource<Arch> key_rows = key_source<Arch>(plan, job, scratch);
-  const RowSource<Arch> value_rows = value_source<Arch>(plan, job, scratch);
+  const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
+  const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
   // The rows this tile writes at the end (columns: query heads × positions), unless it is a key
   // chunk whose partial result goes to scratch, or the output is rounded from scratch.
   RowsToPrefetch output_rows;
-  if (job.partial < 0 && real_columns > 0 && plan.out.dtype == DType::f32) {
+  if (job.partial < 0 && real_columns > 0 && problem.out.dtype == DType::f32) {
     const int64_t positions = job.query_end - job.query_begin;
-    output_rows = {static_cast<float*>(plan.out.row(job.batch, scratch.columns[0].head, job.query_begin)),
-                   real_columns, plan.value_dim, plan.out.strides[2], positions,
-                   plan.out.strides[1], true};
+    output_rows = {static_cast<float*>(problem.out.row(job.batch, scratch.columns[0].head, job.query_begin)),
+                   real_columns, problem.value_dim, problem.out.strides[2], positions,
+                   problem.out.strides[1], true};
   }
-  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += plan.key_block) {
-    const int64_t rows = std::min(plan.key_block, keys.end - first_key);
+  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += problem.key_block) {
+    const int64_t rows = std::min(problem.key_block, keys.end - first_key);
     // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
     // block's value rows prefetched meanwhile, registers of columns that see none of a
     // micro-tile's keys skipped (the visibility pass masks what they hold).
@@ -61,9 +69,9 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     const RegisterVisibility visibility(register_keys, first_key, rows);
     const auto block_scores = [&](const auto& registers_of) {
       gemm_block<Arch, Rows, Vectors, false>(
-          rows, padded_columns, plan.head_dim, key_block.first, key_block.stride, 1,
+          rows, padded_columns, problem.head_dim, key_block.first, key_block.stride, 1,
           scratch.packed_queries, padded_columns, scratch.scores, padded_columns,
-          {values, rows, plan.value_dim, v_stride}, block_max, registers_of);
+          {values, rows, problem.value_dim, v_stride}, block_max, registers_of);
     };
     if (visibility.everything()) {
       block_scores(EveryRegister{});
@@ -73,11 +81,11 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
       });
     }
     const bool some_key_hidden =
-        transform_logits<Arch>(plan, job, scratch, real_columns, padded_columns, first_key, rows);
+        transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                                scratch.running_sum, scratch.correction, block_max);
     // What was accumulated under the previous max is rescaled to the new one.
-    for (int64_t n = 0; n < plan.value_dim; ++n) {
+    for (int64_t n = 0; n < problem.value_dim; ++n) {
       float* row = scratch.accumulator + n * padded_columns;
       for (int64_t c = 0; c < padded_columns; c += W) {
         (Floats::load_aligned(row + c) * Floats::load_aligned(scratch.correction + c)).store_aligned(row + c);
@@ -86,13 +94,13 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
     // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V, one run of keys
     // at a time, skipping the registers of columns that see none of the run (their weights are
     // zeros); the last block prefetches the output rows meanwhile.
-    const bool last_block = first_key + plan.key_block >= keys.end;
+    const bool last_block = first_key + problem.key_block >= keys.end;
     const RowsToPrefetch prefetch = last_block ? output_rows : RowsToPrefetch{};
-    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, plan.value_dim)) {
+    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, problem.value_dim)) {
       const auto accumulate_values = [&](int64_t key_begin, int64_t key_end,
                                          RowsToPrefetch rows_to_prefetch, const auto& registers_of) {
         gemm_block<Arch, Rows, Vectors, true>(
-            plan.value_dim, padded_columns, key_end - key_begin, values + key_begin * v_stride, 1,
+            problem.value_dim, padded_columns, key_end - key_begin, values + key_begin * v_stride, 1,
             v_stride, scratch.scores + key_begin * padded_columns, padded_columns,
             scratch.accumulator, padded_columns, rows_to_prefetch, nullptr, registers_of);
       };
@@ -111,10 +119,10 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
       }
     } else {
       accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values, v_stride,
-                                plan.value_dim, scratch.accumulator, {padded_columns, 1});
+                                problem.value_dim, scratch.accumulator, {padded_columns, 1});
     }
   }
-  finish_online_tile<Arch>(plan, job, scratch, partials, real_columns, {padded_columns, 1});
+  finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, {padded_columns, 1});
 }
 
 // A tile of at most one register of columns (decoding) takes the kernel vectorised along
@@ -124,14 +132,14 @@ inline void run_fused_tile(const AttentionPlan& plan, const TileJob& job, TileSc
 namespace simdattn::detail {
 
 template <class Arch>
-void FusedTile::operator()(Arch, const AttentionPlan& plan, const TileJob& job,
+void FusedTile::operator()(Arch, const TileProblem& problem, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
   using namespace SIMDATTN_ISA_NAMESPACE;
-  with_panel_vectors<Arch>(plan.panel_vectors, [&](auto vectors) {
+  with_panel_vectors<Arch>(problem.panel_vectors, [&](auto vectors) {
     if constexpr (decltype(vectors)::value == 1) {
-      run_decode_tile<Arch>(plan, job, scratch, partials);
+      run_decode_tile<Arch>(problem, job, scratch, partials);
     } else {
-      run_fused_tile<Arch, decltype(vectors)::value>(plan, job, scratch, partials);
+      run_fused_tile<Arch, decltype(vectors)::value>(problem, job, scratch, partials);
     }
   });
 }

@@ -20,8 +20,9 @@
 // and run_qk_scores_tile / run_weights_v_tile take min(key_block, contiguous_rows) rows a step
 // (run_composed_tile, which takes all keys at once, loops over pages for both products). The
 // gathering form copies a block that crosses a page into the per-thread buffer as the converting
-// source does, and no kernel changes. Either way the source is built from the plan (a block
-// table and page size instead of a TensorView) in key_source() and value_source().
+// source does, and no kernel changes. Either way the source is built from the TileProblem (a
+// block table and page size instead of a TensorView) in key_source() and value_source()
+// (head_rows.hpp).
 // Decoding's prefetch reads up to RowBlock::available rows from the block's first only as hints
 // (prefetches never fault), so a paged source may return fewer.
 #pragma once

@@ -13,7 +13,7 @@
 #include "kernels/gemm_microkernel.hpp"
 #include "kernels/isa_namespace.hpp"
 #include "kernels/tile_kernels.hpp"
-#include "plan/visibility.hpp"
+#include "kernels/visible_keys.hpp"
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 

@@ -4,8 +4,13 @@
 
 #include <algorithm>
 
+#include <xsimd/xsimd.hpp>
+
 #include "kernels/isa_namespace.hpp"
-#include "kernels/tile_common_impl.hpp"
+#include "kernels/online_softmax.hpp"
+#include "kernels/score_layout.hpp"
+#include "kernels/tile_kernels.hpp"
+#include "kernels/vector_math.hpp"
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 

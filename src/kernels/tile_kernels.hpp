@@ -11,7 +11,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "isa/registry.hpp"
-#include "plan/attention_plan.hpp"
+#include "kernels/tile_problem.hpp"
 
 namespace simdattn::detail {
 
@@ -38,9 +38,12 @@ struct ColumnInfo {
 
 // One thread's working memory, sized by the plan before the parallel loop starts.
 struct TileScratch {
-  float* packed_queries;   // head_dim × columns: scale · log2(e) · Qᵀ of the tile (scale · Qᵀ
-                           // for qk_scores, Pᵀ for weights_v)
-  float* scores;           // keys × columns: base-2 logits, then probabilities, key-major
+  float* packed_queries;   // the tile's queries times the logit scale (and log2(e) for
+                           // attention): Qᵀ, head_dim × columns, in key-major tiles; Q row by
+                           // row, columns × head_dim_padded, in decoding tiles
+  float* scores;           // keys × columns, key-major: base-2 logits, then probabilities
+                           // (attention); scale · Q·Kᵀ (qk_scores); the caller's weights
+                           // gathered key-major, Pᵀ (weights_v)
   float* accumulator;      // value_dim × columns: unnormalised output, Oᵀ
   float* running_max;      // columns, base 2
   float* running_sum;      // columns
@@ -73,26 +76,26 @@ struct PartialSlots {
 // attention() for one work item with the online softmax: memory independent of Sk.
 struct FusedTile {
   template <class Arch>
-  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch,
+  void operator()(Arch, const TileProblem& problem, const TileJob& job, TileScratch& scratch,
                   const PartialSlots& partials) const;
 };
 
 // attention() for one work item with the whole score block materialised (weights output).
 struct ComposedTile {
   template <class Arch>
-  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) const;
+  void operator()(Arch, const TileProblem& problem, const TileJob& job, TileScratch& scratch) const;
 };
 
-// qk_scores() for one work item: plan.q, plan.k, scores in plan.weights.
+// qk_scores() for one work item: problem.q and problem.k in, problem.scores out.
 struct QkScoresTile {
   template <class Arch>
-  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) const;
+  void operator()(Arch, const TileProblem& problem, const TileJob& job, TileScratch& scratch) const;
 };
 
-// weights_v() for one work item: plan.probabilities, plan.v, plan.out.
+// weights_v() for one work item: problem.probabilities and problem.v in, problem.out out.
 struct WeightsVTile {
   template <class Arch>
-  void operator()(Arch, const AttentionPlan& plan, const TileJob& job, TileScratch& scratch) const;
+  void operator()(Arch, const TileProblem& problem, const TileJob& job, TileScratch& scratch) const;
 };
 
 // softmax_rows() for `count` contiguous floats, in place.

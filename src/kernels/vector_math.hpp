@@ -87,7 +87,7 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
   return scale_by_power_of_two<Arch>(p, n, x < lowest);
 }
 
-// 2^x for every lane, for the softmax of base-2 logits (tile_common_impl.hpp): its arguments are
+// 2^x for every lane, for the softmax of base-2 logits (online_softmax.hpp): its arguments are
 // x - max and old max - new max, so x <= 0, -inf or NaN. x = n + f with n = round(x), |f| <= 1/2,
 // then Cephes' exp2f polynomial 2^f = 1 + f·P(f) (degree 6), scaled by 2^n
 // (scale_by_power_of_two). No range reduction by ln 2 and no clamps: 10 operations a register on

@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <array>
+#include <optional>
 #include <utility>
 
-
 #include "isa/registry.hpp"
-#include "plan/visibility.hpp"
+#include "kernels/visible_keys.hpp"
 
 namespace simdattn::detail {
 namespace {
@@ -39,23 +40,8 @@ int64_t estimated_keys(const AttentionPlan& plan, const TileJob& job) {
   return std::max<int64_t>(end - begin, 0);
 }
 
-}  // namespace
-
-AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
-                                  AnyTensorView out, const AttentionOptions& options) {
-  AttentionPlan plan{};
-  plan.q = anchored_if_empty(q);
-  plan.k = anchored_if_empty(k);
-  plan.v = anchored_if_empty(v);
-  plan.out = anchored_if_empty(out);
-  plan.batch = q.shape[0];
-  plan.q_heads = q.shape[1];
-  plan.kv_heads = k.shape[1];
-  plan.group = plan.kv_heads > 0 ? plan.q_heads / plan.kv_heads : 1;
-  plan.sq = q.shape[2];
-  plan.sk = k.shape[2];
-  plan.head_dim = q.shape[3];
-  plan.value_dim = v.shape[3];
+// The options in normal form, for a plan whose sizes are set.
+void set_options(AttentionPlan& plan, const AttentionOptions& options) {
   // With head_dim 0 (no logit terms: weights_v's plan, an empty head) the scale multiplies
   // nothing; 1 there keeps 1 / sqrt(0) from raising FE_DIVBYZERO.
   if (options.scale.has_value()) {
@@ -79,7 +65,10 @@ AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, An
   if (plan.has_weights) plan.weights = *options.weights;
   plan.has_lse = options.lse.has_value();
   if (plan.has_lse) plan.lse = *options.lse;
+}
 
+// The algorithm, tile shape, key split and work items of a plan whose problem is set.
+void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   plan.isa = isa_for_this_call();
   plan.composed = options.algorithm == Algorithm::composed ||
                   (options.algorithm == Algorithm::automatic && plan.has_weights);
@@ -131,7 +120,95 @@ AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, An
   }
   assert(!decoding || static_cast<int64_t>(plan.jobs.size()) ==
                            plan.batch * plan.kv_heads * plan.key_chunks);
+#ifndef NDEBUG
+  // The decoding invariant, job by job: slot j is job j, chunk j % key_chunks of group j / key_chunks.
+  for (size_t j = 0; decoding && j < plan.jobs.size(); ++j) {
+    const TileJob& job = plan.jobs[j];
+    const int64_t slot = static_cast<int64_t>(j);
+    assert(job.partial == slot);
+    assert(job.batch * plan.kv_heads + job.kv_head == slot / plan.key_chunks);
+    assert(job.key_begin == slot % plan.key_chunks * key_span);
+  }
+#endif
   plan.threads = threads_for_call(options.num_threads, static_cast<int64_t>(plan.jobs.size()));
+}
+
+// The sizes of a call whose queries are q (or, for weights_v, whose rows are those of
+// `rows`: Hq, Sq and the group) and whose keys (or values) have `keys`' heads and length.
+void set_sizes(AttentionPlan& plan, const std::array<int64_t, 4>& rows, int64_t head_dim,
+               const std::array<int64_t, 4>& keys, int64_t value_dim) {
+  plan.batch = rows[0];
+  plan.q_heads = rows[1];
+  plan.kv_heads = keys[1];
+  plan.group = plan.kv_heads > 0 ? plan.q_heads / plan.kv_heads : 1;
+  plan.sq = rows[2];
+  plan.sk = keys[2];
+  plan.head_dim = head_dim;
+  plan.value_dim = value_dim;
+}
+
+// The empty view of a tensor role a stage does not have (q, k, v, out).
+template <class View>
+View no_tensor() {
+  return anchored_if_empty(View{});
+}
+
+// Options of a stage: none but the cache's scales, one pass over all keys (never split).
+AttentionOptions stage_options(int num_threads, std::optional<ConstTensorView> k_scale,
+                               std::optional<ConstTensorView> v_scale) {
+  AttentionOptions options;
+  options.num_threads = num_threads;
+  options.k_scale = k_scale;
+  options.v_scale = v_scale;
+  options.algorithm = Algorithm::composed;
+  return options;
+}
+
+}  // namespace
+
+AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                                  AnyTensorView out, const AttentionOptions& options) {
+  AttentionPlan plan{};
+  plan.q = anchored_if_empty(q);
+  plan.k = anchored_if_empty(k);
+  plan.v = anchored_if_empty(v);
+  plan.out = anchored_if_empty(out);
+  set_sizes(plan, q.shape, q.shape[3], k.shape, v.shape[3]);
+  set_options(plan, options);
+  cut_into_work_items(plan, options);
+  return plan;
+}
+
+AttentionPlan make_qk_scores_plan(AnyConstTensorView q, AnyConstTensorView k, TensorView scores,
+                                  float scale, int num_threads,
+                                  std::optional<ConstTensorView> k_scale) {
+  AttentionPlan plan{};
+  plan.q = anchored_if_empty(q);
+  plan.k = anchored_if_empty(k);
+  plan.v = no_tensor<AnyConstTensorView>();
+  plan.out = no_tensor<AnyTensorView>();
+  plan.scores = scores;
+  set_sizes(plan, q.shape, q.shape[3], k.shape, 0);
+  AttentionOptions options = stage_options(num_threads, k_scale, std::nullopt);
+  options.scale = scale;
+  set_options(plan, options);
+  cut_into_work_items(plan, options);
+  return plan;
+}
+
+AttentionPlan make_weights_v_plan(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
+                                  int num_threads, std::optional<ConstTensorView> v_scale) {
+  AttentionPlan plan{};
+  plan.q = no_tensor<AnyConstTensorView>();
+  plan.k = no_tensor<AnyConstTensorView>();
+  plan.v = anchored_if_empty(v);
+  plan.out = anchored_if_empty(out);
+  plan.probabilities = weights;
+  // No logits: head_dim 0 (which also picks the tile shape of the narrowest heads).
+  set_sizes(plan, weights.shape, 0, v.shape, v.shape[3]);
+  const AttentionOptions options = stage_options(num_threads, std::nullopt, v_scale);
+  set_options(plan, options);
+  cut_into_work_items(plan, options);
   return plan;
 }
 

@@ -1,0 +1,37 @@
+// Which keys a query position sees: the one place causal, window and kv_lengths become a range.
+// The kernels clip each column to it; the plan uses it to drop fully masked tiles and to order
+// causal jobs.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/tile_problem.hpp"
+
+namespace simdattn::detail {
+
+struct KeyRange {
+  int64_t begin, end;  // [begin, end); empty when begin >= end
+  bool empty() const { return begin >= end; }
+};
+
+inline int64_t kv_length(const TileProblem& problem, int64_t batch) {
+  return problem.kv_lengths != nullptr ? problem.kv_lengths[batch] : problem.sk;
+}
+
+// off aligns causal, window and ALiBi: 0 for top-left, kv length - Sq otherwise (bottom-right).
+inline int64_t diagonal_offset(const TileProblem& problem, int64_t batch) {
+  return problem.causal == Causal::top_left ? 0 : kv_length(problem, batch) - problem.sq;
+}
+
+// The keys query position i of batch b may see, before masks and biases.
+inline KeyRange visible_keys(const TileProblem& problem, int64_t batch, int64_t i) {
+  const int64_t diagonal = i + diagonal_offset(problem, batch);
+  KeyRange range{0, kv_length(problem, batch)};
+  if (problem.causal != Causal::none) range.end = std::min(range.end, diagonal + 1);
+  if (problem.window_left >= 0) range.begin = std::max(range.begin, diagonal - problem.window_left);
+  if (problem.window_right >= 0) range.end = std::min(range.end, diagonal + problem.window_right + 1);
+  return range;
+}
+
+}  // namespace simdattn::detail
