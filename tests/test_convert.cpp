@@ -31,6 +31,17 @@ struct Storage {
         view(bytes.data(), dtype, like.view.shape, like.view.strides) {}
 };
 
+// `values` stored as `dtype` by the oracle's rounding (exact for f32).
+Storage rounded_copy(const Tensor& values, DType dtype) {
+  Storage stored(values, dtype);
+  const auto& s = values.view.shape;
+  for (int64_t b = 0; b < s[0]; ++b)
+    for (int64_t h = 0; h < s[1]; ++h)
+      for (int64_t i = 0; i < s[2]; ++i)
+        for (int64_t d = 0; d < s[3]; ++d) store_rounded(stored.view.row(b, h, i), dtype, d, values.at(b, h, i, d));
+  return stored;
+}
+
 // Values that exercise rounding: uniform ones, ties and near-ties of bf16 and f16, the f16
 // overflow threshold, subnormals of both, infinities and NaN.
 void fill_probes(Tensor& t) {
@@ -58,13 +69,8 @@ TEST_P(Convert, RoundsAndWidensEveryElementAsTheOracle) {
       Tensor source32(2, 3, 5, length, layout);
       fill_probes(source32);
       for (DType from : {DType::f32, DType::bf16, DType::f16}) {
-        Storage source(source32, from);
+        const Storage source = rounded_copy(source32, from);
         const auto& s = source32.view.shape;
-        for (int64_t b = 0; b < s[0]; ++b)
-          for (int64_t h = 0; h < s[1]; ++h)
-            for (int64_t i = 0; i < s[2]; ++i)
-              for (int64_t d = 0; d < s[3]; ++d)
-                store_rounded(source.view.row(b, h, i), from, d, source32.at(b, h, i, d));
         for (DType to : {DType::f32, DType::bf16, DType::f16}) {
           Storage destination(source32, to), expected(source32, to);
           convert(source.view, destination.view);
@@ -112,13 +118,8 @@ TEST_P(QuantizeRows, ScalesAreMaxOver127AndValuesWithinHalfAStep) {
       source32.fill_uniform(7 + groups, -2.0f, 2.0f);
       for (int64_t d = 0; d < 64 / groups; ++d) source32.at(1, 1, 8, d) = 0.0f;  // an all-zero group
       source32.at(0, 0, 0, 5) = 0.5f * (2.0f / 127.0f) * 3.0f;  // not a tie after rounding: fine
-      Storage source(source32, from);
+      const Storage source = rounded_copy(source32, from);
       const auto& s = source32.view.shape;
-      for (int64_t b = 0; b < s[0]; ++b)
-        for (int64_t h = 0; h < s[1]; ++h)
-          for (int64_t i = 0; i < s[2]; ++i)
-            for (int64_t d = 0; d < s[3]; ++d)
-              store_rounded(source.view.row(b, h, i), from, d, source32.at(b, h, i, d));
       Storage quantized(source32, DType::i8);
       Tensor scales(2, 2, 9, groups);
       quantize_rows(source.view, BasicTensorView<int8_t>(static_cast<int8_t*>(quantized.view.data),
