@@ -8,6 +8,8 @@
 // (kernels/blocking.hpp). A lookup for an architecture that has no entry does not compile.
 #pragma once
 
+#include <cpuid.h>
+
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -42,10 +44,12 @@ struct IsaTraits<Isa::avx2> {
   static constexpr const char* name = "avx2";
   using Arch = xsimd::fma3<xsimd::avx2>;
   static constexpr BlockingSizes blocking = kAvx2Blocking;
-  // F16C too (the f16 conversions): xsimd 8.1 does not report it, the compiler's CPUID does.
+  // F16C too (the f16 conversions): xsimd 8.1 does not report it, so CPUID leaf 1 (ECX bit 29)
+  // is read here (clang's __builtin_cpu_supports does not know "f16c").
   static bool runs_on(const CpuFeatures& cpu) {
-    __builtin_cpu_init();  // in case dispatch runs from a static constructor
-    return cpu.fma3_avx2 && __builtin_cpu_supports("f16c");
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+    return cpu.fma3_avx2 && f16c;
   }
 };
 
