@@ -177,7 +177,11 @@ TEST(ScalarConvert, MatchesTheOracle) {
 struct Config {
   const char* name;
   DType q, cache, out, mask;
-  int64_t scale_groups;  // i8: scales per row (1, or head_dim / 8)
+  int64_t group_elements;  // i8: elements a scale (0: one scale a row, as for a width it does not divide)
+
+  int64_t scales_per_row(int64_t width) const {
+    return group_elements > 0 && width % group_elements == 0 ? width / group_elements : 1;
+  }
 };
 
 std::vector<Config> configs() {
@@ -187,7 +191,8 @@ std::vector<Config> configs() {
           {"bf16q_f16cache", DType::bf16, DType::f16, DType::f32, DType::f16, 0},
           {"f32q_bf16cache_f16out", DType::f32, DType::bf16, DType::f16, DType::bf16, 0},
           {"f32q_i8cache", DType::f32, DType::i8, DType::f32, DType::f32, 1},
-          {"bf16q_i8groups_bf16out", DType::bf16, DType::i8, DType::bf16, DType::f32, 8}};
+          {"bf16q_i8groups_bf16out", DType::bf16, DType::i8, DType::bf16, DType::f32, 8},
+          {"f32q_i8groups32", DType::f32, DType::i8, DType::f32, DType::f32, 32}};
 }
 
 struct Shape {
@@ -238,8 +243,8 @@ struct Problem {
         k32(Tensor(s.batch, s.kv_heads, s.sk, s.head_dim, s.layout).fill_uniform(22, -2.0f, 2.0f)),
         v32(Tensor(s.batch, s.kv_heads, s.sk, s.value_dim, s.layout).fill_uniform(23)),
         q(TypedTensor::from(q32, config.q)),
-        k(TypedTensor::from(k32, config.cache, config.scale_groups > 1 ? s.head_dim / 8 : 1)),
-        v(TypedTensor::from(v32, config.cache, config.scale_groups > 1 ? s.value_dim / 8 : 1)) {
+        k(TypedTensor::from(k32, config.cache, config.scales_per_row(s.head_dim))),
+        v(TypedTensor::from(v32, config.cache, config.scales_per_row(s.value_dim))) {
     options.causal = s.causal;
     options.softcap = s.softcap;
     options.k_scale = k.scale_view();
@@ -374,14 +379,29 @@ TEST_P(TypedAttention, MatchesOracle) {
   }
   const std::string context = describe(isa, algorithm, config, s);
   EXPECT_TRUE(all_close(expected.read(), actual.read(), typed_tolerance(config, p, s), context));
+  // The kernels read stored rows (widened into a buffer, or in place a register at a time) as
+  // exactly the floats they stand for, int8 · scale rounded once as the widening does: the
+  // fp32 call on those floats, with the same ISA and algorithm, gives the same bits.
+  Tensor unrounded = like_out;
+  {
+    detail::ScopedIsaOverride use(isa);
+    attention(p.q.in(), p.k.in(), p.v.in(), unrounded.view, fast_options);
+  }
+  {
+    AttentionOptions f32_options = fast_options;
+    f32_options.k_scale.reset();
+    f32_options.v_scale.reset();
+    f32_options.lse.reset();
+    if (p.mask.has_value()) f32_options.mask = p.mask->values.in();
+    Tensor from_floats = like_out;
+    detail::ScopedIsaOverride use(isa);
+    attention(p.q.values.in(), p.k.values.in(), p.v.values.in(), from_floats.view, f32_options);
+    EXPECT_TRUE(bitwise_equal(from_floats, unrounded))
+        << context << ": not the fp32 path's result on the widened inputs";
+  }
   if (config.out != DType::f32) {
     // A 16-bit output is the fp32 result rounded once to nearest even: the same call with an
     // f32 output, rounded here, gives the same bits.
-    Tensor unrounded = like_out;
-    {
-      detail::ScopedIsaOverride use(isa);
-      attention(p.q.in(), p.k.in(), p.v.in(), unrounded.view, fast_options);
-    }
     TypedTensor rounded_here(like_out, config.out);
     const auto& shape = like_out.view.shape;
     for (int64_t b = 0; b < shape[0]; ++b)

@@ -21,6 +21,7 @@
 #include "kernels/logit_transforms.hpp"
 #include "kernels/online_softmax.hpp"
 #include "kernels/query_packing.hpp"
+#include "kernels/stored_rows.hpp"
 #include "kernels/tile_columns.hpp"
 #include "kernels/tile_outputs.hpp"
 #include "kernels/value_accumulation.hpp"
@@ -86,44 +87,57 @@ class RowSums {
 
 // scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and the groups' columns, padded_columns
 // floats a key, packed holding the scaled queries row by row (head_dim_padded floats each, zero
-// beyond head_dim and past the real columns). rows_available key rows exist from `keys` on; the
+// beyond head_dim and past the real columns). keys.available key rows exist from the first; the
 // block's value rows are prefetched. W/Group keys × Group columns of dot products are reduced
-// together by one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums.
-template <class Arch, int Group>
+// together by one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums. int8 keys are widened
+// and multiplied by their scale register by register, as widen_row does, before the FMA.
+template <class Arch, int Group, DType kStored>
 inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
-                          int64_t column_groups, const float* keys, int64_t key_stride,
-                          int64_t rows, int64_t rows_available, const float* values,
-                          int64_t value_stride, int64_t value_dim, float* scores,
-                          int64_t padded_columns) {
+                          int64_t column_groups, const StoredRows<Arch, kStored>& keys,
+                          int64_t rows, const StoredRows<Arch, kStored>& values,
+                          int64_t value_dim, float* scores, int64_t padded_columns) {
   using Floats = xsimd::batch<float, Arch>;
+  using Keys = StoredRows<Arch, kStored>;
   constexpr int W = static_cast<int>(Floats::size);
   static_assert(W % Group == 0, "a register holds whole groups of sums");
   constexpr int KeysPerStep = W / Group;
   const int64_t full = head_dim - head_dim % W;
+  const int64_t span = keys.group_span(head_dim);
   const RowSums<Arch> row_sums;
   for (int64_t r0 = 0; r0 < rows; r0 += KeysPerStep) {
     // Keys past the block's end repeat its last key; their sums are dropped.
-    const float* key_rows[KeysPerStep];
-    for (int kk = 0; kk < KeysPerStep; ++kk) key_rows[kk] = keys + std::min(r0 + kk, rows - 1) * key_stride;
-    // The key rows a few pages ahead, and this block's value rows, which P·V reads next.
-    if (r0 + kDecodePrefetchRows < rows_available) {
-      prefetch_rows(keys + (r0 + kDecodePrefetchRows) * key_stride, KeysPerStep, key_stride, head_dim);
+    int64_t key_index[KeysPerStep];
+    const typename Keys::Storage* key_rows[KeysPerStep];
+    for (int kk = 0; kk < KeysPerStep; ++kk) {
+      key_index[kk] = std::min(r0 + kk, rows - 1);
+      key_rows[kk] = keys.row(key_index[kk]);
     }
-    prefetch_rows(values + r0 * value_stride, std::min<int64_t>(KeysPerStep, rows - r0), value_stride,
-                  value_dim);
+    // The key rows a few pages ahead, and this block's value rows, which P·V reads next.
+    if (r0 + kDecodePrefetchRows < keys.available) keys.prefetch(r0 + kDecodePrefetchRows, KeysPerStep, head_dim);
+    values.prefetch(r0, std::min<int64_t>(KeysPerStep, rows - r0), value_dim);
     for (int64_t g = 0; g < column_groups; ++g) {
       const float* queries = packed + g * Group * head_dim_padded;
       Floats acc[W];
 #pragma GCC unroll 16
       for (int i = 0; i < W; ++i) acc[i] = Floats(0.0f);
-      for (int64_t d = 0; d < full; d += W) {
+      for (int64_t group_start = 0; group_start < full; group_start += span) {
+        [[maybe_unused]] Floats scale[KeysPerStep];
+        if constexpr (Keys::kScaled) {
+          for (int kk = 0; kk < KeysPerStep; ++kk) {
+            scale[kk] = Floats(keys.row_scales(key_index[kk])[group_start / keys.scale_group]);
+          }
+        }
+        const int64_t group_end = std::min(group_start + span, full);
+        for (int64_t d = group_start; d < group_end; d += W) {
 #pragma GCC unroll 16
-        for (int kk = 0; kk < KeysPerStep; ++kk) {
-          const Floats key = Floats::load_unaligned(key_rows[kk] + d);
+          for (int kk = 0; kk < KeysPerStep; ++kk) {
+            Floats key = Keys::load(key_rows[kk], d);
+            if constexpr (Keys::kScaled) key = key * scale[kk];
 #pragma GCC unroll 4
-          for (int cc = 0; cc < Group; ++cc) {
-            acc[kk * Group + cc] = multiply_add<Arch>(
-                Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * Group + cc]);
+            for (int cc = 0; cc < Group; ++cc) {
+              acc[kk * Group + cc] = multiply_add<Arch>(
+                  Floats::load_aligned(queries + cc * head_dim_padded + d), key, acc[kk * Group + cc]);
+            }
           }
         }
       }
@@ -133,7 +147,7 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       for (int64_t d = full; d < head_dim; ++d) {
         for (int i = 0; i < W; ++i) {
           const float query = queries[(i % Group) * head_dim_padded + d];
-          sums[i] += query * key_rows[i / Group][d];
+          sums[i] += query * keys.element(key_index[i / Group], d);
         }
       }
       for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
@@ -145,11 +159,12 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
 
 // O[c][n] += Σ_r p[r][c] · v_r[n] for a group of Group columns and Vectors registers of values
 // starting at n0: the group's accumulators stay in registers across the keys.
-template <class Arch, int Group, int Vectors>
+template <class Arch, int Group, int Vectors, DType kStored>
 inline void decode_values_chunk(const float* probabilities, int64_t padded_columns, int64_t rows,
-                                const float* values, int64_t value_stride, int64_t first_column,
+                                const StoredRows<Arch, kStored>& values, int64_t first_column,
                                 int64_t n0, float* output, int64_t output_stride) {
   using Floats = xsimd::batch<float, Arch>;
+  using Values = StoredRows<Arch, kStored>;
   constexpr int64_t W = Floats::size;
   Floats acc[Group][Vectors];
 #pragma GCC unroll 4
@@ -159,10 +174,19 @@ inline void decode_values_chunk(const float* probabilities, int64_t padded_colum
       acc[cc][v] = Floats::load_aligned(output + (first_column + cc) * output_stride + n0 + v * W);
     }
   }
+  // int8: the scale of each register's group (one register never straddles two).
+  [[maybe_unused]] int64_t scale_index[Vectors];
+  if constexpr (Values::kScaled) {
+    for (int v = 0; v < Vectors; ++v) scale_index[v] = (n0 + v * W) / values.scale_group;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     Floats value[Vectors];
+    const typename Values::Storage* row = values.row(r);
 #pragma GCC unroll 8
-    for (int v = 0; v < Vectors; ++v) value[v] = Floats::load_unaligned(values + r * value_stride + n0 + v * W);
+    for (int v = 0; v < Vectors; ++v) {
+      value[v] = Values::load(row, n0 + v * W);
+      if constexpr (Values::kScaled) value[v] = value[v] * Floats(values.row_scales(r)[scale_index[v]]);
+    }
     const float* p = probabilities + r * padded_columns + first_column;
 #pragma GCC unroll 4
     for (int cc = 0; cc < Group; ++cc) {
@@ -182,9 +206,9 @@ inline void decode_values_chunk(const float* probabilities, int64_t padded_colum
 
 // O[c][n] += Σ_r p[r][c] · v_r[n] for every column group and value. A group of one column keeps
 // twice the value registers in flight, so that it still has as many FMA chains.
-template <class Arch, int Group>
+template <class Arch, int Group, DType kStored>
 inline void decode_values(const float* probabilities, int64_t padded_columns, int64_t column_groups,
-                          int64_t rows, const float* values, int64_t value_stride, int64_t value_dim,
+                          int64_t rows, const StoredRows<Arch, kStored>& values, int64_t value_dim,
                           float* output, int64_t output_stride) {
   constexpr int64_t W = xsimd::batch<float, Arch>::size;
   for (int64_t g = 0; g < column_groups; ++g) {
@@ -193,24 +217,47 @@ inline void decode_values(const float* probabilities, int64_t padded_columns, in
     int64_t n0 = 0;
     for (; n0 + Vectors * W <= value_dim; n0 += Vectors * W) {
       decode_values_chunk<Arch, Group, Vectors>(probabilities, padded_columns, rows, values,
-                                                value_stride, first_column, n0, output, output_stride);
+                                                first_column, n0, output, output_stride);
     }
     for (; n0 + W <= value_dim; n0 += W) {
-      decode_values_chunk<Arch, Group, 1>(probabilities, padded_columns, rows, values, value_stride,
-                                          first_column, n0, output, output_stride);
+      decode_values_chunk<Arch, Group, 1>(probabilities, padded_columns, rows, values, first_column,
+                                          n0, output, output_stride);
     }
     for (int64_t cc = 0; cc < Group; ++cc) {
       float* out = output + (first_column + cc) * output_stride;
       for (int64_t r = 0; r < rows; ++r) {
         const float p = probabilities[r * padded_columns + first_column + cc];
-        for (int64_t n = n0; n < value_dim; ++n) out[n] += p * values[r * value_stride + n];
+        for (int64_t n = n0; n < value_dim; ++n) out[n] += p * values.element(r, n);
       }
     }
   }
 }
 
-// The decoding tile with query columns in groups of Group (see kDecodeColumnGroup).
-template <class Arch, int Group>
+// Rows [first, first + count) of a source as a decoding kernel reads them: kStored f32 takes
+// RowSource::rows (fp32 in place, or 16-bit/int8 widened into the thread's buffer), any other
+// kStored the stored rows in place. At most `limit` rows from first are offered for prefetching.
+template <class Arch, DType kStored>
+inline StoredRows<Arch, kStored> decode_rows(const RowSource<Arch>& source, int64_t first,
+                                             int64_t count, int64_t limit) {
+  if constexpr (kStored == DType::f32) {
+    const RowBlock block = source.rows(first, count);
+    return {block.first, block.stride, std::min(block.available, limit), nullptr, 0, 1};
+  } else {
+    assert(source.dtype == kStored);
+    using Storage = typename StorageOf<kStored>::type;
+    const bool scaled = source.scales != nullptr;
+    return {static_cast<const Storage*>(source.row_zero) + first * source.stride,
+            source.stride,
+            std::min(source.rows_in_head - first, limit),
+            scaled ? source.scales + first * source.scale_row_stride : nullptr,
+            source.scale_row_stride,
+            source.scale_group};
+  }
+}
+
+// The decoding tile with query columns in groups of Group (see kDecodeColumnGroup), K and V read
+// as kStored (decode_rows).
+template <class Arch, int Group, DType kStored>
 inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob& job,
                                       TileScratch& scratch, const PartialSlots& partials,
                                       int64_t real_columns) {
@@ -257,14 +304,11 @@ inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob&
     std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
     // Rows past this block, up to the tile's last key, are prefetched where the source reads in
     // place (a widened block holds just its rows), never used.
-    const RowBlock key_block = key_rows.rows(first_key, rows);
-    const RowBlock value_block = value_rows.rows(first_key, rows);
-    const float* values = value_block.first;
-    const int64_t v_stride = value_block.stride;
-    decode_scores<Arch, Group>(packed, problem.head_dim, head_dim_padded, column_groups,
-                        key_block.first, key_block.stride, rows,
-                        std::min(key_block.available, keys.end - first_key), values, v_stride,
-                        problem.value_dim, scratch.scores, padded_columns);
+    const int64_t limit = keys.end - first_key;
+    const StoredRows<Arch, kStored> key_block = decode_rows<Arch, kStored>(key_rows, first_key, rows, limit);
+    const StoredRows<Arch, kStored> value_block = decode_rows<Arch, kStored>(value_rows, first_key, rows, limit);
+    decode_scores<Arch, Group>(packed, problem.head_dim, head_dim_padded, column_groups, key_block,
+                               rows, value_block, problem.value_dim, scratch.scores, padded_columns);
     const bool some_key_hidden =
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
@@ -274,15 +318,63 @@ inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob&
       float* row = output + c * value_dim_padded;
       for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
     }
-    if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, problem.value_dim)) {
-      decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, values, v_stride,
-                          problem.value_dim, output, value_dim_padded);
+    if (!some_key_hidden) {
+      decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, value_block,
+                                 problem.value_dim, output, value_dim_padded);
+      continue;
+    }
+    // A hidden key's weight is 0, and 0 · inf would be NaN: the values as floats (widened if
+    // stored narrower, the same floats the stored rows give), checked before the fast loop.
+    StoredRows<Arch, DType::f32> float_values;
+    if constexpr (kStored == DType::f32) {
+      float_values = value_block;
     } else {
-      accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, values,
-                                v_stride, problem.value_dim, output, layout);
+      float_values = decode_rows<Arch, DType::f32>(value_rows, first_key, rows, limit);
+    }
+    if (rows_are_finite<Arch>(float_values.first, float_values.stride, rows, problem.value_dim)) {
+      decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, float_values,
+                                 problem.value_dim, output, value_dim_padded);
+    } else {
+      accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, float_values.first,
+                                float_values.stride, problem.value_dim, output, layout);
     }
   }
   finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, layout);
+}
+
+// The decoding tile for the stored K/V dtype kStored: read in place where the unit can
+// (StoredRows::can_read_in_place), else widened a block at a time.
+template <class Arch, int Group, DType kStored>
+inline void run_decode_tile_stored(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
+                                   const PartialSlots& partials, int64_t real_columns) {
+  const auto group_of = [](const ConstTensorView& scales, int64_t width) {
+    return scales.data != nullptr ? width / scales.shape[3] : width;
+  };
+  if constexpr (!StoredRows<Arch, kStored>::kUnitConverts) {
+    run_decode_tile_in_groups<Arch, Group, DType::f32>(problem, job, scratch, partials, real_columns);
+  } else if (StoredRows<Arch, kStored>::can_read_in_place(group_of(problem.k_scale, problem.head_dim), problem.head_dim) &&
+      StoredRows<Arch, kStored>::can_read_in_place(group_of(problem.v_scale, problem.value_dim), problem.value_dim)) {
+    run_decode_tile_in_groups<Arch, Group, kStored>(problem, job, scratch, partials, real_columns);
+  } else {
+    run_decode_tile_in_groups<Arch, Group, DType::f32>(problem, job, scratch, partials, real_columns);
+  }
+}
+
+template <class Arch, int Group>
+inline void run_decode_tile_with_group(const TileProblem& problem, const TileJob& job,
+                                       TileScratch& scratch, const PartialSlots& partials,
+                                       int64_t real_columns) {
+  switch (problem.k.dtype) {
+    case DType::bf16:
+      return run_decode_tile_stored<Arch, Group, DType::bf16>(problem, job, scratch, partials, real_columns);
+    case DType::f16:
+      return run_decode_tile_stored<Arch, Group, DType::f16>(problem, job, scratch, partials, real_columns);
+    case DType::i8:
+      return run_decode_tile_stored<Arch, Group, DType::i8>(problem, job, scratch, partials, real_columns);
+    case DType::f32:
+      break;
+  }
+  run_decode_tile_in_groups<Arch, Group, DType::f32>(problem, job, scratch, partials, real_columns);
 }
 
 template <class Arch>
@@ -290,9 +382,9 @@ inline void run_decode_tile(const TileProblem& problem, const TileJob& job, Tile
                             const PartialSlots& partials) {
   const int64_t real_columns = describe_columns(problem, job, scratch);
   if (real_columns == 1) {
-    run_decode_tile_in_groups<Arch, 1>(problem, job, scratch, partials, real_columns);
+    run_decode_tile_with_group<Arch, 1>(problem, job, scratch, partials, real_columns);
   } else {
-    run_decode_tile_in_groups<Arch, kDecodeColumnGroup>(problem, job, scratch, partials, real_columns);
+    run_decode_tile_with_group<Arch, kDecodeColumnGroup>(problem, job, scratch, partials, real_columns);
   }
 }
 
