@@ -104,6 +104,8 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
   const int64_t full = head_dim - head_dim % W;
   const int64_t span = keys.group_span(head_dim);
   const RowSums<Arch> row_sums;
+  // As many bytes ahead as for fp32 rows: narrower rows, more of them.
+  constexpr int64_t kPrefetchRows = kDecodePrefetchRows * int64_t{sizeof(float)} / int64_t{sizeof(typename Keys::Storage)};
   for (int64_t r0 = 0; r0 < rows; r0 += KeysPerStep) {
     // Keys past the block's end repeat its last key; their sums are dropped.
     int64_t key_index[KeysPerStep];
@@ -113,19 +115,19 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       key_rows[kk] = keys.row(key_index[kk]);
     }
     // The key rows a few pages ahead, and this block's value rows, which P·V reads next.
-    if (r0 + kDecodePrefetchRows < keys.available) keys.prefetch(r0 + kDecodePrefetchRows, KeysPerStep, head_dim);
+    if (r0 + kPrefetchRows < keys.available) keys.prefetch(r0 + kPrefetchRows, KeysPerStep, head_dim);
     values.prefetch(r0, std::min<int64_t>(KeysPerStep, rows - r0), value_dim);
     for (int64_t g = 0; g < column_groups; ++g) {
       const float* queries = packed + g * Group * head_dim_padded;
       Floats acc[W];
 #pragma GCC unroll 16
       for (int i = 0; i < W; ++i) acc[i] = Floats(0.0f);
-      for (int64_t group_start = 0; group_start < full; group_start += span) {
+      // span is the scale group or the whole row: group_start / scale_group counts the groups.
+      int64_t scale_column = 0;
+      for (int64_t group_start = 0; group_start < full; group_start += span, ++scale_column) {
         [[maybe_unused]] Floats scale[KeysPerStep];
         if constexpr (Keys::kScaled) {
-          for (int kk = 0; kk < KeysPerStep; ++kk) {
-            scale[kk] = Floats(keys.row_scales(key_index[kk])[group_start / keys.scale_group]);
-          }
+          for (int kk = 0; kk < KeysPerStep; ++kk) scale[kk] = Floats(keys.row_scales(key_index[kk])[scale_column]);
         }
         const int64_t group_end = std::min(group_start + span, full);
         for (int64_t d = group_start; d < group_end; d += W) {
