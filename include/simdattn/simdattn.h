@@ -103,6 +103,13 @@ typedef struct simdattn_options {
    * scale[.., j, d / (head_dim / G)] * int8. G = 1: one scale per row; head_dim / 32: q8_0 blocks. */
   const simdattn_tensor *k_scale;
   const simdattn_tensor *v_scale;
+  /* Attention sinks (gpt-oss): optional, one logit per query head, an extra softmax-denominator
+   * term with no value; lse includes it, a row seeing no key gets zeros and lse = sink. -inf: no
+   * sink for that head; NaN and +inf are rejected. An older caller's shorter struct leaves it NULL. */
+  const float *sinks;
+  /* StreamingLLM sink tokens: keys j < sink_tokens stay visible whatever window_left says (still
+   * subject to causal, window_right, kv_lengths and the mask). 0: off. */
+  int64_t sink_tokens;
 } simdattn_options;
 
 /* Sets every field that fits in struct_size bytes to its default (windows -1, the rest 0 or NULL)

@@ -178,6 +178,8 @@ simdattn_options read_options(const char* function, const simdattn_options* give
   take(&simdattn_options::scale_is_explicit);
   take(&simdattn_options::k_scale);
   take(&simdattn_options::v_scale);
+  take(&simdattn_options::sinks);
+  take(&simdattn_options::sink_tokens);
   options.struct_size = sizeof(simdattn_options);
   return options;
 }
@@ -209,6 +211,8 @@ simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_o
   options.kv_lengths = c.kv_lengths;
   options.softcap = c.softcap;
   options.alibi_slopes = c.alibi_slopes;
+  options.sinks = c.sinks;
+  options.sink_tokens = c.sink_tokens;
   if (c.weights != nullptr) options.weights = view_of<float>(function, "options->weights", c.weights);
   if (c.lse != nullptr) options.lse = view_of<float>(function, "options->lse", c.lse);
   options.num_threads = c.num_threads;

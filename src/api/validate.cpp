@@ -305,6 +305,9 @@ void check_option_values(const char* function, const AttentionOptions& options) 
   if (!std::isfinite(options.softcap) || options.softcap < 0.0f) {
     fail(function, "options.softcap must be finite and >= 0 (0: off), got ", options.softcap);
   }
+  if (options.sink_tokens < 0) {
+    fail(function, "options.sink_tokens must be >= 0 (0: off), got ", options.sink_tokens);
+  }
 }
 
 // kv_lengths: one entry per batch, each a number of keys in [0, Sk].
@@ -325,6 +328,17 @@ void check_alibi_slopes(const char* function, const float* slopes, int64_t query
   for (int64_t h = 0; h < query_heads; ++h) {
     if (!std::isfinite(slopes[h])) {
       fail(function, "options.alibi_slopes[", h, "] must be finite, got ", slopes[h]);
+    }
+  }
+}
+
+// Sink logits: one per query head, finite or -inf (no sink for that head). NaN and +inf have no
+// meaning as a softmax term that carries no value: +inf would take every row's whole weight.
+void check_sinks(const char* function, const float* sinks, int64_t query_heads) {
+  if (sinks == nullptr) return;
+  for (int64_t h = 0; h < query_heads; ++h) {
+    if (std::isnan(sinks[h]) || sinks[h] == std::numeric_limits<float>::infinity()) {
+      fail(function, "options.sinks[", h, "] must be finite or -inf (no sink), got ", sinks[h]);
     }
   }
 }
@@ -562,8 +576,10 @@ void validate_attention(const char* function, AnyConstTensorView q, AnyConstTens
   check_option_values(function, options);
   check_kv_lengths(function, options.kv_lengths, batch, keys);
   check_alibi_slopes(function, options.alibi_slopes, query_heads);
+  check_sinks(function, options.sinks, query_heads);
   inputs.push_back({"options.kv_lengths", array_range(options.kv_lengths, batch)});
   inputs.push_back({"options.alibi_slopes", array_range(options.alibi_slopes, query_heads)});
+  inputs.push_back({"options.sinks", array_range(options.sinks, query_heads)});
 
   const Shape scores_shape = {batch, query_heads, queries, keys};
   check_scales(function, "options.k_scale", options.k_scale, "k", k, inputs);
