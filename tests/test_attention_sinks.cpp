@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -473,6 +474,68 @@ TEST(AttentionSinksCAbi, FieldsPassThroughAndOlderCallersKeepWorking) {
       << simdattn_last_error();
   EXPECT_TRUE(out.storage == before) << "a rejected call wrote its output";
 }
+
+// The softmax_rows stage with sinks, against its oracle on rows of every length around the
+// register widths, with inputs that break a naive softmax and sinks below, among and above them.
+class SoftmaxRowsWithSinks : public ::testing::TestWithParam<detail::Isa> {};
+
+TEST_P(SoftmaxRowsWithSinks, MatchOracle) {
+  const detail::Isa isa = GetParam();
+  for (int64_t n : {1, 3, 4, 5, 8, 9, 16, 17, 33, 65, 1000}) {
+    for (int kind = 0; kind < 4; ++kind) {
+      Tensor expected(1, 3, 2, n, Layout::padded);
+      std::vector<float> sinks = {0.0f, 3.0f, -kInf};
+      switch (kind) {
+        case 0: expected.fill_uniform(10 + n, -5.0f, 5.0f); break;
+        case 1: expected.fill_uniform(20 + n, 90.0f, 100.0f), sinks = {95.0f, 1e4f, -1e4f}; break;
+        case 2: expected.fill_uniform(30 + n, -1e4f, -1e3f), sinks = {-2e3f, 0.0f, -kInf}; break;
+        case 3:
+          expected.fill_uniform(40 + n);
+          for (int64_t j = 0; j < n; ++j) expected.at(0, 1, 1, j) = -kInf;  // only the sink
+          break;
+      }
+      Tensor actual = expected;
+      reference::softmax_rows(expected.view, sinks.data());
+      {
+        detail::ScopedIsaOverride use(isa);
+        softmax_rows(actual.view, sinks.data());
+      }
+      // As softmax_rows alone (test_stages.cpp), with one more term in the sum.
+      const double tolerance = 3.0 * kUnitRoundoff + gamma(n + 2) + kUnitRoundoff;
+      std::ostringstream context;
+      context << detail::isa_name(isa) << " softmax_rows with sinks n=" << n << " kind=" << kind;
+      EXPECT_TRUE(all_close(expected, actual, tolerance, context.str()));
+    }
+  }
+}
+
+TEST_P(SoftmaxRowsWithSinks, MinusInfinityIsNoSinkAndBadSinksAreRejected) {
+  detail::ScopedIsaOverride use(GetParam());
+  Tensor plain(2, 3, 4, 37);
+  plain.fill_uniform(5, -30.0f, 30.0f);
+  Tensor with_sinks = plain;
+  softmax_rows(plain.view);
+  const std::vector<float> none(3, -kInf);
+  softmax_rows(with_sinks.view, none.data(), 2);
+  EXPECT_TRUE(bitwise_equal(plain, with_sinks));
+
+  const std::vector<float> before(with_sinks.storage);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), kInf}) {
+    const std::vector<float> sinks = {0.0f, bad, 1.0f};
+    EXPECT_THROW(softmax_rows(with_sinks.view, sinks.data()), std::invalid_argument);
+    EXPECT_THROW(reference::softmax_rows(with_sinks.view, sinks.data()), std::invalid_argument);
+    simdattn_tensor scores{with_sinks.view.data, SIMDATTN_F32, {2, 3, 4, 37}, {3 * 4 * 37, 4 * 37, 37, 1}};
+    EXPECT_EQ(simdattn_softmax_rows_with_sinks(&scores, sinks.data(), 0), SIMDATTN_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(simdattn_last_error()).find("sinks[1] must be finite or -inf"), std::string::npos)
+        << simdattn_last_error();
+  }
+  EXPECT_THROW(softmax_rows(with_sinks.view, with_sinks.view.data + 5), std::invalid_argument)
+      << "sinks inside scores must be rejected (they would change while the rows are written)";
+  EXPECT_TRUE(std::memcmp(before.data(), with_sinks.storage.data(), before.size() * sizeof(float)) == 0)
+      << "a rejected call wrote scores";
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, SoftmaxRowsWithSinks, ::testing::ValuesIn(host_isas()), isa_test_name);
 
 }  // namespace
 }  // namespace simdattn::testing

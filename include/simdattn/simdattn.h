@@ -143,6 +143,12 @@ SIMDATTN_API simdattn_status simdattn_qk_scores(const simdattn_tensor *q, const 
 /* In place, per row: x <- exp(x - max) / sum exp(x - max); -inf gets 0, an all -inf row zeros. */
 SIMDATTN_API simdattn_status simdattn_softmax_rows(const simdattn_tensor *scores, int32_t num_threads);
 
+/* simdattn_softmax_rows with attention sinks: sinks NULL or one logit per head (scores.shape[1]),
+ * an extra denominator term per row with no entry of its own (see simdattn_options.sinks). */
+SIMDATTN_API simdattn_status simdattn_softmax_rows_with_sinks(const simdattn_tensor *scores,
+                                                              const float *sinks,
+                                                              int32_t num_threads);
+
 /* out[b,h,i,:] = sum_j weights[b,h,i,j] * v[b,h',j,:]; weights [B,Hq,Sq,Sk], out [B,Hq,Sq,Dv]. */
 SIMDATTN_API simdattn_status simdattn_weights_v(const simdattn_tensor *weights,
                                                 const simdattn_tensor *v,

@@ -278,6 +278,14 @@ simdattn_status simdattn_softmax_rows(const simdattn_tensor* scores, int32_t num
   });
 }
 
+simdattn_status simdattn_softmax_rows_with_sinks(const simdattn_tensor* scores, const float* sinks,
+                                                 int32_t num_threads) {
+  static constexpr const char* function = "simdattn_softmax_rows_with_sinks";
+  return guarded(function, [&] {
+    simdattn::softmax_rows(view_of<float>(function, "scores", scores), sinks, num_threads);
+  });
+}
+
 simdattn_status simdattn_weights_v(const simdattn_tensor* weights, const simdattn_tensor* v,
                                    const simdattn_tensor* out, int32_t num_threads) {
   static constexpr const char* function = "simdattn_weights_v";

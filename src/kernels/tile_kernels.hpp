@@ -103,6 +103,7 @@ struct WeightsVTile {
 
 // softmax_rows() for `count` contiguous floats, in place.
 struct SoftmaxRow {
+  float sink = -std::numeric_limits<float>::infinity();  // one more denominator term; -inf: none
   template <class Arch>
   void operator()(Arch, float* row, int64_t count) const;
 };
