@@ -101,6 +101,7 @@ struct AttentionCall {
         v_data(seeded_values(size_t(dims.batch * dims.kv_heads * dims.keys * dims.value_dim), 3)),
         mask_data(seeded_values(size_t(dims.query_heads * dims.queries * dims.keys), 4)),
         slopes(seeded_values(size_t(dims.query_heads), 5)),
+        sinks(seeded_values(size_t(dims.query_heads), 6)),
         kv_lengths(size_t(dims.batch), dims.keys - 1),
         out_data(size_t(dims.batch * dims.query_heads * dims.queries * dims.value_dim), kSentinel),
         weights_data(size_t(dims.batch * dims.query_heads * dims.queries * dims.keys), kSentinel),
@@ -123,6 +124,8 @@ struct AttentionCall {
                                        dims.query_heads, dims.queries, dims.keys);
     options.kv_lengths = kv_lengths.data();
     options.alibi_slopes = slopes.data();
+    options.sinks = sinks.data();
+    options.sink_tokens = 2;
     options.weights = simdattn::bhsd_view(weights_data.data(), dims.batch, dims.query_heads,
                                           dims.queries, dims.keys);
     options.lse = simdattn::bhsd_view(lse_data.data(), dims.batch, dims.query_heads, dims.queries,
@@ -140,7 +143,7 @@ struct AttentionCall {
   }
 
   Dims dims;
-  std::vector<float> q_data, k_data, v_data, mask_data, slopes;
+  std::vector<float> q_data, k_data, v_data, mask_data, slopes, sinks;
   std::vector<int64_t> kv_lengths;
   std::vector<float> out_data, weights_data, lse_data;
   const std::vector<float> q_original, k_original, v_original;
@@ -515,6 +518,39 @@ TEST_P(AttentionValidation, AlibiSlopeNotFinite) {
   expect_rejected(c, {"options.alibi_slopes[2] must be finite", "got inf"});
 }
 
+TEST_P(AttentionValidation, SinkNaNOrPlusInfinity) {
+  {
+    AttentionCall c;
+    c.sinks[4] = std::numeric_limits<float>::quiet_NaN();
+    expect_rejected(c, {"options.sinks[4] must be finite or -inf", "got nan"});
+  }
+  {
+    AttentionCall c;
+    c.sinks[1] = kInfinity;
+    expect_rejected(c, {"options.sinks[1] must be finite or -inf", "got inf"});
+  }
+  // -inf (no sink) and logits far beyond any other are valid.
+  AttentionCall edges;
+  edges.sinks = {-kInfinity, 1e4f, -1e4f, 0.0f, -kInfinity, 3.0f};
+  edges.options.sinks = edges.sinks.data();
+  expect_accepted(edges);
+}
+
+TEST_P(AttentionValidation, SinkTokensNegative) {
+  {
+    AttentionCall c;
+    c.options.sink_tokens = -1;
+    expect_rejected(c, {"options.sink_tokens must be >= 0", "got -1"});
+  }
+  // More sink tokens than keys, or sink tokens without a window: valid.
+  AttentionCall many;
+  many.options.sink_tokens = int64_t{1} << 62;
+  expect_accepted(many);
+  AttentionCall no_window;
+  no_window.options.window_left = -1;
+  expect_accepted(no_window);
+}
+
 TEST_P(AttentionValidation, MaskThatDoesNotBroadcast) {
   const std::pair<int, int64_t> wrong_sizes[] = {{0, 3}, {1, 2}, {2, 4}};
   const char* allowed[] = {"must be 1 or 2", "must be 1 or 6", "must be 1 or 5"};
@@ -656,6 +692,11 @@ TEST_P(AttentionValidation, OutputsOverlappingInputs) {
     AttentionCall c;
     c.options.alibi_slopes = c.lse_data.data() + 10;
     expect_rejected(c, {"options.lse must not overlap options.alibi_slopes"});
+  }
+  {
+    AttentionCall c;
+    c.options.sinks = c.lse_data.data() + 3;
+    expect_rejected(c, {"options.lse must not overlap options.sinks"});
   }
 }
 

@@ -41,6 +41,16 @@ struct AttentionOptions {
   // window (see Causal): 0 for Causal::top_left, Sk - Sq (or kv_lengths[b] - Sq) otherwise, so a
   // query's own diagonal key gets no bias under either alignment. nullptr: off.
   const float* alibi_slopes = nullptr;
+  // Attention sinks as in gpt-oss: one learned logit per query head (natural log, added as is, not
+  // scaled), an extra term in every row's softmax denominator that carries no value:
+  //   weight_j = exp(s_j - m) / (Σ_k exp(s_k - m) + exp(sinks[h] - m)),  m = max(max_k s_k, sinks[h]),
+  // so a row's weights sum to less than 1, and lse includes it (log(Σ_k exp(s_k) + exp(sinks[h]))).
+  // A row that sees no key gets zeros and lse = sinks[h]. -inf means no sink for that head (the
+  // same bits as without this option); NaN and +inf are rejected. nullptr: off.
+  const float* sinks = nullptr;
+  // StreamingLLM sink tokens: keys j < sink_tokens are exempt from window_left (a query sees them
+  // however far back they lie); causal, window_right, kv_lengths and the mask still apply. 0: off.
+  int64_t sink_tokens = 0;
   // Optional outputs: the softmax weights [B, Hq, Sq, Sk] and the per-row log-sum-exp of the
   // scaled, biased logits [B, Hq, Sq, 1] (natural log; -inf for a row with no visible key).
   std::optional<TensorView> weights;

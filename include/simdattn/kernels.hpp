@@ -23,6 +23,13 @@ SIMDATTN_API void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorVi
 // all -inf becomes all zeros. scores [B, H, Sq, Sk].
 SIMDATTN_API void softmax_rows(TensorView scores, int num_threads = 0);
 
+// softmax_rows with attention sinks (AttentionOptions::sinks): one logit per head h of scores,
+// an extra term of each row's denominator with no entry of its own,
+//   x ← exp(x - m) / (Σ exp(x - m) + exp(sinks[h] - m)),  m = max(max x, sinks[h]),
+// so a row sums to less than 1, and a row that is all -inf stays zeros. -inf: no sink for that
+// head (the bits of softmax_rows without sinks); NaN and +inf are rejected. nullptr: no sinks.
+SIMDATTN_API void softmax_rows(TensorView scores, const float* sinks, int num_threads = 0);
+
 // out[b,h,i,:] = Σ_j weights[b,h,i,j] · v[b,h',j,:], h' = h / (Hq / Hkv).
 // weights [B, Hq, Sq, Sk] in f32; v [B, Hkv, Sk, Dv] in f32, bf16, f16 or i8 with v_scale (as
 // AttentionOptions::v_scale); out [B, Hq, Sq, Dv] in f32, bf16 or f16.

@@ -43,6 +43,7 @@ SIMDATTN_API std::vector<double> single_query_attention(const std::vector<double
 SIMDATTN_API void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores,
                             float scale, std::optional<ConstTensorView> k_scale = std::nullopt);
 SIMDATTN_API void softmax_rows(TensorView scores);
+SIMDATTN_API void softmax_rows(TensorView scores, const float* sinks);
 SIMDATTN_API void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
                             std::optional<ConstTensorView> v_scale = std::nullopt);
 SIMDATTN_API void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,

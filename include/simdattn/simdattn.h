@@ -103,6 +103,13 @@ typedef struct simdattn_options {
    * scale[.., j, d / (head_dim / G)] * int8. G = 1: one scale per row; head_dim / 32: q8_0 blocks. */
   const simdattn_tensor *k_scale;
   const simdattn_tensor *v_scale;
+  /* Attention sinks (gpt-oss): optional, one logit per query head, an extra softmax-denominator
+   * term with no value; lse includes it, a row seeing no key gets zeros and lse = sink. -inf: no
+   * sink for that head; NaN and +inf are rejected. An older caller's shorter struct leaves it NULL. */
+  const float *sinks;
+  /* StreamingLLM sink tokens: keys j < sink_tokens stay visible whatever window_left says (still
+   * subject to causal, window_right, kv_lengths and the mask). 0: off. */
+  int64_t sink_tokens;
 } simdattn_options;
 
 /* Sets every field that fits in struct_size bytes to its default (windows -1, the rest 0 or NULL)
@@ -135,6 +142,12 @@ SIMDATTN_API simdattn_status simdattn_qk_scores(const simdattn_tensor *q, const 
 
 /* In place, per row: x <- exp(x - max) / sum exp(x - max); -inf gets 0, an all -inf row zeros. */
 SIMDATTN_API simdattn_status simdattn_softmax_rows(const simdattn_tensor *scores, int32_t num_threads);
+
+/* simdattn_softmax_rows with attention sinks: sinks NULL or one logit per head (scores.shape[1]),
+ * an extra denominator term per row with no entry of its own (see simdattn_options.sinks). */
+SIMDATTN_API simdattn_status simdattn_softmax_rows_with_sinks(const simdattn_tensor *scores,
+                                                              const float *sinks,
+                                                              int32_t num_threads);
 
 /* out[b,h,i,:] = sum_j weights[b,h,i,j] * v[b,h',j,:]; weights [B,Hq,Sq,Sk], out [B,Hq,Sq,Dv]. */
 SIMDATTN_API simdattn_status simdattn_weights_v(const simdattn_tensor *weights,

@@ -178,6 +178,8 @@ simdattn_options read_options(const char* function, const simdattn_options* give
   take(&simdattn_options::scale_is_explicit);
   take(&simdattn_options::k_scale);
   take(&simdattn_options::v_scale);
+  take(&simdattn_options::sinks);
+  take(&simdattn_options::sink_tokens);
   options.struct_size = sizeof(simdattn_options);
   return options;
 }
@@ -209,6 +211,8 @@ simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_o
   options.kv_lengths = c.kv_lengths;
   options.softcap = c.softcap;
   options.alibi_slopes = c.alibi_slopes;
+  options.sinks = c.sinks;
+  options.sink_tokens = c.sink_tokens;
   if (c.weights != nullptr) options.weights = view_of<float>(function, "options->weights", c.weights);
   if (c.lse != nullptr) options.lse = view_of<float>(function, "options->lse", c.lse);
   options.num_threads = c.num_threads;
@@ -271,6 +275,14 @@ simdattn_status simdattn_softmax_rows(const simdattn_tensor* scores, int32_t num
   static constexpr const char* function = "simdattn_softmax_rows";
   return guarded(function, [&] {
     simdattn::softmax_rows(view_of<float>(function, "scores", scores), num_threads);
+  });
+}
+
+simdattn_status simdattn_softmax_rows_with_sinks(const simdattn_tensor* scores, const float* sinks,
+                                                 int32_t num_threads) {
+  static constexpr const char* function = "simdattn_softmax_rows_with_sinks";
+  return guarded(function, [&] {
+    simdattn::softmax_rows(view_of<float>(function, "scores", scores), sinks, num_threads);
   });
 }
 

@@ -35,8 +35,10 @@ void weights_v(ConstTensorView weights, AnyConstTensorView v, AnyTensorView out,
   detail::run_plan(plan, detail::Stage::weights_v);
 }
 
-void softmax_rows(TensorView scores, int num_threads) {
-  detail::validate_softmax_rows("simdattn::softmax_rows", scores, num_threads);
+void softmax_rows(TensorView scores, int num_threads) { softmax_rows(scores, nullptr, num_threads); }
+
+void softmax_rows(TensorView scores, const float* sinks, int num_threads) {
+  detail::validate_softmax_rows("simdattn::softmax_rows", scores, num_threads, sinks);
   const int64_t heads = scores.shape[1], rows_per_head = scores.shape[2];
   // Checked before the product, which could overflow for an empty view of huge dimensions.
   if (scores.shape[0] == 0 || heads == 0 || rows_per_head == 0 || scores.shape[3] == 0) return;
@@ -46,7 +48,9 @@ void softmax_rows(TensorView scores, int num_threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t b = r / (heads * rows_per_head), h = r / rows_per_head % heads, i = r % rows_per_head;
-    detail::run_for_isa(isa, detail::SoftmaxRow{}, scores.row(b, h, i), scores.shape[3]);
+    detail::SoftmaxRow softmax;
+    if (sinks != nullptr) softmax.sink = sinks[h];
+    detail::run_for_isa(isa, softmax, scores.row(b, h, i), scores.shape[3]);
   }
 }
 

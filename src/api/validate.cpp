@@ -306,6 +306,9 @@ void check_option_values(const char* function, const AttentionOptions& options) 
   if (!std::isfinite(options.softcap) || options.softcap < 0.0f) {
     fail(function, "options.softcap must be finite and >= 0 (0: off), got ", options.softcap);
   }
+  if (options.sink_tokens < 0) {
+    fail(function, "options.sink_tokens must be >= 0 (0: off), got ", options.sink_tokens);
+  }
 }
 
 // kv_lengths: one entry per batch, each a number of keys in [0, Sk].
@@ -326,6 +329,17 @@ void check_alibi_slopes(const char* function, const float* slopes, int64_t query
   for (int64_t h = 0; h < query_heads; ++h) {
     if (!std::isfinite(slopes[h])) {
       fail(function, "options.alibi_slopes[", h, "] must be finite, got ", slopes[h]);
+    }
+  }
+}
+
+// Sink logits: one per query head, finite or -inf (no sink for that head). NaN and +inf have no
+// meaning as a softmax term that carries no value: +inf would take every row's whole weight.
+void check_sinks(const char* function, const char* name, const float* sinks, int64_t heads) {
+  if (sinks == nullptr) return;
+  for (int64_t h = 0; h < heads; ++h) {
+    if (std::isnan(sinks[h]) || sinks[h] == std::numeric_limits<float>::infinity()) {
+      fail(function, name, "[", h, "] must be finite or -inf (no sink), got ", sinks[h]);
     }
   }
 }
@@ -457,9 +471,13 @@ void validate_qk_scores(const char* function, AnyConstTensorView q, AnyConstTens
 }
 
 // In-place softmax over the rows of scores [B, H, Sq, Sk].
-void validate_softmax_rows(const char* function, TensorView scores, int num_threads) {
-  check_view(function, "scores", scores, Access::write);
+void validate_softmax_rows(const char* function, TensorView scores, int num_threads,
+                           const float* sinks) {
+  const ByteRange scores_bytes = check_view(function, "scores", scores, Access::write);
   expect_num_threads(function, "num_threads", num_threads);
+  if (sinks == nullptr) return;
+  check_sinks(function, "sinks", sinks, scores.shape[1]);
+  check_no_overlap(function, {{"scores", scores_bytes}}, {{"sinks", array_range(sinks, scores.shape[1])}});
 }
 
 // out = weights · v: weights [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv].
@@ -600,8 +618,10 @@ void validate_attention(const char* function, AnyConstTensorView q, AnyConstTens
   check_option_values(function, options);
   check_kv_lengths(function, options.kv_lengths, batch, keys);
   check_alibi_slopes(function, options.alibi_slopes, query_heads);
+  check_sinks(function, "options.sinks", options.sinks, query_heads);
   inputs.push_back({"options.kv_lengths", array_range(options.kv_lengths, batch)});
   inputs.push_back({"options.alibi_slopes", array_range(options.alibi_slopes, query_heads)});
+  inputs.push_back({"options.sinks", array_range(options.sinks, query_heads)});
 
   const Shape scores_shape = {batch, query_heads, queries, keys};
   check_scales(function, "options.k_scale", options.k_scale, "k", k, inputs);

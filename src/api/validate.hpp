@@ -14,7 +14,9 @@ namespace simdattn::detail {
 void validate_qk_scores(const char* function, AnyConstTensorView q, AnyConstTensorView k,
                         TensorView scores, float scale, int num_threads,
                         const std::optional<ConstTensorView>& k_scale);
-void validate_softmax_rows(const char* function, TensorView scores, int num_threads);
+// sinks: null, or one logit per head of scores (finite or -inf), not overlapping scores.
+void validate_softmax_rows(const char* function, TensorView scores, int num_threads,
+                           const float* sinks = nullptr);
 void validate_weights_v(const char* function, ConstTensorView weights, AnyConstTensorView v,
                         AnyTensorView out, int num_threads,
                         const std::optional<ConstTensorView>& v_scale);

@@ -59,6 +59,7 @@ inline void run_composed_tile(const TileProblem& problem, const TileJob& job, Ti
   // Stage 2: softmax down each column (the division by the sum waits for the outputs).
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
+  seed_sink_logits(problem, job, scratch, real_columns);
   online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                              scratch.running_sum, scratch.correction);
   if (problem.has_weights) write_weight_rows(problem, job, scratch, real_columns, padded_columns, keys);

@@ -274,6 +274,7 @@ inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob&
   const int64_t head_dim_padded = (problem.head_dim + W - 1) / W * W;
   const int64_t value_dim_padded = (problem.value_dim + W - 1) / W * W;
   const KeyRange keys = keys_seen_by_tile(scratch, real_columns);
+  const KeyRange hole = keys_hidden_from_tile(problem, scratch, real_columns, keys);
 
   // Queries row by row, scaled to base-2 logits; zero rows for the group's padding.
   float* packed = scratch.packed_queries;
@@ -287,14 +288,16 @@ inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob&
   prepare_alibi(problem, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
+  seed_sink_logits(problem, job, scratch, real_columns);
   float* output = scratch.accumulator;  // O[column][value], value_dim_padded wide
   std::fill(output, output + grouped_columns * value_dim_padded, 0.0f);
   const AccumulatorLayout layout{1, value_dim_padded};
 
   const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
   const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
-  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += problem.key_block) {
-    const int64_t rows = std::min(problem.key_block, keys.end - first_key);
+  for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
+       first_key = next_key_block(hole, first_key + rows)) {
+    rows = key_block_rows(keys, hole, first_key, problem.key_block);
     // Columns past the groups, and the lanes of the last register past the last key, hold zeros
     // until the softmax (the scores are written for the groups' columns only).
     if (grouped_columns < padded_columns) {

@@ -30,12 +30,15 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
   const TileColumns tile = start_tile(problem, job, scratch, KeyMajorTile<Arch, Vectors>::kPanel);
   const int64_t real_columns = tile.real, padded_columns = tile.padded;
   const KeyRange keys = tile.keys;
+  // Keys no column sees between sink tokens and the windows: the key loop steps over them.
+  const KeyRange hole = keys_hidden_from_tile(problem, scratch, real_columns, keys);
   pack_scaled_queries<Arch>(problem, job, scratch.columns, real_columns, padded_columns, problem.q,
                             base2_logit_scale(problem), scratch.packed_queries, scratch.widened_queries);
   prepare_alibi(problem, job, scratch, real_columns, padded_columns);
   std::fill(scratch.running_max, scratch.running_max + padded_columns, kMinusInfinity);
   std::fill(scratch.running_sum, scratch.running_sum + padded_columns, 0.0f);
   std::fill(scratch.accumulator, scratch.accumulator + problem.value_dim * padded_columns, 0.0f);
+  seed_sink_logits(problem, job, scratch, real_columns);
 
   // Without soft-cap, ALiBi or a mask, a block that every column sees wholly keeps its logits as
   // Q·Kᵀ computed them, so Q·Kᵀ can hand the softmax the block's max and save it a pass.
@@ -53,8 +56,9 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
                    real_columns, problem.value_dim, problem.out.strides[2], positions,
                    problem.out.strides[1], true};
   }
-  for (int64_t first_key = keys.begin; first_key < keys.end; first_key += problem.key_block) {
-    const int64_t rows = std::min(problem.key_block, keys.end - first_key);
+  for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
+       first_key = next_key_block(hole, first_key + rows)) {
+    rows = key_block_rows(keys, hole, first_key, problem.key_block);
     // scores = K_block · (scale·Qᵀ): key rows broadcast straight from the caller's K, the
     // block's value rows prefetched meanwhile, registers of columns that see none of a
     // micro-tile's keys skipped (the visibility pass masks what they hold).
@@ -94,7 +98,7 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
     // Oᵀ += V_blockᵀ · P: value columns broadcast straight from the caller's V, one run of keys
     // at a time, skipping the registers of columns that see none of the run (their weights are
     // zeros); the last block prefetches the output rows meanwhile.
-    const bool last_block = first_key + problem.key_block >= keys.end;
+    const bool last_block = next_key_block(hole, first_key + rows) >= keys.end;
     const RowsToPrefetch prefetch = last_block ? output_rows : RowsToPrefetch{};
     if (!some_key_hidden || rows_are_finite<Arch>(values, v_stride, rows, problem.value_dim)) {
       const auto accumulate_values = [&](int64_t key_begin, int64_t key_end,

@@ -30,6 +30,41 @@ inline void prepare_alibi(const TileProblem& problem, const TileJob& job, TileSc
   }
 }
 
+// Sets to -inf the logits of keys in a column's sink-token gap (ColumnInfo::gap_begin/gap_end)
+// within keys [first_key, first_key + rows); returns whether the block meets any gap. Only calls
+// with sink tokens under a window have gaps, so others never come here.
+template <class Arch>
+inline bool hide_sink_token_gaps(TileScratch& scratch, int64_t real_columns, int64_t padded_columns,
+                                 int64_t first_key, int64_t rows) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  bool some_gap = false;
+  for (int64_t c = 0; c < padded_columns; ++c) {
+    const bool real = c < real_columns;
+    const int64_t begin = real ? scratch.columns[c].gap_begin - first_key : 0;
+    const int64_t end = real ? scratch.columns[c].gap_end - first_key : 0;
+    scratch.block_begin[c] = static_cast<float>(std::clamp<int64_t>(begin, 0, rows));
+    scratch.block_end[c] = static_cast<float>(std::clamp<int64_t>(end, 0, rows));
+    some_gap |= scratch.block_begin[c] < scratch.block_end[c];
+  }
+  if (!some_gap) return false;
+  const int64_t key_step = keys_per_register<Arch>(padded_columns);
+  const Floats key_offsets = lane_key_offsets<Arch>(padded_columns);
+  alignas(64) float begin_lanes[W], end_lanes[W];
+  const float* begins = column_lanes<Arch>(scratch.block_begin, padded_columns, begin_lanes);
+  const float* ends = column_lanes<Arch>(scratch.block_end, padded_columns, end_lanes);
+  for (int64_t r = 0; r < rows; r += key_step) {
+    const Floats key = Floats(static_cast<float>(r)) + key_offsets;
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      const auto hidden =
+          (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
+      float* at = scratch.scores + r * padded_columns + c;
+      xsimd::select(hidden, Floats(kMinusInfinity), Floats::load_aligned(at)).store_aligned(at);
+    }
+  }
+  return true;
+}
+
 // Turns the raw base-2 logits scores[r][c] of keys [first_key, first_key + rows) into biased,
 // masked ones, every constant in base 2 too (c·tanh(s/c) is log2(e)·c·tanh(l/(log2(e)·c))), in
 // the order the options define: soft-cap, ALiBi, additive mask, then visibility (an
@@ -91,6 +126,10 @@ inline bool transform_logits(const TileProblem& problem, const TileJob& job, Til
       }
     }
   }
+  // Sink tokens under a window: the keys between them and a column's window.
+  const bool gap_hidden =
+      problem.sink_tokens > 0 &&
+      hide_sink_token_gaps<Arch>(scratch, real_columns, padded_columns, first_key, rows);
   // Visibility: only blocks that some column sees partly need the per-element test.
   bool partly_visible = false;
   for (int64_t c = 0; c < padded_columns; ++c) {
@@ -101,7 +140,7 @@ inline bool transform_logits(const TileProblem& problem, const TileJob& job, Til
     scratch.block_end[c] = static_cast<float>(std::clamp<int64_t>(end, 0, rows));
     partly_visible |= begin > 0 || end < rows;
   }
-  if (!partly_visible) return problem.has_mask;
+  if (!partly_visible) return problem.has_mask || gap_hidden;
   alignas(64) float begin_lanes[W], end_lanes[W];
   const float* begins = column_lanes<Arch>(scratch.block_begin, padded_columns, begin_lanes);
   const float* ends = column_lanes<Arch>(scratch.block_end, padded_columns, end_lanes);

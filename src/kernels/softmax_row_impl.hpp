@@ -55,7 +55,10 @@ void SoftmaxRow::operator()(Arch, float* row, int64_t count) const {
   Floats max(kMinusInfinity);
   for (int64_t j = 0; j < full; j += W) max = xsimd::max(max, Floats::load_unaligned(row + j));
   if (tail > 0) max = xsimd::max(max, load_tail<Arch>(row + full, tail, kMinusInfinity));
-  const Floats shift = exp_shift<Arch>(Floats(horizontal_max<Arch>(max)));
+  // A sink joins the max and, below, the sum: a row-level decision, no per-element work.
+  const bool has_sink = sink != kMinusInfinity;
+  const float row_max = has_sink ? std::max(horizontal_max<Arch>(max), sink) : horizontal_max<Arch>(max);
+  const Floats shift = exp_shift<Arch>(Floats(row_max));
 
   Floats sum(0.0f);
   for (int64_t j = 0; j < full; j += W) {
@@ -68,7 +71,7 @@ void SoftmaxRow::operator()(Arch, float* row, int64_t count) const {
     store_tail<Arch>(e, row + full, tail);
     sum += e;
   }
-  const float total = xsimd::hadd(sum);
+  const float total = has_sink ? xsimd::hadd(sum) + std::exp(sink - row_max) : xsimd::hadd(sum);
   // A row with nothing visible (all -inf) becomes zeros; a NaN total keeps the row NaN.
   const Floats scale(total > 0.0f ? 1.0f / total : (total == 0.0f ? 0.0f : total));
   for (int64_t j = 0; j < full; j += W) (Floats::load_unaligned(row + j) * scale).store_unaligned(row + j);

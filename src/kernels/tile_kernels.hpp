@@ -34,6 +34,9 @@ struct ColumnInfo {
   int64_t head;
   int64_t position;
   int64_t visible_begin, visible_end;  // keys it sees, within the job's key range
+  // Keys inside [visible_begin, visible_end) it does not see: between the sink tokens and the
+  // window's left edge. Empty (0, 0) unless strictly inside the range; see sink_token_gap().
+  int64_t gap_begin, gap_end;
 };
 
 // One thread's working memory, sized by the plan before the parallel loop starts.
@@ -100,6 +103,7 @@ struct WeightsVTile {
 
 // softmax_rows() for `count` contiguous floats, in place.
 struct SoftmaxRow {
+  float sink = -std::numeric_limits<float>::infinity();  // one more denominator term; -inf: none
   template <class Arch>
   void operator()(Arch, float* row, int64_t count) const;
 };

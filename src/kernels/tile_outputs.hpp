@@ -16,6 +16,21 @@
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
+// Seeds the online softmax of each real column with its head's sink logit: max = sink (base 2),
+// sum = 1 = 2^(sink - sink), nothing accumulated. The recurrence then counts the sink as one more
+// key with no value, the softmax's extra denominator term. A key chunk (job.partial >= 0) leaves
+// it out: merge_key_chunks adds it once per row. A -inf sink seeds nothing (no sink).
+inline void seed_sink_logits(const TileProblem& problem, const TileJob& job,
+                             const TileScratch& scratch, int64_t real_columns) {
+  if (problem.sinks == nullptr || job.partial >= 0) return;
+  for (int64_t c = 0; c < real_columns; ++c) {
+    const float sink = problem.sinks[scratch.columns[c].head];
+    if (sink == kMinusInfinity) continue;
+    scratch.running_max[c] = sink * kLog2e;
+    scratch.running_sum[c] = 1.0f;
+  }
+}
+
 // out = accumulator / sum for each real column, and lse = max + log(sum). A column that saw no
 // key (sum 0) gets zeros and lse -inf; a NaN sum stays NaN in both. An Oᵀ accumulator (column
 // stride 1) leaves through W × W transposes in registers; the rest element by element.

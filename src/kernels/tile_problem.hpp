@@ -51,6 +51,8 @@ struct TileProblem {
   const int64_t* kv_lengths;  // null: every batch has Sk keys
   float softcap;              // <= 0: off
   const float* alibi_slopes;  // null: off
+  const float* sinks;         // one sink logit per query head (natural log); null: off
+  int64_t sink_tokens;        // keys exempt from window_left; 0 unless window_left >= 0
 
   // --- The tile shape ---
   int panel_vectors;         // vectors per micro-kernel panel: 1 (decode), 2 or 4

@@ -24,14 +24,37 @@ inline int64_t diagonal_offset(const TileProblem& problem, int64_t batch) {
   return problem.causal == Causal::top_left ? 0 : kv_length(problem, batch) - problem.sq;
 }
 
-// The keys query position i of batch b may see, before masks and biases.
-inline KeyRange visible_keys(const TileProblem& problem, int64_t batch, int64_t i) {
+// The keys query position i of batch b sees within its window (causal, window, kv_lengths),
+// before masks, biases and sink tokens.
+inline KeyRange window_keys(const TileProblem& problem, int64_t batch, int64_t i) {
   const int64_t diagonal = i + diagonal_offset(problem, batch);
   KeyRange range{0, kv_length(problem, batch)};
   if (problem.causal != Causal::none) range.end = std::min(range.end, diagonal + 1);
   if (problem.window_left >= 0) range.begin = std::max(range.begin, diagonal - problem.window_left);
   if (problem.window_right >= 0) range.end = std::min(range.end, diagonal + problem.window_right + 1);
   return range;
+}
+
+// The keys query position i of batch b may see, before masks and biases: its window, and with
+// sink tokens the keys [0, sink_tokens) up to the window's right end as well. The two need not
+// touch; this is their hull, and sink_token_gap() the keys between them.
+inline KeyRange visible_keys(const TileProblem& problem, int64_t batch, int64_t i) {
+  KeyRange range = window_keys(problem, batch, i);
+  if (problem.sink_tokens > 0) {
+    const int64_t sink_end = std::min(problem.sink_tokens, range.end);
+    if (sink_end > 0) range = {0, range.empty() ? sink_end : range.end};
+  }
+  return range;
+}
+
+// The keys inside visible_keys() that position i does not see: after the sink tokens, before its
+// window's left edge. Empty when there is no such gap.
+inline KeyRange sink_token_gap(const TileProblem& problem, int64_t batch, int64_t i) {
+  if (problem.sink_tokens <= 0) return {0, 0};
+  const KeyRange window = window_keys(problem, batch, i);
+  const int64_t sink_end = std::min(problem.sink_tokens, window.end);
+  if (sink_end <= 0 || window.empty() || sink_end >= window.begin) return {0, 0};
+  return {sink_end, window.begin};
 }
 
 }  // namespace simdattn::detail

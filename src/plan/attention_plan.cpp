@@ -61,6 +61,10 @@ void set_options(AttentionPlan& plan, const AttentionOptions& options) {
   plan.kv_lengths = options.kv_lengths;
   plan.softcap = options.softcap;
   plan.alibi_slopes = options.alibi_slopes;
+  plan.sinks = options.sinks;
+  // Sink tokens only widen a window's left bound: without one they change nothing, and 0 keeps
+  // such calls on the code they ran before.
+  plan.sink_tokens = plan.window_left >= 0 ? std::min(options.sink_tokens, plan.sk) : 0;
   plan.has_weights = options.weights.has_value();
   if (plan.has_weights) plan.weights = *options.weights;
   plan.has_lse = options.lse.has_value();

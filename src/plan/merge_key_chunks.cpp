@@ -1,7 +1,7 @@
 // Decoding splits the keys of each (batch, kv head) into chunks processed in parallel; this merges
 // their unnormalised results: with M = max_c m_c, L = Σ_c l_c·2^(m_c - M) (the maxima are base 2,
 // kLog2e), out = Σ_c acc_c·2^(m_c - M) / L and lse = M·ln 2 + log L, always summing chunks in
-// increasing order.
+// increasing order. A sink logit s (AttentionOptions::sinks) joins M and adds 2^(s - M) to L once.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -27,7 +27,9 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
     const int64_t b = group / plan.kv_heads, kv_head = group % plan.kv_heads;
     for (int64_t c = 0; c < columns; ++c) {
       const int64_t head = kv_head * plan.group + c / plan.sq, position = c % plan.sq;
-      float max = minus_infinity;
+      // The head's sink logit (base 2) is one more term of the denominator, counted here once.
+      const float sink = plan.sinks != nullptr ? plan.sinks[head] * kLog2e : minus_infinity;
+      float max = sink;
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         max = std::max(max, partials.max[(group * chunks + chunk) * slot_columns + c]);
       }
@@ -40,6 +42,7 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
         chunk_weight[chunk] = chunk_max == shift ? 1.0f : std::exp2(chunk_max - shift);
         sum += partials.sum[slot] * chunk_weight[chunk];
       }
+      if (sink != minus_infinity) sum += std::exp2(sink - shift);
       // A rounded output is computed in a float row (this thread's, value_dim floats) first.
       void* destination = plan.out.row(b, head, position);
       float* out = plan.out.dtype == DType::f32 ? static_cast<float*>(destination)

@@ -35,7 +35,10 @@ bool key_visible(const AttentionOptions& options, const HeadContext& head, int64
   if (j >= head.visible_keys) return false;
   const int64_t diagonal = i + head.offset;
   if (options.causal != Causal::none && j > diagonal) return false;
-  if (options.window_left >= 0 && j < diagonal - options.window_left) return false;
+  // Sink tokens (the first sink_tokens keys) are exempt from the window's left bound only.
+  if (options.window_left >= 0 && j < diagonal - options.window_left && j >= options.sink_tokens) {
+    return false;
+  }
   if (options.window_right >= 0 && j > diagonal + options.window_right) return false;
   return true;
 }
@@ -96,7 +99,8 @@ double effective_scale(const AttentionOptions& options, int64_t head_dim) {
 // out[b,h,i,:] = Σ_j softmax_j(biased logits)[j] · v[b,h',j,:] over the keys query i sees, with
 // h' = h / (Hq/Hkv); optional weights and lse. Keys that are invisible or whose biased logit is
 // -inf are excluded: weight 0, and their values are not read (a NaN there reaches no row). A row
-// with no included key gets out = 0, weights = 0 and lse = -inf.
+// with no included key gets out = 0, weights = 0 and lse = -inf (or, with a sink, lse = the sink).
+// A finite sink logit enters the softmax as one more term with no value (see AttentionOptions).
 void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v, AnyTensorView out,
                const AttentionOptions& options) {
   ::simdattn::detail::validate_attention("simdattn::reference::attention", q, k, v, out, options);
@@ -121,7 +125,16 @@ void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
           logits[j] = key_visible(options, head, i, j) ? biased_logit(queries_read, q.shape[3], keys_read, options, head, i, j)
                                                        : kMinusInfinity;
         }
-        const std::vector<double> weights = softmax(logits);
+        // A sink logit is one more term of the softmax, with no value: the weights are the
+        // softmax of the row with the sink appended, the sink's own weight dropped.
+        const double sink = options.sinks != nullptr ? options.sinks[h] : kMinusInfinity;
+        if (sink != kMinusInfinity) logits.push_back(sink);
+        std::vector<double> weights = softmax(logits);
+        const double row_lse = log_sum_exp(logits);
+        if (sink != kMinusInfinity) {
+          logits.pop_back();
+          weights.pop_back();
+        }
 
         sum.assign(sum.size(), 0.0);
         for (int64_t j = 0; j < keys; ++j) {
@@ -138,7 +151,7 @@ void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
           for (int64_t j = 0; j < keys; ++j) weight_row[j] = static_cast<float>(weights[j]);
         }
         if (options.lse.has_value()) {
-          *options.lse->row(b, h, i) = static_cast<float>(log_sum_exp(logits));
+          *options.lse->row(b, h, i) = static_cast<float>(row_lse);
         }
       }
     }

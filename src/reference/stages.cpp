@@ -1,6 +1,7 @@
 // The oracles of the three stages (qk_scores, softmax_rows, weights_v): plain loops over strided
 // views, double accumulation, one rounding to float per output element.
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "api/validate.hpp"
@@ -36,8 +37,11 @@ void qk_scores(AnyConstTensorView q, AnyConstTensorView k, TensorView scores, fl
 }
 
 // Each row of scores [B, H, Sq, Sk] becomes reference::softmax of itself, computed in double.
-void softmax_rows(TensorView scores) {
-  ::simdattn::detail::validate_softmax_rows("simdattn::reference::softmax_rows", scores, 0);
+void softmax_rows(TensorView scores) { softmax_rows(scores, nullptr); }
+
+// With sinks: the softmax of the row with sinks[h] appended, the sink's own weight dropped.
+void softmax_rows(TensorView scores, const float* sinks) {
+  ::simdattn::detail::validate_softmax_rows("simdattn::reference::softmax_rows", scores, 0, sinks);
   const int64_t keys = scores.shape[3];
   if (scores.shape[0] == 0 || scores.shape[1] == 0 || scores.shape[2] == 0 || keys == 0) return;
   std::vector<double> row(static_cast<size_t>(keys));
@@ -45,7 +49,10 @@ void softmax_rows(TensorView scores) {
     for (int64_t h = 0; h < scores.shape[1]; ++h) {
       for (int64_t i = 0; i < scores.shape[2]; ++i) {
         float* score_row = scores.row(b, h, i);
+        row.resize(static_cast<size_t>(keys));
         for (int64_t j = 0; j < keys; ++j) row[j] = score_row[j];
+        const bool has_sink = sinks != nullptr && sinks[h] != -std::numeric_limits<float>::infinity();
+        if (has_sink) row.push_back(sinks[h]);
         const std::vector<double> weights = softmax(row);
         for (int64_t j = 0; j < keys; ++j) score_row[j] = static_cast<float>(weights[j]);
       }

@@ -314,6 +314,52 @@ static void check_optional_outputs(void) {
   }
 }
 
+/* The sink fields, appended last: a sink logit adds exp(sink) to every row's denominator (and to
+ * lse); a caller whose struct ends before them gets neither, whatever lies past its struct; a NaN
+ * sink is rejected, naming it, with nothing written. */
+static void check_sinks(void) {
+  float lse[SQ], result[SQ * DIM], plain[SQ * DIM], old_result[SQ * DIM];
+  const float sinks[1] = {0.75f};
+  const simdattn_tensor tl = tensor(lse, SQ, 1);
+  simdattn_options options;
+  simdattn_options_init(&options);
+  CHECK(options.sinks == NULL && options.sink_tokens == 0, "sink defaults");
+  CHECK(run(&options, plain) == SIMDATTN_OK, "%s", simdattn_last_error());
+  options.sinks = sinks;
+  options.lse = &tl;
+  CHECK(run(&options, result) == SIMDATTN_OK, "%s", simdattn_last_error());
+  for (int i = 0; i < SQ; ++i) {
+    double total = exp(0.75), plain_total = 0.0;
+    for (int j = 0; j < SK; ++j) {
+      double dot = 0.0;
+      for (int d = 0; d < DIM; ++d) dot += (double)q[i * DIM + d] * k[j * DIM + d];
+      total += exp(0.5 * dot);
+      plain_total += exp(0.5 * dot);
+    }
+    CHECK(fabs(lse[i] - log(total)) < 1e-5, "lse[%d] = %.7f, expected %.7f", i, lse[i], log(total));
+    /* The sink only rescales the row: out = plain out * (plain total / total). */
+    for (int d = 0; d < DIM; ++d) {
+      const double expected = plain[i * DIM + d] * plain_total / total;
+      CHECK(fabs(result[i * DIM + d] - expected) < 1e-5, "out[%d][%d] = %.7f, expected %.7f", i, d,
+            result[i * DIM + d], expected);
+    }
+  }
+
+  simdattn_options old;
+  memset(&old, 0x7f, sizeof old); /* garbage where the sink fields would be */
+  simdattn_options_init_sized(&old, offsetof(simdattn_options, sinks));
+  CHECK(old.struct_size == offsetof(simdattn_options, sinks), "sized init before the sinks");
+  CHECK(run(&old, old_result) == SIMDATTN_OK && memcmp(old_result, plain, sizeof plain) == 0,
+        "an older caller's struct must mean no sinks: %s", simdattn_last_error());
+
+  const float bad[1] = {NAN};
+  options.sinks = bad;
+  memcpy(old_result, result, sizeof result);
+  CHECK(run(&options, result) == SIMDATTN_ERR_INVALID_ARGUMENT && last_error_mentions("options.sinks[0]") &&
+            memcmp(old_result, result, sizeof result) == 0,
+        "a NaN sink must be rejected with nothing written: '%s'", simdattn_last_error());
+}
+
 /* The message a worker thread leaves must not replace the main thread's. */
 static void *fail_on_another_thread(void *unused) {
   (void)unused;
@@ -355,6 +401,7 @@ int main(void) {
   check_older_caller();
   check_newer_caller();
   check_optional_outputs();
+  check_sinks();
   check_last_error_lifetime();
   printf("%s: %d failed check(s)\n", failures ? "FAILED" : "c_abi_contract ok", failures);
   return failures ? 1 : 0;
