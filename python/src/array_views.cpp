@@ -111,7 +111,8 @@ AnyTensorView output_view(const OutputArray& array, const char* function, const 
 
 ConstTensorView float_input_view(const InputArray& array, const char* function, const char* name,
                                  int min_rank, Layout layout) {
-  const AnyConstTensorView view = view_of<const void>(array, function, name, min_rank, layout, DType::f32);
+  const AnyConstTensorView view =
+      view_of<const void>(array, function, name, min_rank, layout, DType::f32);
   return ConstTensorView(static_cast<const float*>(view.data), view.shape, view.strides);
 }
 
@@ -123,7 +124,8 @@ TensorView float_output_view(const OutputArray& array, const char* function, con
 
 BasicTensorView<int8_t> int8_output_view(const OutputArray& array, const char* function,
                                          const char* name, int min_rank) {
-  const AnyTensorView view = view_of<void>(array, function, name, min_rank, Layout::bhsd, DType::i8);
+  const AnyTensorView view =
+      view_of<void>(array, function, name, min_rank, Layout::bhsd, DType::i8);
   return BasicTensorView<int8_t>(static_cast<int8_t*>(view.data), view.shape, view.strides);
 }
 

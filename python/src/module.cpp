@@ -36,7 +36,8 @@ using Slopes = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::c
   throw std::invalid_argument(
       std::string(error.what()) +
       " (dimensions are numbered as in the [batch, heads, seq, head_dim] view; with "
-      "layout='bshd', q/k/v/out/k_scale/v_scale dimensions 1 and 2 are the array's 2 and 1)");
+      "layout='bshd', dimensions 1 and 2 of q, k, v, out, outs and the scales are the array's "
+      "2 and 1)");
 }
 
 // 0: bhsd, 1: bshd (the package maps the layout= strings to these).
@@ -163,7 +164,8 @@ void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
   const AnyConstTensorView q_view = input_view(q, function, "q", 4, layout);
   const AnyConstTensorView k_view = input_view(k, function, "k", 4, layout);
   const TensorView scores_view = float_output_view(scores, function, "scores", 4);
-  const std::optional<ConstTensorView> k_scale_view = scales_view(k_scale, function, "k_scale", layout);
+  const std::optional<ConstTensorView> k_scale_view =
+      scales_view(k_scale, function, "k_scale", layout);
   try {
     nb::gil_scoped_release release;
     if (reference) {
@@ -195,7 +197,8 @@ void run_weights_v(bool reference, const InputArray& weights, const InputArray& 
   const ConstTensorView weights_view = float_input_view(weights, function, "weights", 4);
   const AnyConstTensorView v_view = input_view(v, function, "v", 4, layout);
   const AnyTensorView out_view = output_view(out, function, "out", 4, layout);
-  const std::optional<ConstTensorView> v_scale_view = scales_view(v_scale, function, "v_scale", layout);
+  const std::optional<ConstTensorView> v_scale_view =
+      scales_view(v_scale, function, "v_scale", layout);
   try {
     nb::gil_scoped_release release;
     if (reference) {
