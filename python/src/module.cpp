@@ -40,6 +40,16 @@ using Slopes = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::c
       "2 and 1)");
 }
 
+// convert() and quantize_rows() take arrays of 1 to 4 dimensions, padded on the left to the
+// library's 4; its messages number the padded dimensions: say so.
+[[noreturn]] void rethrow_with_padding(const std::invalid_argument& error, size_t rank) {
+  if (rank >= 4) throw;
+  throw std::invalid_argument(
+      std::string(error.what()) + " (dimensions are numbered as in the 4-D view: an array of " +
+      std::to_string(rank) + " dimensions is padded on the left with " +
+      std::to_string(4 - rank) + " of size 1)");
+}
+
 // 0: bhsd, 1: bshd (the package maps the layout= strings to these).
 Layout layout_of(int32_t layout) {
   if (layout != 0 && layout != 1) {
@@ -222,8 +232,12 @@ void run_convert(const InputArray& source, const OutputArray& destination) {
                                 std::to_string(source.ndim()) + " dimensions (as source), got " +
                                 std::to_string(destination.ndim()));
   }
-  nb::gil_scoped_release release;
-  simdattn::convert(source_view, destination_view);
+  try {
+    nb::gil_scoped_release release;
+    simdattn::convert(source_view, destination_view);
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_padding(error, source.ndim());
+  }
 }
 
 // destination (int8) and scales (float32, G per row) <- source quantized in groups; all three of
@@ -243,8 +257,12 @@ void run_quantize_rows(const InputArray& source, const OutputArray& destination,
                                   " dimensions (as source), got " + std::to_string(rank));
     }
   }
-  nb::gil_scoped_release release;
-  simdattn::quantize_rows(source_view, destination_view, scales_view);
+  try {
+    nb::gil_scoped_release release;
+    simdattn::quantize_rows(source_view, destination_view, scales_view);
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_padding(error, source.ndim());
+  }
 }
 
 // out (and lse) <- the merge of attention states (outs[i], lses[i]) over disjoint key sets;
