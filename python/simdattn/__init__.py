@@ -2,7 +2,12 @@
 
 Works on NumPy arrays and PyTorch CPU tensors in place: inputs are read through their strides
 (any strides, with head_dim contiguous) and never copied, results are arrays of the same kind as
-the inputs, and the GIL is released while the library computes. Everything is float32 today.
+the inputs, and the GIL is released while the library computes.
+
+Dtypes: q, k, v, out and masks in float32, bfloat16 (PyTorch tensors only: NumPy has no
+bfloat16) or float16; k and v also in int8 with float32 scales (k_scale=, v_scale=). Inputs are
+widened exactly and the arithmetic is float32; a result has q's dtype unless out= or out_dtype=
+says otherwise. convert() and quantize_rows() fill such caches from float32.
 
     import numpy as np, simdattn
     q = np.random.rand(2, 8, 128, 64).astype(np.float32)      # [batch, heads, seq, head_dim]
@@ -18,11 +23,12 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence, Tuple
 
 from . import _attention
+from . import _convert
 from . import _simdattn
 from . import reference
 
-__all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "reference", "active_isa",
-           "__version__"]
+__all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "merge_attention_states",
+           "convert", "quantize_rows", "reference", "active_isa", "__version__"]
 
 __version__: str = _simdattn.version()
 
@@ -38,14 +44,18 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               mask: Any = None, kv_lengths: Optional[Sequence[int]] = None, softcap: float = 0.0,
               alibi_slopes: Optional[Sequence[float]] = None, return_lse: bool = False,
               return_weights: bool = False, out: Any = None, num_threads: int = 0,
-              algorithm: str = "auto", layout: str = "bhsd") -> Any:
+              algorithm: str = "auto", layout: str = "bhsd", k_scale: Any = None,
+              v_scale: Any = None, out_dtype: Any = None) -> Any:
     """softmax(scale · q·kᵀ + masks) · v, for every batch entry and query head.
 
     Arrays: q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv] with layout="bhsd", or
     [B, S, H, D] with layout="bshd"; Hq must be a multiple of Hkv (multi-head, grouped-query and
-    multi-query attention alike: query head h reads kv head h // (Hq // Hkv)). All are float32
-    NumPy arrays or float32 PyTorch CPU tensors, of one kind, with any non-negative strides and
-    a contiguous last dimension; none is copied.
+    multi-query attention alike: query head h reads kv head h // (Hq // Hkv)). All are NumPy
+    arrays or PyTorch CPU tensors, of one kind, with any non-negative strides and a contiguous
+    last dimension; none is copied.
+
+    Dtypes: q float32, bfloat16 (tensors only) or float16; k and v one dtype, any of those or
+    int8 with k_scale and v_scale. Values are widened exactly and computed in float32.
 
     Options:
       scale: multiplies q·kᵀ; None means 1/sqrt(D).
@@ -55,7 +65,7 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
         Sk - Sq (or kv_lengths[b] - Sq) under "bottom_right" and None.
       window: (left, right): query i sees keys i + off - left <= j <= i + off + right;
         None or -1 leaves a side unbounded.
-      mask: additive float32 mask broadcastable to [B, Hq, Sq, Sk] (a size-1 or missing leading
+      mask: additive float32, bfloat16 or float16 mask broadcastable to [B, Hq, Sq, Sk] (a size-1 or missing leading
         dimension broadcasts; zero strides are fine); -inf excludes a key.
       kv_lengths: B integers; keys j >= kv_lengths[b] do not exist for batch entry b.
       softcap: logits become softcap · tanh(logit / softcap) before any mask; 0 is off.
@@ -63,28 +73,38 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
       return_lse: also return the natural log-sum-exp of each row's logits, [B, Hq, Sq]
         (-inf for a row that sees no key).
       return_weights: also return the softmax weights [B, Hq, Sq, Sk] (not with "fused").
-      out: where to write the result (same shape and layout as the result); returned as is.
+      out: where to write the result (same shape and layout as the result, dtype float32,
+        bfloat16 or float16, q's or not); returned as is.
+      out_dtype: the dtype of a new result ("float32", "bfloat16", "float16", or a NumPy or
+        torch dtype); None means q's. Not with out.
+      k_scale, v_scale: float32 scales of an int8 k and v (required then, refused otherwise):
+        element d of row (b, h, j) means scale[b, h, j, d // (D // G)] · k[b, h, j, d]. Shape
+        [B, Hkv, Sk, G] (in k's layout: [B, Sk, Hkv, G] with "bshd"); G = 1 is one scale per
+        row, and G must divide D (Dv for v_scale). Every scale finite and >= 0.
+        quantize_rows() makes them.
       num_threads: OpenMP threads; 0 is OpenMP's default.
       algorithm: "auto", "composed" (materialise score blocks) or "fused" (online softmax).
       layout: "bhsd" or "bshd", for q, k, v and out.
 
     Returns out ([B, Hq, Sq, Dv] in the layout of q), or a tuple (out, lse), (out, weights) or
     (out, lse, weights) when asked for. A row that sees no key is zeros. Results have the kind
-    of the inputs. The call does not record gradients.
+    of the inputs; lse and weights are float32, out has q's dtype (or out_dtype's) and is
+    rounded to nearest even once. The call does not record gradients.
     """
     return _attention.attention("simdattn.attention", False, q, k, v, scale, causal, window, mask,
                                 kv_lengths, softcap, alibi_slopes, return_lse, return_weights,
-                                out, num_threads, algorithm, layout)
+                                out, num_threads, algorithm, layout, k_scale, v_scale, out_dtype)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
-              num_threads: int = 0, layout: str = "bhsd") -> Any:
+              num_threads: int = 0, layout: str = "bhsd", k_scale: Any = None) -> Any:
     """Stage 1: scores[b, h, i, j] = scale · q[b, h, i, :]·k[b, h // (Hq // Hkv), j, :].
 
-    q [B, Hq, Sq, D] and k [B, Hkv, Sk, D] (or [B, S, H, D] with layout="bshd"); scale None means
-    1/sqrt(D). Returns scores [B, Hq, Sq, Sk] (always in this order), or writes `out`."""
+    q [B, Hq, Sq, D] (float32, bfloat16 or float16) and k [B, Hkv, Sk, D] (those, or int8 with
+    k_scale as in attention()), or [B, S, H, D] with layout="bshd"; scale None means 1/sqrt(D).
+    Returns float32 scores [B, Hq, Sq, Sk] (always in this order), or writes `out`."""
     return _attention.qk_scores("simdattn.qk_scores", False, q, k, scale=scale, out=out,
-                                num_threads=num_threads, layout=layout)
+                                num_threads=num_threads, layout=layout, k_scale=k_scale)
 
 
 def softmax_rows(scores: Any, *, num_threads: int = 0) -> Any:
@@ -97,10 +117,54 @@ def softmax_rows(scores: Any, *, num_threads: int = 0) -> Any:
 
 
 def weights_v(weights: Any, v: Any, *, out: Any = None, num_threads: int = 0,
-              layout: str = "bhsd") -> Any:
+              layout: str = "bhsd", v_scale: Any = None, out_dtype: Any = None) -> Any:
     """Stage 3: out[b, h, i, :] = Σ_j weights[b, h, i, j] · v[b, h // (Hq // Hkv), j, :].
 
-    weights [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv] (or [B, Sk, Hkv, Dv] with layout="bshd").
-    Returns out [B, Hq, Sq, Dv] in the layout of v, or writes `out`."""
+    weights float32 [B, Hq, Sq, Sk], v [B, Hkv, Sk, Dv] (or [B, Sk, Hkv, Dv] with
+    layout="bshd") in float32, bfloat16, float16, or int8 with v_scale as in attention().
+    Returns out [B, Hq, Sq, Dv] in the layout of v, float32 unless out_dtype says otherwise, or
+    writes `out` (float32, bfloat16 or float16)."""
     return _attention.weights_v("simdattn.weights_v", False, weights, v, out=out,
-                                num_threads=num_threads, layout=layout)
+                                num_threads=num_threads, layout=layout, v_scale=v_scale,
+                                out_dtype=out_dtype)
+
+
+def merge_attention_states(outs: Sequence[Any], lses: Sequence[Any], *, out: Any = None,
+                           out_dtype: Any = None, return_lse: bool = False,
+                           num_threads: int = 0, layout: str = "bhsd") -> Any:
+    """Attention over the union of disjoint key sets, from attention over each set.
+
+    outs[i] [B, H, S, Dv] (float32, bfloat16 or float16; [B, S, H, Dv] with layout="bshd") and
+    lses[i] float32 [B, H, S] are what attention(..., return_lse=True) returned for the same
+    queries over the i-th set of keys. With M = max_i lses[i] and w_i = exp(lses[i] - M), row by
+    row: out = Σ_i w_i · outs[i] / Σ_i w_i and lse = M + log Σ_i w_i, summed in increasing i
+    (the result does not depend on num_threads). A state with lse -inf weighs nothing; a row
+    whose states are all empty is zeros (lse -inf). Returns out (dtype of outs[0] unless out= or
+    out_dtype= says otherwise), or (out, lse) with return_lse."""
+    return _attention.merge_attention_states("simdattn.merge_attention_states", False, outs,
+                                             lses, out=out, out_dtype=out_dtype,
+                                             return_lse=return_lse, num_threads=num_threads,
+                                             layout=layout)
+
+
+def convert(source: Any, destination: Any = None, *, dtype: Any = None) -> Any:
+    """destination[...] = source[...], between float32, bfloat16 (tensors only) and float16.
+
+    source and destination have the same shape (1 to 4 dimensions, any non-negative strides,
+    the last dimension contiguous) and must not overlap. Widening is exact; narrowing rounds
+    to nearest even (overflow gives ±inf, NaN stays NaN), with the same bits on every CPU.
+    Give destination (written in place and returned) or dtype (a new array of that dtype)."""
+    return _convert.convert(source, destination, dtype)
+
+
+def quantize_rows(source: Any, destination: Any = None, scales: Any = None, *,
+                  groups: int = 1) -> Tuple[Any, Any]:
+    """Symmetric int8 quantization in groups, as attention()'s k_scale / v_scale read it.
+
+    Each row (last dimension, D elements) of source (float32, bfloat16 or float16, every element
+    finite) is cut into G groups of D / G consecutive elements; per group scale = max |x| / 127
+    and destination = round-to-nearest-even(x / scale) in [-127, 127] (an all-zero group: scale
+    0, zeros). destination is int8 shaped like source, scales float32 shaped like source with
+    G as its last dimension; both are allocated when not given (G = groups, which must divide
+    D). Returns (destination, scales): scale · destination is within scale / 2 of source."""
+    return _convert.quantize_rows(source, destination, scales, groups)

@@ -1,6 +1,10 @@
 """Array kinds: what simdattn accepts (NumPy arrays, PyTorch CPU tensors) and how it allocates
 results of the same kind as the inputs. PyTorch is never imported here: a tensor can only exist
-if the caller has imported it already."""
+if the caller has imported it already.
+
+Dtypes are named as NumPy and PyTorch name them: "float32", "bfloat16" (PyTorch only: NumPy has
+none), "float16" and "int8". Which dtype fits which argument is the library's to check (its
+message then says why); the compiled core refuses every other dtype with a TypeError."""
 from __future__ import annotations
 
 import sys
@@ -41,20 +45,14 @@ def kind_of(function: str, **arrays: Any) -> str:
     return kind or "numpy"
 
 
-def check_float32(function: str, name: str, array: Any, kind: str, ndim: int | None = 4) -> None:
-    """TypeError unless the array is float32 on the CPU; ValueError unless it has `ndim` dims."""
-    if kind == "numpy":
-        if array.dtype != np.float32:
-            raise TypeError(f"{function}: {name} must have dtype float32 (the only one simdattn "
-                            f"computes in today), got {array.dtype}")
-    else:
-        import torch
+FLOATING_DTYPES = ("float32", "bfloat16", "float16")
 
-        if array.dtype != torch.float32:
-            raise TypeError(f"{function}: {name} must have dtype torch.float32 (the only one "
-                            f"simdattn computes in today), got {array.dtype}")
-        if not array.is_cpu:
-            raise TypeError(f"{function}: {name} must be on the CPU, got device {array.device}")
+
+def check_array(function: str, name: str, array: Any, kind: str, ndim: int | None = 4) -> None:
+    """TypeError unless a tensor is on the CPU; ValueError unless the array has `ndim` dims.
+    (The dtype is checked by the compiled core and the library.)"""
+    if kind == "torch" and not array.is_cpu:
+        raise TypeError(f"{function}: {name} must be on the CPU, got device {array.device}")
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{function}: {name} must have {ndim} dimensions, got {array.ndim} "
                          f"(shape {tuple(array.shape)})")
@@ -66,13 +64,49 @@ def check_writable(function: str, name: str, array: Any, kind: str) -> None:
         raise ValueError(f"{function}: {name} must be writable, got a read-only array")
 
 
-def empty(kind: str, shape: Sequence[int]) -> Any:
-    """An uninitialised contiguous float32 array of the kind."""
+def dtype_name(array: Any) -> str:
+    """"float32", "bfloat16", "int8", ...: the array's dtype without a "torch." prefix."""
+    if isinstance(array, np.ndarray):
+        return array.dtype.name
+    return str(array.dtype).replace("torch.", "")
+
+
+def result_dtype(array: Any) -> str:
+    """The dtype of a result computed from `array` (q, or a state to merge): the array's own when
+    it is a floating dtype the library writes, float32 otherwise (the library then rejects the
+    input with its own message, rather than the result)."""
+    name = dtype_name(array)
+    return name if name in FLOATING_DTYPES else "float32"
+
+
+def resolve_dtype(function: str, name: str, dtype: Any, kind: str) -> str:
+    """A result dtype the caller asked for (a string, a NumPy dtype or type, a torch.dtype) as
+    one of FLOATING_DTYPES; TypeError for any other, and for bfloat16 with NumPy arrays."""
+    if isinstance(dtype, str):
+        text = dtype
+    elif type(dtype).__module__ == "torch":      # torch.dtype
+        text = str(dtype).replace("torch.", "")
+    else:
+        try:
+            text = np.dtype(dtype).name
+        except TypeError:
+            text = repr(dtype)
+    if text not in FLOATING_DTYPES:
+        raise TypeError(f"{function}: {name} must be float32, bfloat16 or float16, got {text}")
+    if text == "bfloat16" and kind == "numpy":
+        raise TypeError(f"{function}: {name} bfloat16 needs PyTorch tensors (NumPy has no "
+                        f"bfloat16 dtype)")
+    return text
+
+
+def empty(kind: str, shape: Sequence[int], dtype: str = "float32") -> Any:
+    """An uninitialised contiguous array of the kind, of dtype "float32", "bfloat16" (torch
+    only), "float16" or "int8"."""
     if kind == "numpy":
-        return np.empty(shape, dtype=np.float32)
+        return np.empty(shape, dtype=dtype)
     import torch
 
-    return torch.empty(tuple(shape), dtype=torch.float32)
+    return torch.empty(tuple(shape), dtype=getattr(torch, dtype))
 
 
 _FLOAT32 = np.dtype(np.float32)
@@ -104,9 +138,14 @@ def for_core(array: Any, kind: str) -> Any:
     """What the compiled core receives: the array itself, or for a tensor a NumPy view of the
     same memory (tensor.numpy() shares the storage; nothing is copied). The core would also take
     the tensor through DLPack, but exporting a tensor that way costs about 3 µs against 1 µs for
-    the view, and refuses tensors that record gradients."""
+    the view, and refuses tensors that record gradients. A bfloat16 tensor has no NumPy view
+    (NumPy has no bfloat16), so it goes through DLPack, which shares the storage too."""
     if kind == "torch":
-        return (array.detach() if array.requires_grad else array).numpy()
+        tensor = array.detach() if array.requires_grad else array
+        try:
+            return tensor.numpy()
+        except TypeError:                        # bfloat16 and other dtypes NumPy lacks
+            return tensor
     return array
 
 

@@ -1,6 +1,10 @@
 """simdattn.reference: the scalar oracles. Plain loops with double accumulation, never tuned:
 they define what "correct" means for every fast function, take the same arrays and options
-(without num_threads and algorithm) and check arguments the same way. Slow; for tests."""
+(without num_threads and algorithm) and check arguments the same way. Slow; for tests.
+
+Every dtype is read as the exact value it stores (bfloat16 and float16 widened to double, an
+int8 element as int8 · scale in double), so these compute the exact attention of the inputs as
+stored; a 16-bit result is the double result rounded once to nearest even."""
 from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence, Tuple
@@ -8,27 +12,29 @@ from typing import Any, List, Optional, Sequence, Tuple
 from . import _attention
 from . import _simdattn
 
-__all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "dot_product", "softmax",
-           "softmax_naive", "weighted_sum", "single_query_attention"]
+__all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "merge_attention_states",
+           "dot_product", "softmax", "softmax_naive", "weighted_sum", "single_query_attention"]
 
 
 def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               causal: Optional[str] = None, window: Optional[Tuple[Optional[int], Optional[int]]] = None,
               mask: Any = None, kv_lengths: Optional[Sequence[int]] = None, softcap: float = 0.0,
               alibi_slopes: Optional[Sequence[float]] = None, return_lse: bool = False,
-              return_weights: bool = False, out: Any = None, layout: str = "bhsd") -> Any:
+              return_weights: bool = False, out: Any = None, layout: str = "bhsd",
+              k_scale: Any = None, v_scale: Any = None, out_dtype: Any = None) -> Any:
     """The oracle of simdattn.attention: same arguments (no num_threads, no algorithm), same
     results, computed in double and rounded once."""
     return _attention.attention("simdattn.reference.attention", True, q, k, v, scale, causal,
                                 window, mask, kv_lengths, softcap, alibi_slopes, return_lse,
-                                return_weights, out, 0, "auto", layout)
+                                return_weights, out, 0, "auto", layout, k_scale, v_scale,
+                                out_dtype)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
-              layout: str = "bhsd") -> Any:
+              layout: str = "bhsd", k_scale: Any = None) -> Any:
     """The oracle of simdattn.qk_scores."""
     return _attention.qk_scores("simdattn.reference.qk_scores", True, q, k, scale=scale,
-                                out=out, num_threads=0, layout=layout)
+                                out=out, num_threads=0, layout=layout, k_scale=k_scale)
 
 
 def softmax_rows(scores: Any) -> Any:
@@ -37,10 +43,22 @@ def softmax_rows(scores: Any) -> Any:
                                    num_threads=0)
 
 
-def weights_v(weights: Any, v: Any, *, out: Any = None, layout: str = "bhsd") -> Any:
+def weights_v(weights: Any, v: Any, *, out: Any = None, layout: str = "bhsd",
+              v_scale: Any = None, out_dtype: Any = None) -> Any:
     """The oracle of simdattn.weights_v."""
     return _attention.weights_v("simdattn.reference.weights_v", True, weights, v, out=out,
-                                num_threads=0, layout=layout)
+                                num_threads=0, layout=layout, v_scale=v_scale,
+                                out_dtype=out_dtype)
+
+
+def merge_attention_states(outs: Sequence[Any], lses: Sequence[Any], *, out: Any = None,
+                           out_dtype: Any = None, return_lse: bool = False,
+                           layout: str = "bhsd") -> Any:
+    """The oracle of simdattn.merge_attention_states (every state read exactly, in double)."""
+    return _attention.merge_attention_states("simdattn.reference.merge_attention_states", True,
+                                             outs, lses, out=out, out_dtype=out_dtype,
+                                             return_lse=return_lse, num_threads=0,
+                                             layout=layout)
 
 
 # --- Single vectors (Python sequences of floats), as in the teaching documents ---

@@ -6,6 +6,9 @@ and a context manager that routes torch's SDPA on CPU to simdattn.
     with simdattn.torch.route_sdpa():
         logits = model(tokens)     # every CPU torch.nn.functional.scaled_dot_product_attention
 
+Tensors may be float32, bfloat16 or float16 (and int8 k and v with scales, through the op or
+simdattn.attention); a result has the query's dtype, as torch's SDPA gives.
+
 torch.ops.simdattn.attention is the custom op behind both; it has a fake (meta) implementation,
 so torch.compile and torch.export trace through it. The op computes a forward pass only: it has
 no autograd formula, so the router leaves calls that need gradients to torch.
@@ -30,21 +33,29 @@ class FallbackWarning(UserWarning):
     """route_sdpa() handed a call back to torch because simdattn does not cover it."""
 
 
+# The dtypes simdattn computes attention on (and writes results in).
+_FLOATING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
 @torch.library.custom_op("simdattn::attention", mutates_args=(), device_types="cpu")
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None,
               kv_lengths: Optional[Tensor] = None, alibi_slopes: Optional[Tensor] = None,
               scale: Optional[float] = None, causal: str = "none", window_left: int = -1,
               window_right: int = -1, softcap: float = 0.0, num_threads: int = 0,
-              algorithm: str = "auto", layout: str = "bhsd") -> Tensor:
-    """torch.ops.simdattn.attention: simdattn.attention on float32 CPU tensors as a torch op.
+              algorithm: str = "auto", layout: str = "bhsd", k_scale: Optional[Tensor] = None,
+              v_scale: Optional[Tensor] = None,
+              out_dtype: Optional[torch.dtype] = None) -> Tensor:
+    """torch.ops.simdattn.attention: simdattn.attention on CPU tensors as a torch op.
 
     Same arguments as simdattn.attention, with causal "none" for None and the window as two
-    ints; returns a new contiguous tensor shaped like q with v's last dimension."""
+    ints; returns a new contiguous tensor shaped like q with v's last dimension, of out_dtype
+    (None: q's dtype)."""
     return simdattn.attention(q, k, v, mask=mask, kv_lengths=kv_lengths,
                               alibi_slopes=alibi_slopes, scale=scale,
                               causal=None if causal == "none" else causal,
                               window=(window_left, window_right), softcap=softcap,
-                              num_threads=num_threads, algorithm=algorithm, layout=layout)
+                              num_threads=num_threads, algorithm=algorithm, layout=layout,
+                              k_scale=k_scale, v_scale=v_scale, out_dtype=out_dtype)
 
 
 @attention.register_fake
@@ -52,10 +63,14 @@ def _attention_fake(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = No
                     kv_lengths: Optional[Tensor] = None, alibi_slopes: Optional[Tensor] = None,
                     scale: Optional[float] = None, causal: str = "none", window_left: int = -1,
                     window_right: int = -1, softcap: float = 0.0, num_threads: int = 0,
-                    algorithm: str = "auto", layout: str = "bhsd") -> Tensor:
+                    algorithm: str = "auto", layout: str = "bhsd",
+                    k_scale: Optional[Tensor] = None, v_scale: Optional[Tensor] = None,
+                    out_dtype: Optional[torch.dtype] = None) -> Tensor:
     # The result's metadata only: what the real implementation returns, without computing it.
     torch._check(q.dim() == 4, lambda: f"simdattn::attention: q must have 4 dimensions, got {q.dim()}")
-    return q.new_empty((q.shape[0], q.shape[1], q.shape[2], v.shape[3]))
+    if out_dtype is None:
+        out_dtype = q.dtype if q.dtype in _FLOATING_DTYPES else torch.float32
+    return q.new_empty((q.shape[0], q.shape[1], q.shape[2], v.shape[3]), dtype=out_dtype)
 
 
 def _unsupported(query: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor],
@@ -66,10 +81,14 @@ def _unsupported(query: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[
     for name, tensor in (("query", query), ("key", key), ("value", value)):
         if not isinstance(tensor, Tensor):
             return TypeError, f"{name} must be a torch.Tensor, got {type(tensor).__name__}"
-        if tensor.dtype != torch.float32:
-            return TypeError, f"{name} must have dtype torch.float32, got {tensor.dtype}"
+        if tensor.dtype not in _FLOATING_DTYPES:
+            return TypeError, (f"{name} must have dtype torch.float32, torch.bfloat16 or "
+                               f"torch.float16, got {tensor.dtype}")
         if tensor.device.type != "cpu":
             return TypeError, f"{name} must be on the CPU, got device {tensor.device}"
+    if key.dtype != query.dtype or value.dtype != query.dtype:
+        return TypeError, (f"query, key and value must have one dtype (as in torch), got "
+                           f"{query.dtype}, {key.dtype} and {value.dtype}")
     needs_grad = any(t is not None and t.requires_grad
                      for t in (query, key, value, attn_mask) if isinstance(t, Tensor))
     if needs_grad and torch.is_grad_enabled():
@@ -100,9 +119,9 @@ def _unsupported(query: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[
             return ValueError, "attn_mask must be None when is_causal=True (as in torch)"
         if not isinstance(attn_mask, Tensor):
             return TypeError, f"attn_mask must be a torch.Tensor, got {type(attn_mask).__name__}"
-        if attn_mask.dtype not in (torch.bool, torch.float32):
-            return TypeError, ("attn_mask must have dtype torch.bool or torch.float32 (the "
-                               f"query's), got {attn_mask.dtype}")
+        if attn_mask.dtype not in (torch.bool, torch.float32, query.dtype):
+            return TypeError, ("attn_mask must have dtype torch.bool, torch.float32 or the "
+                               f"query's ({query.dtype}), as in torch, got {attn_mask.dtype}")
         if attn_mask.device.type != "cpu":
             return TypeError, f"attn_mask must be on the CPU, got device {attn_mask.device}"
         target = tuple(query.shape[:-1]) + (key.shape[-2],)
@@ -154,7 +173,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
 
     Raises ValueError for dropout_p > 0 (simdattn has no dropout), for inputs that need
     gradients, and for shapes torch would broadcast beyond the above; TypeError for tensors
-    that are not float32 CPU tensors. route_sdpa() instead hands such calls back to torch."""
+    that are not float32, bfloat16 or float16 CPU tensors of one dtype. The result has the
+    query's dtype (computed in float32, rounded once). route_sdpa() instead hands calls it
+    cannot take back to torch."""
     problem = _unsupported(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     if problem is not None:
         error_type, reason = problem
@@ -204,8 +225,8 @@ class _RouteSdpa(TorchFunctionMode):
 
 @contextlib.contextmanager
 def route_sdpa(num_threads: int = 0) -> Iterator[_RouteSdpa]:
-    """Within the block, torch.nn.functional.scaled_dot_product_attention on float32 CPU tensors
-    runs on simdattn (through torch.ops.simdattn.attention), however the model refers to it.
+    """Within the block, torch.nn.functional.scaled_dot_product_attention on float32, bfloat16
+    and float16 CPU tensors runs on simdattn (through torch.ops.simdattn.attention), however the model refers to it.
 
     Calls simdattn does not cover (dropout, gradients, other dtypes or devices, broadcast batch
     dimensions) run on torch as before, and each distinct reason is reported once per block as

@@ -2,6 +2,7 @@
 #include "array_views.hpp"
 
 #include <array>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -18,26 +19,35 @@ std::string concat(const Parts&... parts) {
   return text.str();
 }
 
-bool is_float32(nb::dlpack::dtype dtype) {
-  return dtype == nb::dtype<float>();
+// The library's DType of a DLPack dtype, if it has one.
+std::optional<DType> library_dtype(nb::dlpack::dtype dtype) {
+  if (dtype == nb::dtype<float>()) return DType::f32;
+  if (dtype == nb::dtype<int8_t>()) return DType::i8;
+  if (dtype.lanes == 1 && dtype.bits == 16) {
+    if (dtype.code == static_cast<uint8_t>(nb::dlpack::dtype_code::Bfloat)) return DType::bf16;
+    if (dtype.code == static_cast<uint8_t>(nb::dlpack::dtype_code::Float)) return DType::f16;
+  }
+  return std::nullopt;
 }
 
 // Shape and strides of a rank-1..4 array, padded on the left to 4 dimensions and permuted for
-// the layout; the data pointer is the caller's.
-template <class T, class Array>
-BasicTensorView<T> view_of(const Array& array, const char* function, const char* name,
-                           int min_rank, Layout layout) {
+// the layout; the data pointer is the caller's. `only`, when given, is the one dtype accepted.
+template <class Data, class Array>
+BasicAnyTensorView<Data> view_of(const Array& array, const char* function, const char* name,
+                                 int min_rank, Layout layout, std::optional<DType> only) {
   if (array.device_type() != nb::device::cpu::value) {
     throw nb::type_error(concat(function, ": ", name,
                                 " must be a CPU array (device type 1), got device type ",
                                 array.device_type())
                              .c_str());
   }
-  if (!is_float32(array.dtype())) {
-    throw nb::type_error(concat(function, ": ", name,
-                                " must have dtype float32 (the only one simdattn computes in "
-                                "today), got ",
-                                dtype_name(array.dtype()))
+  const std::optional<DType> dtype = library_dtype(array.dtype());
+  if (!dtype || (only && *dtype != *only)) {
+    const char* expected = !only                  ? "float32, bfloat16, float16 or int8"
+                           : *only == DType::f32 ? "float32"
+                                                 : "int8";
+    throw nb::type_error(concat(function, ": ", name, " must have dtype ", expected,
+                                ", got ", dtype_name(array.dtype()))
                              .c_str());
   }
   const int rank = static_cast<int>(array.ndim());
@@ -66,8 +76,7 @@ BasicTensorView<T> view_of(const Array& array, const char* function, const char*
   if (shape[0] == 0 || shape[1] == 0 || shape[2] == 0 || shape[3] == 0) {
     strides = {shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1};
   }
-  T* data = static_cast<T*>(array.data());
-  return BasicTensorView<T>(data, shape, strides);
+  return BasicAnyTensorView<Data>(static_cast<Data*>(array.data()), *dtype, shape, strides);
 }
 
 }  // namespace
@@ -90,14 +99,34 @@ std::string dtype_name(nb::dlpack::dtype dtype) {
   return name;
 }
 
-ConstTensorView input_view(const InputArray& array, const char* function, const char* name,
-                           int min_rank, Layout layout) {
-  return view_of<const float>(array, function, name, min_rank, layout);
+AnyConstTensorView input_view(const InputArray& array, const char* function, const char* name,
+                              int min_rank, Layout layout) {
+  return view_of<const void>(array, function, name, min_rank, layout, std::nullopt);
 }
 
-TensorView output_view(const OutputArray& array, const char* function, const char* name,
-                       int min_rank, Layout layout) {
-  return view_of<float>(array, function, name, min_rank, layout);
+AnyTensorView output_view(const OutputArray& array, const char* function, const char* name,
+                          int min_rank, Layout layout) {
+  return view_of<void>(array, function, name, min_rank, layout, std::nullopt);
+}
+
+ConstTensorView float_input_view(const InputArray& array, const char* function, const char* name,
+                                 int min_rank, Layout layout) {
+  const AnyConstTensorView view =
+      view_of<const void>(array, function, name, min_rank, layout, DType::f32);
+  return ConstTensorView(static_cast<const float*>(view.data), view.shape, view.strides);
+}
+
+TensorView float_output_view(const OutputArray& array, const char* function, const char* name,
+                             int min_rank, Layout layout) {
+  const AnyTensorView view = view_of<void>(array, function, name, min_rank, layout, DType::f32);
+  return TensorView(static_cast<float*>(view.data), view.shape, view.strides);
+}
+
+BasicTensorView<int8_t> int8_output_view(const OutputArray& array, const char* function,
+                                         const char* name, int min_rank) {
+  const AnyTensorView view =
+      view_of<void>(array, function, name, min_rank, Layout::bhsd, DType::i8);
+  return BasicTensorView<int8_t>(static_cast<int8_t*>(view.data), view.shape, view.strides);
 }
 
 std::uintptr_t data_address(const InputArray& array) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nanobind/nanobind.h>
@@ -35,7 +36,18 @@ using Slopes = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::c
   throw std::invalid_argument(
       std::string(error.what()) +
       " (dimensions are numbered as in the [batch, heads, seq, head_dim] view; with "
-      "layout='bshd', q/k/v/out dimensions 1 and 2 are the array's 2 and 1)");
+      "layout='bshd', dimensions 1 and 2 of q, k, v, out, outs and the scales are the array's "
+      "2 and 1)");
+}
+
+// convert() and quantize_rows() take arrays of 1 to 4 dimensions, padded on the left to the
+// library's 4; its messages number the padded dimensions: say so.
+[[noreturn]] void rethrow_with_padding(const std::invalid_argument& error, size_t rank) {
+  if (rank >= 4) throw;
+  throw std::invalid_argument(
+      std::string(error.what()) + " (dimensions are numbered as in the 4-D view: an array of " +
+      std::to_string(rank) + " dimensions is padded on the left with " +
+      std::to_string(4 - rank) + " of size 1)");
 }
 
 // 0: bhsd, 1: bshd (the package maps the layout= strings to these).
@@ -47,8 +59,8 @@ Layout layout_of(int32_t layout) {
   return static_cast<Layout>(layout);
 }
 
-// Every option of attention() as the Python package passes it (enums as integers, arrays
-// already converted to contiguous int64 / float32).
+// Every option of attention() as the Python package passes it (enums as integers, small option
+// arrays already converted to contiguous int64 / float32; masks and scales are the caller's).
 struct AttentionArguments {
   std::optional<float> scale;
   int32_t causal = 0;
@@ -62,18 +74,34 @@ struct AttentionArguments {
   std::optional<OutputArray> weights;
   int num_threads = 0;
   int32_t algorithm = 0;
+  std::optional<InputArray> k_scale;
+  std::optional<InputArray> v_scale;
 };
 
-// The lse output: a [B, H, Sq] array seen as [B, H, Sq, 1].
-TensorView lse_view(const OutputArray& array, const char* function) {
-  if (array.ndim() != 3) {
-    throw std::invalid_argument(std::string(function) +
-                                ": lse must have 3 dimensions [batch, heads, Sq], got " +
-                                std::to_string(array.ndim()));
+// A log-sum-exp: a float32 [B, H, Sq] array seen as [B, H, Sq, 1].
+template <class T>
+BasicTensorView<T> as_lse_view(const BasicTensorView<T>& padded) {  // padded: [1, B, H, Sq]
+  return BasicTensorView<T>(padded.data, {padded.shape[1], padded.shape[2], padded.shape[3], 1},
+                            {padded.strides[1], padded.strides[2], padded.strides[3], 1});
+}
+
+void expect_lse_rank(size_t rank, const char* function, const std::string& name) {
+  if (rank != 3) {
+    throw std::invalid_argument(std::string(function) + ": " + name +
+                                " must have 3 dimensions [batch, heads, Sq], got " +
+                                std::to_string(rank));
   }
-  TensorView view = output_view(array, function, "lse", 3);  // padded to [1, B, H, Sq]
-  return TensorView(view.data, {view.shape[1], view.shape[2], view.shape[3], 1},
-                    {view.strides[1], view.strides[2], view.strides[3], 1});
+}
+
+TensorView lse_view(const OutputArray& array, const char* function, const char* name = "lse") {
+  expect_lse_rank(array.ndim(), function, name);
+  return as_lse_view(float_output_view(array, function, name, 3));
+}
+
+ConstTensorView lse_input_view(const InputArray& array, const char* function,
+                               const std::string& name) {
+  expect_lse_rank(array.ndim(), function, name);
+  return as_lse_view(float_input_view(array, function, name.c_str(), 3));
 }
 
 void run_attention(bool reference, const InputArray& q, const InputArray& k, const InputArray& v,
@@ -87,7 +115,7 @@ void run_attention(bool reference, const InputArray& q, const InputArray& k, con
   options.softcap = arguments.softcap;
   options.num_threads = arguments.num_threads;
   options.algorithm = static_cast<Algorithm>(arguments.algorithm);
-  const ConstTensorView q_view = input_view(q, function, "q", 4, layout);
+  const AnyConstTensorView q_view = input_view(q, function, "q", 4, layout);
   if (arguments.mask) options.mask = input_view(*arguments.mask, function, "mask", 1);
   if (arguments.kv_lengths) {
     if (static_cast<int64_t>(arguments.kv_lengths->shape(0)) != q_view.batch()) {
@@ -107,10 +135,18 @@ void run_attention(bool reference, const InputArray& q, const InputArray& k, con
     options.alibi_slopes = arguments.alibi_slopes->data();
   }
   if (arguments.lse) options.lse = lse_view(*arguments.lse, function);
-  if (arguments.weights) options.weights = output_view(*arguments.weights, function, "weights", 4);
-  const ConstTensorView k_view = input_view(k, function, "k", 4, layout);
-  const ConstTensorView v_view = input_view(v, function, "v", 4, layout);
-  const TensorView out_view = output_view(out, function, "out", 4, layout);
+  if (arguments.weights) {
+    options.weights = float_output_view(*arguments.weights, function, "weights", 4);
+  }
+  if (arguments.k_scale) {
+    options.k_scale = float_input_view(*arguments.k_scale, function, "k_scale", 4, layout);
+  }
+  if (arguments.v_scale) {
+    options.v_scale = float_input_view(*arguments.v_scale, function, "v_scale", 4, layout);
+  }
+  const AnyConstTensorView k_view = input_view(k, function, "k", 4, layout);
+  const AnyConstTensorView v_view = input_view(v, function, "v", 4, layout);
+  const AnyTensorView out_view = output_view(out, function, "out", 4, layout);
   try {
     nb::gil_scoped_release release;
     if (reference) {
@@ -123,19 +159,29 @@ void run_attention(bool reference, const InputArray& q, const InputArray& k, con
   }
 }
 
+// An int8 cache's scales (k_scale, v_scale) in the cache's layout, when given.
+std::optional<ConstTensorView> scales_view(const std::optional<InputArray>& scales,
+                                           const char* function, const char* name, Layout layout) {
+  if (!scales) return std::nullopt;
+  return float_input_view(*scales, function, name, 4, layout);
+}
+
 void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
-                   const OutputArray& scores, float scale, int num_threads, int32_t layout_code) {
+                   const OutputArray& scores, float scale, int num_threads, int32_t layout_code,
+                   const std::optional<InputArray>& k_scale) {
   const Layout layout = layout_of(layout_code);
   const char* function = reference ? "simdattn.reference.qk_scores" : "simdattn.qk_scores";
-  const ConstTensorView q_view = input_view(q, function, "q", 4, layout);
-  const ConstTensorView k_view = input_view(k, function, "k", 4, layout);
-  const TensorView scores_view = output_view(scores, function, "scores", 4);
+  const AnyConstTensorView q_view = input_view(q, function, "q", 4, layout);
+  const AnyConstTensorView k_view = input_view(k, function, "k", 4, layout);
+  const TensorView scores_view = float_output_view(scores, function, "scores", 4);
+  const std::optional<ConstTensorView> k_scale_view =
+      scales_view(k_scale, function, "k_scale", layout);
   try {
     nb::gil_scoped_release release;
     if (reference) {
-      simdattn::reference::qk_scores(q_view, k_view, scores_view, scale);
+      simdattn::reference::qk_scores(q_view, k_view, scores_view, scale, k_scale_view);
     } else {
-      simdattn::qk_scores(q_view, k_view, scores_view, scale, num_threads);
+      simdattn::qk_scores(q_view, k_view, scores_view, scale, num_threads, k_scale_view);
     }
   } catch (const std::invalid_argument& error) {
     rethrow_with_layout(error, layout);
@@ -144,7 +190,7 @@ void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
 
 void run_softmax_rows(bool reference, const OutputArray& scores, int num_threads) {
   const char* function = reference ? "simdattn.reference.softmax_rows" : "simdattn.softmax_rows";
-  const TensorView scores_view = output_view(scores, function, "scores", 1);
+  const TensorView scores_view = float_output_view(scores, function, "scores", 1);
   nb::gil_scoped_release release;
   if (reference) {
     simdattn::reference::softmax_rows(scores_view);
@@ -154,18 +200,104 @@ void run_softmax_rows(bool reference, const OutputArray& scores, int num_threads
 }
 
 void run_weights_v(bool reference, const InputArray& weights, const InputArray& v,
-                   const OutputArray& out, int num_threads, int32_t layout_code) {
+                   const OutputArray& out, int num_threads, int32_t layout_code,
+                   const std::optional<InputArray>& v_scale) {
   const Layout layout = layout_of(layout_code);
   const char* function = reference ? "simdattn.reference.weights_v" : "simdattn.weights_v";
-  const ConstTensorView weights_view = input_view(weights, function, "weights", 4);
-  const ConstTensorView v_view = input_view(v, function, "v", 4, layout);
-  const TensorView out_view = output_view(out, function, "out", 4, layout);
+  const ConstTensorView weights_view = float_input_view(weights, function, "weights", 4);
+  const AnyConstTensorView v_view = input_view(v, function, "v", 4, layout);
+  const AnyTensorView out_view = output_view(out, function, "out", 4, layout);
+  const std::optional<ConstTensorView> v_scale_view =
+      scales_view(v_scale, function, "v_scale", layout);
   try {
     nb::gil_scoped_release release;
     if (reference) {
-      simdattn::reference::weights_v(weights_view, v_view, out_view);
+      simdattn::reference::weights_v(weights_view, v_view, out_view, v_scale_view);
     } else {
-      simdattn::weights_v(weights_view, v_view, out_view, num_threads);
+      simdattn::weights_v(weights_view, v_view, out_view, num_threads, v_scale_view);
+    }
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_layout(error, layout);
+  }
+}
+
+// destination <- source, element by element, between float32, bfloat16 and float16 arrays of
+// the same shape (rank 1 to 4).
+void run_convert(const InputArray& source, const OutputArray& destination) {
+  const char* function = "simdattn.convert";
+  const AnyConstTensorView source_view = input_view(source, function, "source", 1);
+  const AnyTensorView destination_view = output_view(destination, function, "destination", 1);
+  if (source.ndim() != destination.ndim()) {
+    throw std::invalid_argument(std::string(function) + ": destination must have " +
+                                std::to_string(source.ndim()) + " dimensions (as source), got " +
+                                std::to_string(destination.ndim()));
+  }
+  try {
+    nb::gil_scoped_release release;
+    simdattn::convert(source_view, destination_view);
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_padding(error, source.ndim());
+  }
+}
+
+// destination (int8) and scales (float32, G per row) <- source quantized in groups; all three of
+// one rank (1 to 4), scales' last dimension G.
+void run_quantize_rows(const InputArray& source, const OutputArray& destination,
+                       const OutputArray& scales) {
+  const char* function = "simdattn.quantize_rows";
+  const AnyConstTensorView source_view = input_view(source, function, "source", 1);
+  const BasicTensorView<int8_t> destination_view =
+      int8_output_view(destination, function, "destination", 1);
+  const TensorView scales_view = float_output_view(scales, function, "scales", 1);
+  for (const auto& [name, rank] : {std::pair{"destination", destination.ndim()},
+                                   std::pair{"scales", scales.ndim()}}) {
+    if (rank != source.ndim()) {
+      throw std::invalid_argument(std::string(function) + ": " + name + " must have " +
+                                  std::to_string(source.ndim()) +
+                                  " dimensions (as source), got " + std::to_string(rank));
+    }
+  }
+  try {
+    nb::gil_scoped_release release;
+    simdattn::quantize_rows(source_view, destination_view, scales_view);
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_padding(error, source.ndim());
+  }
+}
+
+// out (and lse) <- the merge of attention states (outs[i], lses[i]) over disjoint key sets;
+// outs and out in `layout`, lses and lse [B, H, S].
+void run_merge_attention_states(bool reference, const std::vector<InputArray>& outs,
+                                const std::vector<InputArray>& lses, const OutputArray& out,
+                                const std::optional<OutputArray>& lse, int num_threads,
+                                int32_t layout_code) {
+  const Layout layout = layout_of(layout_code);
+  const char* function = reference ? "simdattn.reference.merge_attention_states"
+                                   : "simdattn.merge_attention_states";
+  if (outs.size() != lses.size()) {
+    throw std::invalid_argument(std::string(function) + ": lses must have one entry per state, " +
+                                std::to_string(outs.size()) + " (as outs), got " +
+                                std::to_string(lses.size()));
+  }
+  std::vector<AnyConstTensorView> out_views;
+  std::vector<ConstTensorView> lse_views;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const std::string index = "[" + std::to_string(i) + "]";
+    out_views.push_back(input_view(outs[i], function, ("outs" + index).c_str(), 4, layout));
+    lse_views.push_back(lse_input_view(lses[i], function, "lses" + index));
+  }
+  const AnyTensorView out_view = output_view(out, function, "out", 4, layout);
+  std::optional<TensorView> lse_output;
+  if (lse) lse_output = lse_view(*lse, function);
+  try {
+    nb::gil_scoped_release release;
+    const auto count = static_cast<int64_t>(out_views.size());
+    if (reference) {
+      simdattn::reference::merge_attention_states(out_views.data(), lse_views.data(), count,
+                                                  out_view, lse_output);
+    } else {
+      simdattn::merge_attention_states(out_views.data(), lse_views.data(), count, out_view,
+                                       lse_output, num_threads);
     }
   } catch (const std::invalid_argument& error) {
     rethrow_with_layout(error, layout);
@@ -181,10 +313,10 @@ double seconds_per_cpp_call(const InputArray& q, const InputArray& k, const Inpu
     throw std::invalid_argument(std::string(function) + ": calls must be >= 1, got " +
                                 std::to_string(calls));
   }
-  const ConstTensorView q_view = input_view(q, function, "q", 4);
-  const ConstTensorView k_view = input_view(k, function, "k", 4);
-  const ConstTensorView v_view = input_view(v, function, "v", 4);
-  const TensorView out_view = output_view(out, function, "out", 4);
+  const AnyConstTensorView q_view = input_view(q, function, "q", 4);
+  const AnyConstTensorView k_view = input_view(k, function, "k", 4);
+  const AnyConstTensorView v_view = input_view(v, function, "v", 4);
+  const AnyTensorView out_view = output_view(out, function, "out", 4);
   AttentionOptions options;
   options.num_threads = num_threads;
   nb::gil_scoped_release release;
@@ -205,7 +337,8 @@ double seconds_per_cpp_call(const InputArray& q, const InputArray& k, const Inpu
 NB_MODULE(_simdattn, m) {
   using namespace simdattn::python;
   m.doc() =
-      "simdattn's compiled core: the library's functions on strided float32 CPU arrays. Use the "
+      "simdattn's compiled core: the library's functions on strided CPU arrays (float32, "
+      "bfloat16, float16, int8). Use the "
       "simdattn package's functions, which allocate results and check argument kinds.";
 
   m.def(
@@ -214,10 +347,12 @@ NB_MODULE(_simdattn, m) {
          const OutputArray& out, std::optional<float> scale, int32_t causal, int64_t window_left,
          int64_t window_right, std::optional<InputArray> mask, std::optional<KvLengths> kv_lengths,
          float softcap, std::optional<Slopes> alibi_slopes, std::optional<OutputArray> lse,
-         std::optional<OutputArray> weights, int num_threads, int32_t algorithm, int32_t layout) {
-        AttentionArguments arguments{scale,   causal,       window_left,  window_right,
-                                     mask,    kv_lengths,   softcap,      alibi_slopes,
-                                     lse,     weights,      num_threads,  algorithm};
+         std::optional<OutputArray> weights, int num_threads, int32_t algorithm, int32_t layout,
+         std::optional<InputArray> k_scale, std::optional<InputArray> v_scale) {
+        AttentionArguments arguments{scale,   causal,     window_left, window_right,
+                                     mask,    kv_lengths, softcap,     alibi_slopes,
+                                     lse,     weights,    num_threads, algorithm,
+                                     k_scale, v_scale};
         run_attention(reference, q, k, v, out, arguments, layout_of(layout));
       },
       "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(), "v"_a.noconvert(),
@@ -225,14 +360,27 @@ NB_MODULE(_simdattn, m) {
       "mask"_a.noconvert().none(), "kv_lengths"_a.noconvert().none(), "softcap"_a,
       "alibi_slopes"_a.noconvert().none(), "lse"_a.noconvert().none(),
       "weights"_a.noconvert().none(), "num_threads"_a, "algorithm"_a, "layout"_a,
-      "out <- attention(q, k, v) with the given options; the GIL is released meanwhile.");
+      "k_scale"_a.noconvert().none(), "v_scale"_a.noconvert().none(),
+      "out <- attention(q, k, v) with the given options; the GIL is released meanwhile. q, k, "
+      "v, out and mask may be float32, bfloat16, float16 (k and v also int8, with k_scale and "
+      "v_scale); lse, weights and the scales are float32.");
   m.def("qk_scores", &run_qk_scores, "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(),
         "scores"_a.noconvert(), "scale"_a, "num_threads"_a, "layout"_a,
-        "scores <- scale * q . k^T.");
+        "k_scale"_a.noconvert().none(), "scores <- scale * q . k^T (scores float32).");
   m.def("softmax_rows", &run_softmax_rows, "reference"_a, "scores"_a.noconvert(),
         "num_threads"_a, "In place: each row of scores becomes its softmax.");
   m.def("weights_v", &run_weights_v, "reference"_a, "weights"_a.noconvert(), "v"_a.noconvert(),
-        "out"_a.noconvert(), "num_threads"_a, "layout"_a, "out <- weights . v.");
+        "out"_a.noconvert(), "num_threads"_a, "layout"_a, "v_scale"_a.noconvert().none(),
+        "out <- weights . v (weights float32).");
+  m.def("convert", &run_convert, "source"_a.noconvert(), "destination"_a.noconvert(),
+        "destination <- source, between float32, bfloat16 and float16 (round to nearest even).");
+  m.def("quantize_rows", &run_quantize_rows, "source"_a.noconvert(),
+        "destination"_a.noconvert(), "scales"_a.noconvert(),
+        "destination (int8), scales (float32) <- source quantized symmetrically in groups.");
+  m.def("merge_attention_states", &run_merge_attention_states, "reference"_a,
+        "outs"_a.noconvert(), "lses"_a.noconvert(), "out"_a.noconvert(),
+        "lse"_a.noconvert().none(), "num_threads"_a, "layout"_a,
+        "out (and lse) <- the merge of attention states over disjoint key sets.");
   m.def("seconds_per_cpp_call", &seconds_per_cpp_call, "q"_a.noconvert(), "k"_a.noconvert(),
         "v"_a.noconvert(), "out"_a.noconvert(), "calls"_a, "num_threads"_a = 0,
         "Seconds per simdattn::attention call on these arrays, timed in C++ (benchmark "

@@ -102,3 +102,64 @@ def assert_close(actual, expected, bound: float, what: str) -> None:
         raise AssertionError(f"{what}: at index {tuple(int(x) for x in index)} expected "
                              f"{expected[index]!r}, got {actual[index]!r} (|error| "
                              f"{error[index]:.3g} > bound {bound:.3g}, shape {actual.shape})")
+
+
+# --- 16-bit and int8 inputs ---------------------------------------------------------------------
+
+UNIT_ROUNDOFF = 2.0 ** -24                        # u of float32
+# Unit roundoff of a 16-bit result (half an ulp at 1): bfloat16 keeps 8 significant bits,
+# float16 11.
+UNIT_ROUNDOFF_16 = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}
+
+
+def widen(array, scale=None) -> np.ndarray:
+    """The exact values an array stores, in float64: bfloat16 and float16 widen exactly, and an
+    int8 element is int8 · scale (scale [..., G], one per group of D / G consecutive elements)."""
+    if hasattr(array, "detach"):                  # a torch tensor: float() is exact for 16 bits
+        array = array.detach()
+        array = (array.float() if array.is_floating_point() else array).numpy()
+        if scale is not None:
+            scale = scale.detach().numpy()
+    values = np.asarray(array).astype(np.float64)
+    if scale is not None:
+        scale = np.asarray(scale, dtype=np.float64)
+        values = values * np.repeat(scale, values.shape[-1] // scale.shape[-1], axis=-1)
+    return values
+
+
+def gamma(n: int) -> float:
+    """γ(n) = n·u / (1 − n·u): the bound on a float32 sum or dot product of n terms."""
+    return n * UNIT_ROUNDOFF / (1.0 - n * UNIT_ROUNDOFF)
+
+
+def stored_tolerance(q, k, v, *, scale=None, mask=None, int8_cache=False, out_dtype="float32"):
+    """The README's bound ("Guarantees", "Numerical accuracy against the float64 oracle") on
+    |out − oracle| for BHSD float64 arrays q, k, v holding the exact stored values:
+
+        V · (2δ + 3u + γ(Sk + 1) + γ(Sk) + u),   δ = γ(D + 6) · L,
+
+    L bounding |logit| (scale · max Σ_d |q_d k_d| plus the largest finite |mask|), V = max |v|.
+    An int8 cache adds 2u·L·V + u·V (each element widened to float is off by u relative); a
+    16-bit result adds u₁₆ · (2V + bound), plus 2⁻²⁵ for float16's subnormals."""
+    head_dim, keys = q.shape[-1], k.shape[-2]
+    if scale is None:
+        scale = 1.0 / np.sqrt(max(head_dim, 1))
+    largest_dot = 0.0
+    if q.size and k.size:
+        largest_dot = float(np.max(np.einsum("...id,...jd->...ij", np.abs(q).max(axis=1),
+                                             np.abs(k).max(axis=1))))
+    logits = abs(scale) * largest_dot
+    if mask is not None:
+        finite = np.abs(mask[np.isfinite(mask)])
+        logits += float(finite.max()) if finite.size else 0.0
+    value = float(np.max(np.abs(v))) if v.size else 0.0
+    u = UNIT_ROUNDOFF
+    delta = gamma(head_dim + 6) * logits
+    bound = value * (2 * delta + 3 * u + gamma(keys + 1) + gamma(keys) + u)
+    if int8_cache:
+        bound += 2 * u * logits * value + u * value
+    if out_dtype in UNIT_ROUNDOFF_16:
+        bound += UNIT_ROUNDOFF_16[out_dtype] * (2 * value + bound)
+        if out_dtype == "float16":
+            bound += 2.0 ** -25
+    return bound

@@ -198,7 +198,12 @@ def test_package_metadata():
     assert (package / "py.typed").exists(), "py.typed marker missing from the package"
     stub = package / "_simdattn.pyi"
     assert stub.exists(), "the compiled module's stub _simdattn.pyi is missing"
-    assert "def attention(" in stub.read_text()
+    stub_text = stub.read_text()
+    for name in ("attention", "convert", "quantize_rows", "merge_attention_states"):
+        assert f"def {name}(" in stub_text, f"{name} missing from _simdattn.pyi"
+    assert "k_scale" in stub_text and "v_scale" in stub_text
     for function in (simdattn.attention, simdattn.qk_scores, simdattn.softmax_rows,
-                     simdattn.weights_v, simdattn.reference.attention):
+                     simdattn.weights_v, simdattn.merge_attention_states, simdattn.convert,
+                     simdattn.quantize_rows, simdattn.reference.attention,
+                     simdattn.reference.merge_attention_states):
         assert function.__doc__ and len(function.__doc__) > 40, function.__name__

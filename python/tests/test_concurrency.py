@@ -13,10 +13,21 @@ import simdattn
 from conftest import random_array
 
 
-def test_the_gil_is_released_during_a_long_call(rng):
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+def test_the_gil_is_released_during_a_long_call(dtype, rng):
     # A long single-threaded call; meanwhile a pure-Python thread (which needs the GIL) records
     # when it runs. With the GIL held for the whole call, it could not run in its middle half.
+    # float16 and int8 (an f16 q over an int8 cache) take the same path through the core.
     q = random_array(rng, 1, 16, 1024, 64)
+    k = v = q
+    options = {}
+    if dtype != "float32":
+        q = q.astype(np.float16)
+        k = v = q
+    if dtype == "int8":
+        k, scales = simdattn.quantize_rows(q)
+        v = k
+        options = dict(k_scale=scales, v_scale=scales)
     ticks = []
     stop = threading.Event()
 
@@ -25,12 +36,12 @@ def test_the_gil_is_released_during_a_long_call(rng):
             ticks.append(time.perf_counter())
             time.sleep(0.0005)
 
-    simdattn.attention(q, q, q, num_threads=1)  # warm up: scratch, thread pool
+    simdattn.attention(q, k, v, num_threads=1, **options)  # warm up: scratch, thread pool
     thread = threading.Thread(target=ticker)
     thread.start()
     time.sleep(0.01)
     start = time.perf_counter()
-    simdattn.attention(q, q, q, num_threads=1)
+    simdattn.attention(q, k, v, num_threads=1, **options)
     end = time.perf_counter()
     stop.set()
     thread.join()
