@@ -436,7 +436,7 @@ void check_scales(const char* function, const char* name,
         const float* values = scale.row(b, h, j);
         for (int64_t g = 0; g < groups; ++g) {
           const float value = values[g * scale.strides[3]];
-          if (!std::isfinite(value) || value < 0.0f) {
+          if (invalid_scale_bits(value)) {
             fail(function, name, "[", b, ", ", h, ", ", j, ", ", g,
                  "] must be finite and >= 0, got ", value);
           }

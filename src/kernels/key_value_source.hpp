@@ -8,11 +8,10 @@
 // 16-bit or 8-bit storage (bf16, f16, int8 with scales) converted per block: rows() widens the
 // requested rows into a per-thread buffer (TileScratch::widened_keys / widened_values, sized by
 // ScratchPool for a key block) and returns {buffer, row stride, count}, so every kernel stays as it
-// is. Where converting costs too much (decoding, bound by memory bandwidth), a kernel can take
-// the raw rows instead: RowBlock then needs an element type and per-row scales, and the micro-
-// kernels a load that widens (and multiplies by the row's scale) where they now load floats:
-// gemm_microkernel's broadcast of K and load of V, decode_scores and decode_values,
-// rows_are_finite and accumulate_visible_values; the entry points pick the instantiation by it.
+// is. Where converting costs too much (decoding, bound by memory bandwidth), a kernel takes the
+// raw rows instead, as StoredRows (stored_rows.hpp), and widens each register as it loads it:
+// decode_scores and decode_values do, picked by the tile per dtype (decode_rows in
+// decode_tile_impl.hpp). gemm_microkernel's broadcast of K and load of V could do the same.
 //
 // A paged cache (vLLM's block tables) plugs in here too: rows(first, count) is contiguous only
 // within a page. The zero-copy form splits each key block at page boundaries: the source gains

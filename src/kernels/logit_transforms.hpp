@@ -30,14 +30,37 @@ inline void prepare_alibi(const TileProblem& problem, const TileJob& job, TileSc
   }
 }
 
+// Sets to -inf the logits of the keys r of a block that lie inside [block_begin[c], block_end[c])
+// of their column c (HideInside), or outside it (scratch.block_begin / block_end, block-relative).
+template <class Arch, bool HideInside>
+inline void hide_keys_by_range(const TileScratch& scratch, int64_t padded_columns, int64_t rows) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  const int64_t key_step = keys_per_register<Arch>(padded_columns);
+  const Floats key_offsets = lane_key_offsets<Arch>(padded_columns);
+  alignas(64) float begin_lanes[W], end_lanes[W];
+  const float* begins = column_lanes<Arch>(scratch.block_begin, padded_columns, begin_lanes);
+  const float* ends = column_lanes<Arch>(scratch.block_end, padded_columns, end_lanes);
+  for (int64_t r = 0; r < rows; r += key_step) {
+    const Floats key = Floats(static_cast<float>(r)) + key_offsets;
+    for (int64_t c = 0; c < padded_columns; c += W) {
+      const auto inside =
+          (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
+      float* at = scratch.scores + r * padded_columns + c;
+      const Floats logits = Floats::load_aligned(at);
+      const Floats hidden(kMinusInfinity);
+      (HideInside ? xsimd::select(inside, hidden, logits) : xsimd::select(inside, logits, hidden))
+          .store_aligned(at);
+    }
+  }
+}
+
 // Sets to -inf the logits of keys in a column's sink-token gap (ColumnInfo::gap_begin/gap_end)
 // within keys [first_key, first_key + rows); returns whether the block meets any gap. Only calls
 // with sink tokens under a window have gaps, so others never come here.
 template <class Arch>
 inline bool hide_sink_token_gaps(TileScratch& scratch, int64_t real_columns, int64_t padded_columns,
                                  int64_t first_key, int64_t rows) {
-  using Floats = xsimd::batch<float, Arch>;
-  constexpr int64_t W = Floats::size;
   bool some_gap = false;
   for (int64_t c = 0; c < padded_columns; ++c) {
     const bool real = c < real_columns;
@@ -48,20 +71,7 @@ inline bool hide_sink_token_gaps(TileScratch& scratch, int64_t real_columns, int
     some_gap |= scratch.block_begin[c] < scratch.block_end[c];
   }
   if (!some_gap) return false;
-  const int64_t key_step = keys_per_register<Arch>(padded_columns);
-  const Floats key_offsets = lane_key_offsets<Arch>(padded_columns);
-  alignas(64) float begin_lanes[W], end_lanes[W];
-  const float* begins = column_lanes<Arch>(scratch.block_begin, padded_columns, begin_lanes);
-  const float* ends = column_lanes<Arch>(scratch.block_end, padded_columns, end_lanes);
-  for (int64_t r = 0; r < rows; r += key_step) {
-    const Floats key = Floats(static_cast<float>(r)) + key_offsets;
-    for (int64_t c = 0; c < padded_columns; c += W) {
-      const auto hidden =
-          (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
-      float* at = scratch.scores + r * padded_columns + c;
-      xsimd::select(hidden, Floats(kMinusInfinity), Floats::load_aligned(at)).store_aligned(at);
-    }
-  }
+  hide_keys_by_range<Arch, true>(scratch, padded_columns, rows);
   return true;
 }
 
@@ -141,18 +151,7 @@ inline bool transform_logits(const TileProblem& problem, const TileJob& job, Til
     partly_visible |= begin > 0 || end < rows;
   }
   if (!partly_visible) return problem.has_mask || gap_hidden;
-  alignas(64) float begin_lanes[W], end_lanes[W];
-  const float* begins = column_lanes<Arch>(scratch.block_begin, padded_columns, begin_lanes);
-  const float* ends = column_lanes<Arch>(scratch.block_end, padded_columns, end_lanes);
-  for (int64_t r = 0; r < rows; r += key_step) {
-    const Floats key = Floats(static_cast<float>(r)) + key_offsets;
-    for (int64_t c = 0; c < padded_columns; c += W) {
-      const auto visible =
-          (Floats::load_aligned(begins + c) <= key) & (key < Floats::load_aligned(ends + c));
-      float* at = scores + r * padded_columns + c;
-      xsimd::select(visible, Floats::load_aligned(at), Floats(kMinusInfinity)).store_aligned(at);
-    }
-  }
+  hide_keys_by_range<Arch, false>(scratch, padded_columns, rows);
   return true;
 }
 
