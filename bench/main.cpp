@@ -60,6 +60,7 @@ void register_benchmarks() {
 #endif
     register_stage_benchmarks(shape);
   }
+  register_serving_benchmarks();
   register_thread_scaling_benchmarks(standard_shape("encoder"));
 }
 

@@ -27,4 +27,8 @@ void register_stage_benchmarks(const Shape& shape);
 // attention/<shape>/simd/threads:N for N from 1 to the processors OpenMP sees.
 void register_thread_scaling_benchmarks(const Shape& shape);
 
+// serving/<shape>/<layout>: the serving shapes (packed and paged batches) in each layout that
+// holds the same keys (bench_serving.cpp).
+void register_serving_benchmarks();
+
 }  // namespace simdattn::bench

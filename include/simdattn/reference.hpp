@@ -8,6 +8,7 @@
 
 #include "simdattn/attention.hpp"
 #include "simdattn/export.hpp"
+#include "simdattn/serving.hpp"
 #include "simdattn/tensor.hpp"
 
 namespace simdattn::reference {
@@ -52,5 +53,14 @@ SIMDATTN_API void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConst
 SIMDATTN_API void merge_attention_states(const AnyConstTensorView* outs, const ConstTensorView* lses,
                                          int64_t count, AnyTensorView out,
                                          std::optional<TensorView> lse = std::nullopt);
+// attention_varlen and attention_paged (serving.hpp): each sequence unpacked (a paged cache's
+// blocks gathered into a dense copy, as stored) and run through attention() above alone.
+SIMDATTN_API void attention_varlen(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                                   AnyTensorView out, const int32_t* cu_seqlens_q,
+                                   const int32_t* cu_seqlens_k, int64_t batch,
+                                   const AttentionOptions& options = {});
+SIMDATTN_API void attention_paged(AnyConstTensorView q, const PagedCache& cache, AnyTensorView out,
+                                  const int32_t* cu_seqlens_q, int64_t batch,
+                                  const AttentionOptions& options = {});
 
 }  // namespace simdattn::reference

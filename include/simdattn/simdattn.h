@@ -134,6 +134,34 @@ SIMDATTN_API simdattn_status simdattn_attention(const simdattn_tensor *q, const 
                                                 const simdattn_tensor *v, const simdattn_tensor *out,
                                                 const simdattn_options *options);
 
+/* Packed batches (simdattn/serving.hpp's attention_varlen): sequence b's queries are positions
+ * [cu_seqlens_q[b], cu_seqlens_q[b+1]) of q [1,Hq,total_q,D] (the packed [total_q,Hq,D] tensor:
+ * strides {total_q*Hq*D, D, Hq*D, 1}), its keys rows [cu_seqlens_k[b], cu_seqlens_k[b+1]) of
+ * k [1,Hkv,total_k,D] and v; out packed as q. batch + 1 offsets each, 0 first, never decreasing,
+ * the total last. Options apply per sequence; kv_lengths and weights are rejected; lse is
+ * [1,Hq,total_q,1], a mask [1,Hq|1,total_q|1,max_k], k_scale/v_scale [1,Hkv,total_k,G]. */
+SIMDATTN_API simdattn_status simdattn_attention_varlen(const simdattn_tensor *q, const simdattn_tensor *k,
+                                                       const simdattn_tensor *v, const simdattn_tensor *out,
+                                                       const int32_t *cu_seqlens_q,
+                                                       const int32_t *cu_seqlens_k, int64_t batch,
+                                                       const simdattn_options *options);
+/* A paged K/V cache (simdattn::PagedCache): pools [num_blocks, Hkv, block_size, D] and
+ * [.., Dv] of one dtype; sequence b's key j lies at row j % block_size of block
+ * block_table[b * blocks_per_sequence + j / block_size]; seq_lens[b] keys per sequence. */
+typedef struct simdattn_paged_cache {
+  const simdattn_tensor *k_pages, *v_pages;
+  const simdattn_tensor *k_scale_pages, *v_scale_pages; /* SIMDATTN_I8 pools only, else NULL */
+  const int32_t *block_table;                           /* [batch, blocks_per_sequence] */
+  int64_t blocks_per_sequence;
+  const int32_t *seq_lens;                              /* [batch] */
+} simdattn_paged_cache;
+/* Packed queries (as simdattn_attention_varlen) over a paged cache: chunked prefill, and decoding
+ * with one query per sequence. options->k_scale and v_scale are rejected (the cache has them). */
+SIMDATTN_API simdattn_status simdattn_attention_paged(const simdattn_tensor *q,
+                                                      const simdattn_paged_cache *cache,
+                                                      const simdattn_tensor *out,
+                                                      const int32_t *cu_seqlens_q, int64_t batch,
+                                                      const simdattn_options *options);
 /* scores[b,h,i,j] = scale * q[b,h,i,:].k[b,h',j,:]; scores [B,Hq,Sq,Sk]. scale is used as given,
  * as in the C++ qk_scores() (pass 1/sqrt(D) for scaled dot-product scores). num_threads 0: default. */
 SIMDATTN_API simdattn_status simdattn_qk_scores(const simdattn_tensor *q, const simdattn_tensor *k,

@@ -7,6 +7,7 @@
 #include "simdattn/merge.hpp"
 #include "simdattn/kernels.hpp"
 #include "simdattn/reference.hpp"
+#include "simdattn/serving.hpp"
 #include "simdattn/tensor.hpp"
 #include "simdattn/version.h"  // SIMDATTN_VERSION_MAJOR, _MINOR, _PATCH: these headers' version
 

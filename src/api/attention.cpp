@@ -17,7 +17,8 @@ void write_empty_attention(const detail::AttentionPlan& plan) {
       for (int64_t i = 0; i < plan.sq; ++i) {
         // +0 has all bits clear in every output dtype.
         std::memset(plan.out.row(b, h, i), 0, static_cast<size_t>(plan.value_dim * dtype_size(plan.out.dtype)));
-        if (plan.has_lse) *plan.lse.row(b, h, i) = -std::numeric_limits<float>::infinity();
+        // A row with no key: its sink alone (AttentionOptions::sinks), or none.
+        if (plan.has_lse) *plan.lse.row(b, h, i) = plan.sinks != nullptr ? plan.sinks[h] : -std::numeric_limits<float>::infinity();
       }
     }
   }

@@ -260,6 +260,44 @@ simdattn_status simdattn_attention(const simdattn_tensor* q, const simdattn_tens
   });
 }
 
+simdattn_status simdattn_attention_varlen(const simdattn_tensor* q, const simdattn_tensor* k,
+                                          const simdattn_tensor* v, const simdattn_tensor* out,
+                                          const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k,
+                                          int64_t batch, const simdattn_options* options) {
+  static constexpr const char* function = "simdattn_attention_varlen";
+  return guarded(function, [&] {
+    simdattn::attention_varlen(any_view_of<const void>(function, "q", q),
+                               any_view_of<const void>(function, "k", k),
+                               any_view_of<const void>(function, "v", v),
+                               any_view_of<void>(function, "out", out), cu_seqlens_q, cu_seqlens_k,
+                               batch, to_cpp_options(function, options));
+  });
+}
+
+simdattn_status simdattn_attention_paged(const simdattn_tensor* q, const simdattn_paged_cache* cache,
+                                         const simdattn_tensor* out, const int32_t* cu_seqlens_q,
+                                         int64_t batch, const simdattn_options* options) {
+  static constexpr const char* function = "simdattn_attention_paged";
+  return guarded(function, [&] {
+    if (cache == nullptr) throw std::invalid_argument(std::string(function) + ": cache must not be NULL");
+    simdattn::PagedCache paged;
+    paged.k_pages = any_view_of<const void>(function, "cache->k_pages", cache->k_pages);
+    paged.v_pages = any_view_of<const void>(function, "cache->v_pages", cache->v_pages);
+    if (cache->k_scale_pages != nullptr) {
+      paged.k_scale_pages = view_of<const float>(function, "cache->k_scale_pages", cache->k_scale_pages);
+    }
+    if (cache->v_scale_pages != nullptr) {
+      paged.v_scale_pages = view_of<const float>(function, "cache->v_scale_pages", cache->v_scale_pages);
+    }
+    paged.block_table = cache->block_table;
+    paged.blocks_per_sequence = cache->blocks_per_sequence;
+    paged.seq_lens = cache->seq_lens;
+    simdattn::attention_paged(any_view_of<const void>(function, "q", q), paged,
+                              any_view_of<void>(function, "out", out), cu_seqlens_q, batch,
+                              to_cpp_options(function, options));
+  });
+}
+
 simdattn_status simdattn_qk_scores(const simdattn_tensor* q, const simdattn_tensor* k,
                                    const simdattn_tensor* scores, float scale,
                                    int32_t num_threads) {

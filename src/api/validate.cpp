@@ -346,7 +346,8 @@ void check_sinks(const char* function, const char* name, const float* sinks, int
 
 // The mask broadcasts to [B, Hq, Sq, Sk]: each of its first three sizes equals the target or is
 // 1; the key dimension is never broadcast.
-void check_mask_shape(const char* function, const Shape& mask, const Shape& target) {
+void check_mask_shape(const char* function, const Shape& mask, const Shape& target,
+                      const char* keys_meaning = "k.shape[2] (Sk)") {
   static constexpr std::array<const char*, 3> kMeanings = {"B", "Hq", "Sq"};
   for (int d = 0; d < 3; ++d) {
     if (mask[d] != target[d] && mask[d] != 1) {
@@ -355,7 +356,7 @@ void check_mask_shape(const char* function, const Shape& mask, const Shape& targ
     }
   }
   if (mask[3] != target[3]) {
-    fail(function, "options.mask.shape[3] must equal k.shape[2] (Sk) = ", target[3], ", got ",
+    fail(function, "options.mask.shape[3] must equal ", keys_meaning, " = ", target[3], ", got ",
          mask[3]);
   }
 }
@@ -661,6 +662,236 @@ void validate_attention(const char* function, AnyConstTensorView q, AnyConstTens
                    {"one value per row", nullptr, 1}}});
   }
   check_no_overlap(function, outputs, inputs);
+}
+
+namespace {
+
+// A packed view [1, H, total, D]: one batch entry.
+void expect_packed(const char* function, const char* name, const AnyConstTensorView& view) {
+  if (view.shape[0] != 1) {
+    fail(function, name, ".shape[0] must be 1 (a packed batch is [1, heads, total, dim], see "
+         "packed_view), got ", view.shape[0], " (shape ", bracketed(view.shape), ")");
+  }
+}
+
+// cu_seqlens: batch + 1 entries, 0 first, never decreasing, `total` last. Returns the longest
+// sequence.
+int64_t check_cu_seqlens(const char* function, const char* name, const int32_t* cu_seqlens,
+                         int64_t batch, int64_t total, const char* total_name) {
+  if (cu_seqlens == nullptr) fail(function, name, " must point to batch + 1 = ", batch + 1, " offsets, got nullptr");
+  if (cu_seqlens[0] != 0) fail(function, name, "[0] must be 0, got ", cu_seqlens[0]);
+  int64_t longest = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (cu_seqlens[b + 1] < cu_seqlens[b]) {
+      fail(function, name, " must not decrease: ", name, "[", b + 1, "] must be >= ", name, "[", b,
+           "] = ", cu_seqlens[b], ", got ", cu_seqlens[b + 1]);
+    }
+    longest = std::max<int64_t>(longest, int64_t{cu_seqlens[b + 1]} - cu_seqlens[b]);
+  }
+  if (cu_seqlens[batch] != total) {
+    fail(function, name, "[batch = ", batch, "] must equal ", total_name, " = ", total,
+         " (the packed length), got ", cu_seqlens[batch]);
+  }
+  return longest;
+}
+
+// What attention_varlen and attention_paged reject of attention()'s options, and the batch.
+void check_batch_options(const char* function, int64_t batch, const AttentionOptions& options,
+                         bool paged) {
+  if (batch < 0) fail(function, "batch must be >= 0, got ", batch);
+  if (options.kv_lengths != nullptr) {
+    fail(function, "options.kv_lengths must be null (", paged ? "cache.seq_lens" : "cu_seqlens_k",
+         " gives each sequence's keys), got a pointer");
+  }
+  if (options.weights.has_value()) {
+    fail(function, "options.weights must be absent (a packed batch has no weights output; call "
+         "attention() per sequence for them), got a view");
+  }
+  if (paged && (options.k_scale.has_value() || options.v_scale.has_value())) {
+    fail(function, "options.", options.k_scale.has_value() ? "k_scale" : "v_scale",
+         " must be absent (a paged cache's scales are cache.k_scale_pages and "
+         "cache.v_scale_pages), got a view");
+  }
+}
+
+// The mask of a packed batch: [1, Hq or 1, total_q or 1, max_k].
+void check_batch_mask(const char* function, const AttentionOptions& options, int64_t query_heads,
+                      int64_t total_q, int64_t max_keys, std::vector<NamedRange>& inputs) {
+  if (!options.mask.has_value()) return;
+  const AnyConstTensorView& mask = *options.mask;
+  inputs.push_back({"options.mask", check_view(function, "options.mask", mask, Access::read, mask.shape[3] == 1)});
+  expect_dtype(function, "options.mask", mask.dtype, kFloatingDtypes);
+  check_mask_shape(function, mask.shape, {1, query_heads, total_q, max_keys},
+                   "the longest sequence's keys (max_k)");
+}
+
+// The outputs of a packed batch, as validate_attention checked them, for the overlap checks
+// against the arguments it did not see.
+std::vector<NamedRange> batch_outputs(const char* function, const AnyTensorView& out,
+                                      const AttentionOptions& options) {
+  std::vector<NamedRange> outputs = {{"out", check_view(function, "out", out, Access::write)}};
+  if (options.lse.has_value()) {
+    outputs.push_back({"options.lse", check_view(function, "options.lse", *options.lse, Access::write)});
+  }
+  return outputs;
+}
+
+// The scales of a paged int8 pool: [num_blocks, Hkv, block_size, groups] beside `pages`, every
+// scale of every block a sequence reads finite and >= 0 (blocks no sequence reads are not looked at).
+void check_scale_pages(const char* function, const char* name,
+                       const std::optional<ConstTensorView>& scales, const char* pages_name,
+                       const AnyConstTensorView& pages, const PagedCache& cache, int64_t batch,
+                       std::vector<NamedRange>& inputs) {
+  if (pages.dtype != DType::i8) {
+    if (scales.has_value()) {
+      fail(function, name, " must be absent unless ", pages_name, ".dtype is i8, got a scale tensor with ",
+           pages_name, ".dtype ", dtype_name(pages.dtype));
+    }
+    return;
+  }
+  if (!scales.has_value()) {
+    fail(function, name, " must be given when ", pages_name, ".dtype is i8 (element = scale · int8), got none");
+  }
+  const ConstTensorView& scale = *scales;
+  inputs.push_back({name, check_view(function, name, scale, Access::read, scale.shape[3] == 1)});
+  static constexpr std::array<const char*, 3> kMeanings = {"num_blocks", "kv heads", "block_size"};
+  for (int d = 0; d < 3; ++d) {
+    if (scale.shape[d] != pages.shape[d]) {
+      fail(function, name, ".shape[", d, "] (", kMeanings[d], ") must equal ", pages_name, ".shape[", d,
+           "] = ", pages.shape[d], ", got ", scale.shape[d], " (shape ", bracketed(scale.shape), ")");
+    }
+  }
+  const int64_t groups = scale.shape[3], row = pages.shape[3];
+  if (groups < 1 || row % groups != 0) {
+    fail(function, name, ".shape[3] (scales per row) must divide ", pages_name, ".shape[3] = ", row,
+         " (1: one scale per row), got ", groups);
+  }
+  const int64_t block_size = pages.shape[2];
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t blocks = (int64_t{cache.seq_lens[b]} + block_size - 1) / block_size;
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int64_t block = cache.block_table[b * cache.blocks_per_sequence + i];
+      ConstTensorView page = scale;
+      page.data = scale.row(block, 0, 0);
+      page.shape[0] = 1;
+      if (all_scales_valid(page)) continue;
+      for (int64_t h = 0; h < scale.shape[1]; ++h) {
+        for (int64_t j = 0; j < block_size; ++j) {
+          for (int64_t g = 0; g < groups; ++g) {
+            const float value = scale.row(block, h, j)[g * scale.strides[3]];
+            if (invalid_scale_bits(value)) {
+              fail(function, name, "[", block, ", ", h, ", ", j, ", ", g,
+                   "] must be finite and >= 0 (block ", block, " is sequence ", b, "'s block ", i,
+                   "), got ", value);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The view a pool's head and dtype checks see: no rows, so validate_attention reads none.
+AnyConstTensorView no_rows(AnyConstTensorView pages) {
+  pages.shape = {1, pages.shape[1], 0, pages.shape[3]};
+  return pages;
+}
+std::optional<ConstTensorView> no_rows(const std::optional<ConstTensorView>& scales) {
+  if (!scales.has_value()) return std::nullopt;
+  ConstTensorView view = *scales;
+  view.shape = {1, view.shape[1], 0, view.shape[3]};
+  return view;
+}
+
+}  // namespace
+
+int64_t validate_attention_varlen(const char* function, AnyConstTensorView q, AnyConstTensorView k,
+                                  AnyConstTensorView v, AnyTensorView out,
+                                  const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k,
+                                  int64_t batch, const AttentionOptions& options) {
+  check_batch_options(function, batch, options, /*paged=*/false);
+  expect_packed(function, "q", q);
+  expect_packed(function, "k", k);
+  expect_packed(function, "v", v);
+  expect_packed(function, "out", out);
+  AttentionOptions unmasked = options;
+  unmasked.mask.reset();
+  validate_attention(function, q, k, v, out, unmasked);
+  check_cu_seqlens(function, "cu_seqlens_q", cu_seqlens_q, batch, q.shape[2], "q.shape[2] (total_q)");
+  const int64_t max_keys =
+      check_cu_seqlens(function, "cu_seqlens_k", cu_seqlens_k, batch, k.shape[2], "k.shape[2] (total_k)");
+  std::vector<NamedRange> inputs = {{"cu_seqlens_q", array_range(cu_seqlens_q, batch + 1)},
+                                    {"cu_seqlens_k", array_range(cu_seqlens_k, batch + 1)}};
+  check_batch_mask(function, options, q.shape[1], q.shape[2], max_keys, inputs);
+  check_no_overlap(function, batch_outputs(function, out, options), inputs);
+  return max_keys;
+}
+
+int64_t validate_attention_paged(const char* function, AnyConstTensorView q, const PagedCache& cache,
+                                 AnyTensorView out, const int32_t* cu_seqlens_q, int64_t batch,
+                                 const AttentionOptions& options) {
+  check_batch_options(function, batch, options, /*paged=*/true);
+  expect_packed(function, "q", q);
+  expect_packed(function, "out", out);
+  const AnyConstTensorView& k = cache.k_pages;
+  const AnyConstTensorView& v = cache.v_pages;
+  std::vector<NamedRange> inputs = {
+      {"cache.k_pages", check_view(function, "cache.k_pages", k, Access::read)},
+      {"cache.v_pages", check_view(function, "cache.v_pages", v, Access::read)}};
+  // Head counts, head_dim, Dv and the dtypes, on views of the pools without rows.
+  AttentionOptions unmasked = options;
+  unmasked.mask.reset();
+  unmasked.k_scale = no_rows(cache.k_scale_pages);
+  unmasked.v_scale = no_rows(cache.v_scale_pages);
+  validate_attention(function, q, no_rows(k), no_rows(v), out, unmasked);
+  expect_equal(function, "cache.v_pages.shape[0]", "num_blocks", v.shape[0], "cache.k_pages.shape[0]", k.shape[0]);
+  expect_equal(function, "cache.v_pages.shape[2]", "block_size", v.shape[2], "cache.k_pages.shape[2]", k.shape[2]);
+  const int64_t num_blocks = k.shape[0], block_size = k.shape[2];
+  if (block_size < 1) fail(function, "cache.k_pages.shape[2] (block_size) must be >= 1, got ", block_size);
+  if (cache.blocks_per_sequence < 0) {
+    fail(function, "cache.blocks_per_sequence must be >= 0, got ", cache.blocks_per_sequence);
+  }
+  if (batch > 0 && cache.seq_lens == nullptr) fail(function, "cache.seq_lens must point to batch = ", batch, " lengths, got nullptr");
+  if (batch > 0 && cache.block_table == nullptr) {
+    fail(function, "cache.block_table must point to batch · blocks_per_sequence = ", batch, " · ",
+         cache.blocks_per_sequence, " block indices, got nullptr");
+  }
+  int64_t table_rows = 0;
+  if (__builtin_mul_overflow(block_size, cache.blocks_per_sequence, &table_rows)) {
+    table_rows = std::numeric_limits<int64_t>::max();
+  }
+  int64_t max_keys = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t keys = cache.seq_lens[b];
+    if (keys < 0) fail(function, "cache.seq_lens[", b, "] must be >= 0, got ", keys);
+    if (keys > table_rows) {
+      fail(function, "cache.seq_lens[", b, "] must be at most blocks_per_sequence · block_size = ",
+           cache.blocks_per_sequence, " · ", block_size, " = ", table_rows,
+           " (what a row of the block table holds), got ", keys);
+    }
+    max_keys = std::max(max_keys, keys);
+    const int64_t blocks = (keys + block_size - 1) / block_size;
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int32_t block = cache.block_table[b * cache.blocks_per_sequence + i];
+      if (block < 0 || block >= num_blocks) {
+        fail(function, "cache.block_table[", b, ", ", i, "] must be a block of the pools, in [0, num_blocks = ",
+             num_blocks, "), got ", block);
+      }
+    }
+  }
+  check_scale_pages(function, "cache.k_scale_pages", cache.k_scale_pages, "cache.k_pages", k, cache, batch, inputs);
+  check_scale_pages(function, "cache.v_scale_pages", cache.v_scale_pages, "cache.v_pages", v, cache, batch, inputs);
+  check_cu_seqlens(function, "cu_seqlens_q", cu_seqlens_q, batch, q.shape[2], "q.shape[2] (total_q)");
+  inputs.push_back({"cu_seqlens_q", array_range(cu_seqlens_q, batch + 1)});
+  inputs.push_back({"cache.seq_lens", array_range(cache.seq_lens, batch)});
+  int64_t table_entries = 0;
+  if (__builtin_mul_overflow(batch, cache.blocks_per_sequence, &table_entries)) {
+    table_entries = std::numeric_limits<int64_t>::max();
+  }
+  inputs.push_back({"cache.block_table", array_range(cache.block_table, table_entries)});
+  check_batch_mask(function, options, q.shape[1], q.shape[2], max_keys, inputs);
+  check_no_overlap(function, batch_outputs(function, out, options), inputs);
+  return max_keys;
 }
 
 }  // namespace simdattn::detail

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "simdattn/attention.hpp"
+#include "simdattn/serving.hpp"
 #include "simdattn/tensor.hpp"
 
 namespace simdattn::detail {
@@ -28,5 +29,15 @@ void validate_merge_attention_states(const char* function, const AnyConstTensorV
                                      const std::optional<TensorView>& lse, int num_threads);
 void validate_attention(const char* function, AnyConstTensorView q, AnyConstTensorView k,
                         AnyConstTensorView v, AnyTensorView out, const AttentionOptions& options);
+
+// attention_varlen and attention_paged: the checks of validate_attention on the packed views,
+// then the batch's own arguments. Return the longest sequence's keys (max_k).
+int64_t validate_attention_varlen(const char* function, AnyConstTensorView q, AnyConstTensorView k,
+                                  AnyConstTensorView v, AnyTensorView out,
+                                  const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k,
+                                  int64_t batch, const AttentionOptions& options);
+int64_t validate_attention_paged(const char* function, AnyConstTensorView q, const PagedCache& cache,
+                                 AnyTensorView out, const int32_t* cu_seqlens_q, int64_t batch,
+                                 const AttentionOptions& options);
 
 }  // namespace simdattn::detail

@@ -247,11 +247,10 @@ inline StoredRows<Arch, kStored> decode_rows(const RowSource<Arch>& source, int6
   } else {
     assert(source.dtype == kStored);
     using Storage = typename StorageOf<kStored>::type;
-    const bool scaled = source.scales != nullptr;
-    return {static_cast<const Storage*>(source.row_zero) + first * source.stride,
+    return {reinterpret_cast<const Storage*>(source.row_address(first)),
             source.stride,
-            std::min(source.rows_in_head - first, limit),
-            scaled ? source.scales + first * source.scale_row_stride : nullptr,
+            std::min(source.contiguous_rows(first), limit),
+            source.scale_address(first),
             source.scale_row_stride,
             source.scale_group};
   }
@@ -297,7 +296,9 @@ inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob&
   const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
   for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
        first_key = next_key_block(hole, first_key + rows)) {
-    rows = key_block_rows(keys, hole, first_key, problem.key_block);
+    // Within one page of a paged cache, so that every dtype reads its rows in place.
+    rows = std::min(key_block_rows(keys, hole, first_key, problem.key_block),
+                    key_rows.contiguous_rows(first_key));
     // Columns past the groups, and the lanes of the last register past the last key, hold zeros
     // until the softmax (the scores are written for the groups' columns only).
     if (grouped_columns < padded_columns) {

@@ -54,6 +54,18 @@ struct TileProblem {
   const float* sinks;         // one sink logit per query head (natural log); null: off
   int64_t sink_tokens;        // keys exempt from window_left; 0 unless window_left >= 0
 
+  // --- Packed and paged batches (attention_varlen, attention_paged); null for attention() ---
+  // Batch b's queries are positions [query_starts[b], query_starts[b + 1]) of q, out and lse (whose
+  // batch stride is then 0); null: positions [0, Sq) of every batch.
+  const int64_t* query_starts;
+  // Packed keys: batch b's key j is row key_starts[b] + j of k and v (and their scales).
+  const int64_t* key_starts;
+  // Paged keys: k, v (and their scales) are pools [num_blocks, Hkv, page_rows, D]; batch b's key j
+  // is row j % page_rows of block block_table[b · table_stride + j / page_rows].
+  const int32_t* block_table;
+  int64_t table_stride;
+  int64_t page_rows;
+
   // --- The tile shape ---
   int panel_vectors;         // vectors per micro-kernel panel: 1 (decode), 2 or 4
   int64_t queries_per_tile;  // positions per work item; columns = group · positions

@@ -19,9 +19,22 @@ inline int64_t kv_length(const TileProblem& problem, int64_t batch) {
   return problem.kv_lengths != nullptr ? problem.kv_lengths[batch] : problem.sk;
 }
 
-// off aligns causal, window and ALiBi: 0 for top-left, kv length - Sq otherwise (bottom-right).
+// The first query position of batch b, and how many it has (a packed batch's own length).
+inline int64_t first_query(const TileProblem& problem, int64_t batch) {
+  return problem.query_starts != nullptr ? problem.query_starts[batch] : 0;
+}
+inline int64_t query_count(const TileProblem& problem, int64_t batch) {
+  return problem.query_starts != nullptr
+             ? problem.query_starts[batch + 1] - problem.query_starts[batch]
+             : problem.sq;
+}
+
+// off aligns causal, window and ALiBi: 0 for top-left, kv length - Sq otherwise (bottom-right),
+// both measured from the batch's first query position (nonzero only in a packed batch).
 inline int64_t diagonal_offset(const TileProblem& problem, int64_t batch) {
-  return problem.causal == Causal::top_left ? 0 : kv_length(problem, batch) - problem.sq;
+  const int64_t aligned =
+      problem.causal == Causal::top_left ? 0 : kv_length(problem, batch) - query_count(problem, batch);
+  return aligned - first_query(problem, batch);
 }
 
 // The keys query position i of batch b sees within its window (causal, window, kv_lengths),

@@ -77,12 +77,15 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   plan.composed = options.algorithm == Algorithm::composed ||
                   (options.algorithm == Algorithm::automatic && plan.has_weights);
   const BlockingSizes blocking = blocking_for(plan.isa);
-  const bool decoding = !plan.composed && plan.sq <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
+  // The most queries one batch has (a packed batch's longest sequence).
+  int64_t longest = 0;
+  for (int64_t b = 0; b < plan.batch; ++b) longest = std::max(longest, query_count(plan, b));
+  const bool decoding = !plan.composed && longest <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
   const int64_t tile_columns =
       blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
-  plan.queries_per_tile = decoding ? plan.sq
+  plan.queries_per_tile = decoding ? std::max<int64_t>(longest, 1)
                                    : std::clamp<int64_t>(tile_columns / plan.group, 1,
-                                                         std::max<int64_t>(plan.sq, 1));
+                                                         std::max<int64_t>(longest, 1));
   const int64_t columns = plan.group * plan.queries_per_tile;
   // The narrowest panel that holds the columns: a wider one would compute padding.
   plan.panel_vectors = 1;
@@ -97,15 +100,16 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
 
   const int64_t key_span = decoding ? kDecodeKeyChunk : std::max<int64_t>(plan.sk, 1);
   for (int64_t b = 0; b < plan.batch; ++b) {
+    const int64_t queries_begin = first_query(plan, b), queries_end = queries_begin + query_count(plan, b);
     for (int64_t h = 0; h < plan.kv_heads; ++h) {
-      for (int64_t i0 = 0; i0 < plan.sq; i0 += plan.queries_per_tile) {
+      for (int64_t i0 = queries_begin; i0 < queries_end; i0 += plan.queries_per_tile) {
         for (int64_t chunk = 0; chunk < plan.key_chunks; ++chunk) {
           // The decoding invariant merge_key_chunks relies on: a key chunk's partial slot is its
-          // job's index, and decoding has one query tile (queries_per_tile = Sq) per
-          // (batch, kv head) = group, so chunk `chunk` of group g = b · kv_heads + h has slot
-          // g · key_chunks + chunk. Decoding jobs are never reordered below.
+          // job's index, and decoding has one query tile (all of a batch's queries) per
+          // (batch, kv head) that has queries, so the jobs come in runs of key_chunks, chunk
+          // `chunk` of run r in slot r · key_chunks + chunk. Decoding jobs are never reordered below.
           const int64_t partial = decoding ? static_cast<int64_t>(plan.jobs.size()) : -1;
-          plan.jobs.push_back({b, h, i0, std::min(i0 + plan.queries_per_tile, plan.sq),
+          plan.jobs.push_back({b, h, i0, std::min(i0 + plan.queries_per_tile, queries_end),
                                chunk * key_span, std::min((chunk + 1) * key_span, plan.sk), partial});
         }
       }
@@ -122,15 +126,15 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
       return estimated_keys(plan, a) > estimated_keys(plan, b);
     });
   }
-  assert(!decoding || static_cast<int64_t>(plan.jobs.size()) ==
-                           plan.batch * plan.kv_heads * plan.key_chunks);
 #ifndef NDEBUG
-  // The decoding invariant, job by job: slot j is job j, chunk j % key_chunks of group j / key_chunks.
+  // The decoding invariant, job by job: slot j is job j, chunk j % key_chunks of a run of jobs of
+  // one (batch, kv head) and query range.
   for (size_t j = 0; decoding && j < plan.jobs.size(); ++j) {
     const TileJob& job = plan.jobs[j];
+    const TileJob& run = plan.jobs[j - j % static_cast<size_t>(plan.key_chunks)];
     const int64_t slot = static_cast<int64_t>(j);
     assert(job.partial == slot);
-    assert(job.batch * plan.kv_heads + job.kv_head == slot / plan.key_chunks);
+    assert(job.batch == run.batch && job.kv_head == run.kv_head && job.query_begin == run.query_begin);
     assert(job.key_begin == slot % plan.key_chunks * key_span);
   }
 #endif
@@ -179,6 +183,29 @@ AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, An
   plan.out = anchored_if_empty(out);
   set_sizes(plan, q.shape, q.shape[3], k.shape, v.shape[3]);
   set_options(plan, options);
+  cut_into_work_items(plan, options);
+  return plan;
+}
+
+AttentionPlan make_batch_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                              AnyTensorView out, const AttentionOptions& options,
+                              SequenceTable sequences, int64_t max_keys) {
+  AttentionPlan plan{};
+  plan.q = anchored_if_empty(q);
+  plan.k = anchored_if_empty(k);
+  plan.v = anchored_if_empty(v);
+  plan.out = anchored_if_empty(out);
+  std::array<int64_t, 4> keys = k.shape;
+  keys[2] = max_keys;
+  set_sizes(plan, q.shape, q.shape[3], keys, v.shape[3]);
+  plan.sequences = std::move(sequences);
+  set_options(plan, options);
+  plan.query_starts = plan.sequences.query_starts.data();
+  plan.key_starts = plan.sequences.key_starts.empty() ? nullptr : plan.sequences.key_starts.data();
+  plan.kv_lengths = plan.sequences.key_lengths.data();
+  plan.block_table = plan.sequences.block_table;
+  plan.table_stride = plan.sequences.table_stride;
+  plan.page_rows = plan.sequences.page_rows;
   cut_into_work_items(plan, options);
   return plan;
 }

@@ -13,6 +13,17 @@
 
 namespace simdattn::detail {
 
+// Where the sequences of a packed or paged batch lie (attention_varlen, attention_paged), as the
+// plan keeps them; the TileProblem's query_starts, key_starts and kv_lengths point into it.
+struct SequenceTable {
+  std::vector<int64_t> query_starts;  // [B + 1]; empty: not a packed batch
+  std::vector<int64_t> key_starts;    // [B] when the keys are packed; empty when paged
+  std::vector<int64_t> key_lengths;   // [B]
+  const int32_t* block_table = nullptr;  // paged: [B, table_stride]
+  int64_t table_stride = 0;
+  int64_t page_rows = 0;
+};
+
 // The problem and tile shape the kernels read (TileProblem), plus how the call runs: the ISA,
 // the algorithm, the work items and the team size.
 struct AttentionPlan : TileProblem {
@@ -24,12 +35,29 @@ struct AttentionPlan : TileProblem {
   // merge_key_chunks reads.
   std::vector<TileJob> jobs;
   int threads;
+  // A packed or paged batch's sequences (the TileProblem points into them: moving a plan keeps
+  // them valid, copying one would not, so plans are moved only).
+  SequenceTable sequences;
+
+  AttentionPlan() = default;
+  AttentionPlan(AttentionPlan&&) = default;
+  AttentionPlan& operator=(AttentionPlan&&) = default;
+  AttentionPlan(const AttentionPlan&) = delete;
+  AttentionPlan& operator=(const AttentionPlan&) = delete;
 };
 
 // Throws nothing: the arguments were validated. Chooses composed or fused, the tile shape, the
 // key split and the work items, for the ISA of this call.
 AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
                                   AnyTensorView out, const AttentionOptions& options);
+
+// The plan of a packed or paged batch: q and out (and lse, mask) are views [B, H, total_q, D]
+// whose batch stride is 0 (every sequence's positions, addressed absolutely); k and v are the
+// packed keys [B, Hkv, max_k, D] with batch stride 0, or the pools [num_blocks, Hkv, page, D];
+// max_k = the longest sequence's keys is the plan's Sk.
+AttentionPlan make_batch_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
+                              AnyTensorView out, const AttentionOptions& options,
+                              SequenceTable sequences, int64_t max_keys);
 
 // The plans of the stages, each tensor in its own role: qk_scores() has no v and no out (its
 // output is `scores`), weights_v() no q and no k (its rows come from `probabilities`, head_dim 0).

@@ -13,20 +13,24 @@
 
 namespace simdattn::detail {
 
-// Relies on the plan's decoding invariant (make_attention_plan): chunk `chunk` of group
-// g = b · kv_heads + kv_head left its partial result in slot g · key_chunks + chunk.
+// Relies on the plan's decoding invariant (make_attention_plan): the jobs come in runs of
+// key_chunks, one run per (batch, kv head) with queries, and chunk `chunk` of run g left its
+// partial result in slot g · key_chunks + chunk.
 void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
   const int64_t chunks = plan.key_chunks;
   const int64_t slot_columns = plan.columns_padded;
-  const int64_t groups = plan.batch * plan.kv_heads;
-  const int64_t columns = plan.group * plan.sq;
+  const int64_t groups = static_cast<int64_t>(plan.jobs.size()) / chunks;
   const float minus_infinity = -std::numeric_limits<float>::infinity();
   float* chunk_weight = partials.chunk_weights + chunks * omp_get_thread_num();
 #pragma omp for schedule(static)
   for (int64_t group = 0; group < groups; ++group) {
-    const int64_t b = group / plan.kv_heads, kv_head = group % plan.kv_heads;
+    const TileJob& run = plan.jobs[static_cast<size_t>(group * chunks)];
+    const int64_t b = run.batch, kv_head = run.kv_head;
+    // Columns as describe_columns numbers them: head-major, the run's positions within.
+    const int64_t positions = run.query_end - run.query_begin;
+    const int64_t columns = plan.group * positions;
     for (int64_t c = 0; c < columns; ++c) {
-      const int64_t head = kv_head * plan.group + c / plan.sq, position = c % plan.sq;
+      const int64_t head = kv_head * plan.group + c / positions, position = run.query_begin + c % positions;
       // The head's sink logit (base 2) is one more term of the denominator, counted here once.
       const float sink = plan.sinks != nullptr ? plan.sinks[head] * kLog2e : minus_infinity;
       float max = sink;

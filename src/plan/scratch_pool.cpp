@@ -49,8 +49,13 @@ ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_r
   const auto unless_f32 = [](DType dtype, int64_t floats) { return dtype == DType::f32 ? 0 : floats; };
   const int64_t head_row = round_up_to_alignment(plan.head_dim);
   const int64_t value_row = round_up_to_alignment(plan.value_dim);
-  const int64_t widened_keys = unless_f32(plan.k.dtype, round_up_to_alignment(checked_size(score_rows, head_row)));
-  const int64_t widened_values = unless_f32(plan.v.dtype, round_up_to_alignment(checked_size(score_rows, value_row)));
+  // K/V blocks are widened when stored narrower, and gathered (fp32 too) when a paged cache's
+  // block crosses pages.
+  const auto unless_read_in_place = [&](DType dtype, int64_t floats) {
+    return plan.block_table != nullptr ? floats : unless_f32(dtype, floats);
+  };
+  const int64_t widened_keys = unless_read_in_place(plan.k.dtype, round_up_to_alignment(checked_size(score_rows, head_row)));
+  const int64_t widened_values = unless_read_in_place(plan.v.dtype, round_up_to_alignment(checked_size(score_rows, value_row)));
   const int64_t widened_queries = unless_f32(plan.q.dtype, round_up_to_alignment(checked_size(columns, head_row)));
   const int64_t widened_mask = plan.has_mask ? unless_f32(plan.mask.dtype, round_up_to_alignment(score_rows)) : 0;
   const int64_t output_rows = unless_f32(plan.out.dtype, round_up_to_alignment(checked_size(columns, value_row)));
