@@ -42,10 +42,11 @@ def active_isa() -> str:
 def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               causal: Optional[str] = None, window: Optional[Tuple[Optional[int], Optional[int]]] = None,
               mask: Any = None, kv_lengths: Optional[Sequence[int]] = None, softcap: float = 0.0,
-              alibi_slopes: Optional[Sequence[float]] = None, return_lse: bool = False,
-              return_weights: bool = False, out: Any = None, num_threads: int = 0,
-              algorithm: str = "auto", layout: str = "bhsd", k_scale: Any = None,
-              v_scale: Any = None, out_dtype: Any = None) -> Any:
+              alibi_slopes: Optional[Sequence[float]] = None, sinks: Any = None,
+              sink_tokens: int = 0, return_lse: bool = False, return_weights: bool = False,
+              out: Any = None, num_threads: int = 0, algorithm: str = "auto",
+              layout: str = "bhsd", k_scale: Any = None, v_scale: Any = None,
+              out_dtype: Any = None) -> Any:
     """softmax(scale · q·kᵀ + masks) · v, for every batch entry and query head.
 
     Arrays: q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv] with layout="bhsd", or
@@ -70,6 +71,15 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
       kv_lengths: B integers; keys j >= kv_lengths[b] do not exist for batch entry b.
       softcap: logits become softcap · tanh(logit / softcap) before any mask; 0 is off.
       alibi_slopes: Hq slopes; adds -slope · |i + off - j| to the logits.
+      sinks: Hq attention-sink logits (gpt-oss), a NumPy array, torch tensor or sequence of
+        real numbers, used as float32: one more term exp(sinks[h]) in the softmax denominator
+        of every row of query head h, with no value, so a row's weights sum to less than 1; lse
+        includes it, and a row that sees no key gives zeros and lse = sinks[h]. Natural log,
+        not scaled. -inf is no sink for that head (the same result as without sinks); NaN and
+        +inf are refused.
+      sink_tokens: N >= 0 (StreamingLLM): keys j < N stay visible however far window's left
+        side would cut them off; causal, window's right side, kv_lengths and the mask still
+        apply. 0 is off.
       return_lse: also return the natural log-sum-exp of each row's logits, [B, Hq, Sq]
         (-inf for a row that sees no key).
       return_weights: also return the softmax weights [B, Hq, Sq, Sk] (not with "fused").
@@ -93,7 +103,8 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
     """
     return _attention.attention("simdattn.attention", False, q, k, v, scale, causal, window, mask,
                                 kv_lengths, softcap, alibi_slopes, return_lse, return_weights,
-                                out, num_threads, algorithm, layout, k_scale, v_scale, out_dtype)
+                                out, num_threads, algorithm, layout, k_scale, v_scale, out_dtype,
+                                sinks, sink_tokens)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
@@ -107,13 +118,16 @@ def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
                                 num_threads=num_threads, layout=layout, k_scale=k_scale)
 
 
-def softmax_rows(scores: Any, *, num_threads: int = 0) -> Any:
+def softmax_rows(scores: Any, *, sinks: Any = None, num_threads: int = 0) -> Any:
     """Stage 2, in place: each row (last dimension) of scores becomes exp(x - max) / Σ exp(x - max).
 
     A -inf entry gets weight 0 and a row of only -inf becomes zeros. scores is a writable float32
-    array of 1 to 4 dimensions; it is returned."""
+    array of 1 to 4 dimensions; it is returned. sinks (as in attention()): one logit per head,
+    the heads being scores.shape[-3] (1 for scores of 1 or 2 dimensions); each row of head h
+    becomes exp(x - m) / (Σ exp(x - m) + exp(sinks[h] - m)), m = max(max x, sinks[h]): the
+    softmax of the row with the sink appended, the sink's own entry dropped."""
     return _attention.softmax_rows("simdattn.softmax_rows", False, scores,
-                                   num_threads=num_threads)
+                                   num_threads=num_threads, sinks=sinks)
 
 
 def weights_v(weights: Any, v: Any, *, out: Any = None, num_threads: int = 0,

@@ -155,7 +155,8 @@ def int64_vector(function: str, name: str, values: Any, length: int) -> np.ndarr
 
 
 def float32_vector(function: str, name: str, values: Any, length: int) -> np.ndarray:
-    """A small option array (alibi_slopes) as contiguous float32, with `length` entries."""
+    """A small option array (alibi_slopes, sinks) as contiguous float32, with `length` entries.
+    Any real dtype is accepted (bfloat16 tensors too) and rounded to float32."""
     return _vector(function, name, values, length, np.float32, "fiu", "real numbers")
 
 
@@ -163,7 +164,14 @@ def _vector(function: str, name: str, values: Any, length: int, dtype: Any, kind
             meaning: str) -> np.ndarray:
     tensor_type = _torch_tensor_type()
     if tensor_type is not None and isinstance(values, tensor_type):
-        values = values.detach().cpu().numpy()
+        values = values.detach().cpu()
+        try:
+            values = values.numpy()
+        except TypeError:                        # bfloat16 (NumPy has none): widening is exact
+            if not values.is_floating_point():
+                raise TypeError(f"{function}: {name} must hold {meaning}, got dtype "
+                                f"{str(values.dtype).replace('torch.', '')}") from None
+            values = values.float().numpy()
     array = np.asarray(values)
     if array.dtype.kind not in kinds:
         raise TypeError(f"{function}: {name} must hold {meaning}, got dtype {array.dtype}")

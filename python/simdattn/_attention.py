@@ -45,6 +45,17 @@ def _window(function: str, window: Any) -> Tuple[int, int]:
     return sides[0], sides[1]
 
 
+def _integer(function: str, name: str, value: Any) -> int:
+    """An int option (sink_tokens): int or a NumPy integer, never a bool or a float."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{function}: {name} must be an int, got {type(value).__name__} "
+                        f"{value!r}") from None
+
+
 def _threads(function: str, num_threads: Any) -> int:
     if isinstance(num_threads, bool) or not isinstance(num_threads, int):
         raise TypeError(f"{function}: num_threads must be an int, got "
@@ -75,7 +86,8 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
               causal: Optional[str], window: Any, mask: Any, kv_lengths: Any, softcap: float,
               alibi_slopes: Any, return_lse: bool, return_weights: bool, out: Any,
               num_threads: int, algorithm: str, layout: str, k_scale: Any = None,
-              v_scale: Any = None, out_dtype: Any = None) -> Any:
+              v_scale: Any = None, out_dtype: Any = None, sinks: Any = None,
+              sink_tokens: Any = 0) -> Any:
     # Positional parameters: keyword passing through two layers costs about a microsecond.
     arrays = (q, k, v) if out is None else (q, k, v, out)
     plain = mask is None and k_scale is None and v_scale is None and out_dtype is None
@@ -125,13 +137,18 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
         kv_lengths = _arrays.int64_vector(function, "kv_lengths", kv_lengths, batch)
     if alibi_slopes is not None:
         alibi_slopes = _arrays.float32_vector(function, "alibi_slopes", alibi_slopes, heads)
+    if sinks is not None:
+        sinks = _arrays.float32_vector(function, "sinks", sinks, heads)
+    if type(sink_tokens) is not int:
+        sink_tokens = _integer(function, "sink_tokens", sink_tokens)
     if scale is not None:
         scale = float(scale)
 
     if kind == "numpy":
         _simdattn.attention(reference, q, k, v, out, scale, causal_code, window_left,
                             window_right, mask, kv_lengths, float(softcap), alibi_slopes, lse,
-                            weights, num_threads, algorithm_code, layout_code, k_scale, v_scale)
+                            weights, num_threads, algorithm_code, layout_code, k_scale, v_scale,
+                            sinks, sink_tokens)
     else:
         to_core = _arrays.for_core
         _simdattn.attention(reference, to_core(q, kind), to_core(k, kind), to_core(v, kind),
@@ -141,7 +158,8 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
                             None if weights is None else to_core(weights, kind), num_threads,
                             algorithm_code, layout_code,
                             None if k_scale is None else to_core(k_scale, kind),
-                            None if v_scale is None else to_core(v_scale, kind))
+                            None if v_scale is None else to_core(v_scale, kind), sinks,
+                            sink_tokens)
     if not return_lse and not return_weights:
         return out
     extras = tuple(array for array in (lse, weights) if array is not None)
@@ -176,12 +194,17 @@ def qk_scores(function: str, reference: bool, q: Any, k: Any, *, scale: Optional
     return out
 
 
-def softmax_rows(function: str, reference: bool, scores: Any, *, num_threads: int) -> Any:
+def softmax_rows(function: str, reference: bool, scores: Any, *, num_threads: int,
+                 sinks: Any = None) -> Any:
     kind = _arrays.kind_of(function, scores=scores)
     _arrays.check_array(function, "scores", scores, kind, ndim=None)
     _arrays.check_writable(function, "scores", scores, kind)
+    if sinks is not None:
+        # One sink per head: dimension -3 of scores (scores of 1 or 2 dimensions have one head).
+        heads = int(scores.shape[-3]) if scores.ndim >= 3 else 1
+        sinks = _arrays.float32_vector(function, "sinks", sinks, heads)
     _simdattn.softmax_rows(reference, _arrays.for_core(scores, kind),
-                           _threads(function, num_threads))
+                           _threads(function, num_threads), sinks)
     return scores
 
 

@@ -19,15 +19,16 @@ __all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "merge_attenti
 def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               causal: Optional[str] = None, window: Optional[Tuple[Optional[int], Optional[int]]] = None,
               mask: Any = None, kv_lengths: Optional[Sequence[int]] = None, softcap: float = 0.0,
-              alibi_slopes: Optional[Sequence[float]] = None, return_lse: bool = False,
-              return_weights: bool = False, out: Any = None, layout: str = "bhsd",
-              k_scale: Any = None, v_scale: Any = None, out_dtype: Any = None) -> Any:
+              alibi_slopes: Optional[Sequence[float]] = None, sinks: Any = None,
+              sink_tokens: int = 0, return_lse: bool = False, return_weights: bool = False,
+              out: Any = None, layout: str = "bhsd", k_scale: Any = None, v_scale: Any = None,
+              out_dtype: Any = None) -> Any:
     """The oracle of simdattn.attention: same arguments (no num_threads, no algorithm), same
     results, computed in double and rounded once."""
     return _attention.attention("simdattn.reference.attention", True, q, k, v, scale, causal,
                                 window, mask, kv_lengths, softcap, alibi_slopes, return_lse,
                                 return_weights, out, 0, "auto", layout, k_scale, v_scale,
-                                out_dtype)
+                                out_dtype, sinks, sink_tokens)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
@@ -37,10 +38,11 @@ def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,
                                 out=out, num_threads=0, layout=layout, k_scale=k_scale)
 
 
-def softmax_rows(scores: Any) -> Any:
-    """The oracle of simdattn.softmax_rows (in place; returns scores)."""
+def softmax_rows(scores: Any, *, sinks: Any = None) -> Any:
+    """The oracle of simdattn.softmax_rows (in place; returns scores): with sinks, the softmax
+    of each row with its head's sink appended, in double, the sink's entry dropped."""
     return _attention.softmax_rows("simdattn.reference.softmax_rows", True, scores,
-                                   num_threads=0)
+                                   num_threads=0, sinks=sinks)
 
 
 def weights_v(weights: Any, v: Any, *, out: Any = None, layout: str = "bhsd",

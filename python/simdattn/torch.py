@@ -44,18 +44,20 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None,
               window_right: int = -1, softcap: float = 0.0, num_threads: int = 0,
               algorithm: str = "auto", layout: str = "bhsd", k_scale: Optional[Tensor] = None,
               v_scale: Optional[Tensor] = None,
-              out_dtype: Optional[torch.dtype] = None) -> Tensor:
+              out_dtype: Optional[torch.dtype] = None, sinks: Optional[Tensor] = None,
+              sink_tokens: int = 0) -> Tensor:
     """torch.ops.simdattn.attention: simdattn.attention on CPU tensors as a torch op.
 
     Same arguments as simdattn.attention, with causal "none" for None and the window as two
-    ints; returns a new contiguous tensor shaped like q with v's last dimension, of out_dtype
-    (None: q's dtype)."""
+    ints; sinks is a tensor of Hq logits (any real dtype, used as float32). Returns a new
+    contiguous tensor shaped like q with v's last dimension, of out_dtype (None: q's dtype)."""
     return simdattn.attention(q, k, v, mask=mask, kv_lengths=kv_lengths,
                               alibi_slopes=alibi_slopes, scale=scale,
                               causal=None if causal == "none" else causal,
                               window=(window_left, window_right), softcap=softcap,
                               num_threads=num_threads, algorithm=algorithm, layout=layout,
-                              k_scale=k_scale, v_scale=v_scale, out_dtype=out_dtype)
+                              k_scale=k_scale, v_scale=v_scale, out_dtype=out_dtype,
+                              sinks=sinks, sink_tokens=sink_tokens)
 
 
 @attention.register_fake
@@ -65,7 +67,8 @@ def _attention_fake(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = No
                     window_right: int = -1, softcap: float = 0.0, num_threads: int = 0,
                     algorithm: str = "auto", layout: str = "bhsd",
                     k_scale: Optional[Tensor] = None, v_scale: Optional[Tensor] = None,
-                    out_dtype: Optional[torch.dtype] = None) -> Tensor:
+                    out_dtype: Optional[torch.dtype] = None, sinks: Optional[Tensor] = None,
+                    sink_tokens: int = 0) -> Tensor:
     # The result's metadata only: what the real implementation returns, without computing it.
     torch._check(q.dim() == 4, lambda: f"simdattn::attention: q must have 4 dimensions, got {q.dim()}")
     if out_dtype is None:

@@ -28,6 +28,7 @@ namespace simdattn::python {
 namespace {
 
 using KvLengths = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+// Per-head float32 options (alibi_slopes, sinks), already converted by the package.
 using Slopes = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 // With layout bshd the library's messages index the BHSD view of q, k, v and out; say so.
@@ -76,7 +77,21 @@ struct AttentionArguments {
   int32_t algorithm = 0;
   std::optional<InputArray> k_scale;
   std::optional<InputArray> v_scale;
+  std::optional<Slopes> sinks;
+  int64_t sink_tokens = 0;
 };
+
+// A per-head option array (alibi_slopes, sinks): one entry per head, as `heads` counts them.
+const float* per_head(const std::optional<Slopes>& values, const char* function, const char* name,
+                      int64_t heads, const char* meaning) {
+  if (!values) return nullptr;
+  if (static_cast<int64_t>(values->shape(0)) != heads) {
+    throw std::invalid_argument(std::string(function) + ": " + name + " must have " +
+                                std::to_string(heads) + " entries (" + meaning + "), got " +
+                                std::to_string(values->shape(0)));
+  }
+  return values->data();
+}
 
 // A log-sum-exp: a float32 [B, H, Sq] array seen as [B, H, Sq, 1].
 template <class T>
@@ -125,15 +140,10 @@ void run_attention(bool reference, const InputArray& q, const InputArray& k, con
     }
     options.kv_lengths = arguments.kv_lengths->data();
   }
-  if (arguments.alibi_slopes) {
-    if (static_cast<int64_t>(arguments.alibi_slopes->shape(0)) != q_view.heads()) {
-      throw std::invalid_argument(std::string(function) + ": alibi_slopes must have " +
-                                  std::to_string(q_view.heads()) +
-                                  " entries (the query heads), got " +
-                                  std::to_string(arguments.alibi_slopes->shape(0)));
-    }
-    options.alibi_slopes = arguments.alibi_slopes->data();
-  }
+  options.alibi_slopes =
+      per_head(arguments.alibi_slopes, function, "alibi_slopes", q_view.heads(), "the query heads");
+  options.sinks = per_head(arguments.sinks, function, "sinks", q_view.heads(), "the query heads");
+  options.sink_tokens = arguments.sink_tokens;
   if (arguments.lse) options.lse = lse_view(*arguments.lse, function);
   if (arguments.weights) {
     options.weights = float_output_view(*arguments.weights, function, "weights", 4);
@@ -188,14 +198,18 @@ void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
   }
 }
 
-void run_softmax_rows(bool reference, const OutputArray& scores, int num_threads) {
+// sinks: one logit per head, the heads being dimension 1 of scores padded to 4 dimensions.
+void run_softmax_rows(bool reference, const OutputArray& scores, int num_threads,
+                      const std::optional<Slopes>& sinks) {
   const char* function = reference ? "simdattn.reference.softmax_rows" : "simdattn.softmax_rows";
   const TensorView scores_view = float_output_view(scores, function, "scores", 1);
+  const float* sink_logits =
+      per_head(sinks, function, "sinks", scores_view.shape[1], "the heads: scores.shape[-3]");
   nb::gil_scoped_release release;
   if (reference) {
-    simdattn::reference::softmax_rows(scores_view);
+    simdattn::reference::softmax_rows(scores_view, sink_logits);
   } else {
-    simdattn::softmax_rows(scores_view, num_threads);
+    simdattn::softmax_rows(scores_view, sink_logits, num_threads);
   }
 }
 
@@ -348,11 +362,12 @@ NB_MODULE(_simdattn, m) {
          int64_t window_right, std::optional<InputArray> mask, std::optional<KvLengths> kv_lengths,
          float softcap, std::optional<Slopes> alibi_slopes, std::optional<OutputArray> lse,
          std::optional<OutputArray> weights, int num_threads, int32_t algorithm, int32_t layout,
-         std::optional<InputArray> k_scale, std::optional<InputArray> v_scale) {
+         std::optional<InputArray> k_scale, std::optional<InputArray> v_scale,
+         std::optional<Slopes> sinks, int64_t sink_tokens) {
         AttentionArguments arguments{scale,   causal,     window_left, window_right,
                                      mask,    kv_lengths, softcap,     alibi_slopes,
                                      lse,     weights,    num_threads, algorithm,
-                                     k_scale, v_scale};
+                                     k_scale, v_scale,    sinks,       sink_tokens};
         run_attention(reference, q, k, v, out, arguments, layout_of(layout));
       },
       "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(), "v"_a.noconvert(),
@@ -361,14 +376,18 @@ NB_MODULE(_simdattn, m) {
       "alibi_slopes"_a.noconvert().none(), "lse"_a.noconvert().none(),
       "weights"_a.noconvert().none(), "num_threads"_a, "algorithm"_a, "layout"_a,
       "k_scale"_a.noconvert().none(), "v_scale"_a.noconvert().none(),
+      "sinks"_a.noconvert().none(), "sink_tokens"_a,
       "out <- attention(q, k, v) with the given options; the GIL is released meanwhile. q, k, "
       "v, out and mask may be float32, bfloat16, float16 (k and v also int8, with k_scale and "
-      "v_scale); lse, weights and the scales are float32.");
+      "v_scale); lse, weights and the scales are float32, alibi_slopes and sinks contiguous "
+      "float32 [Hq].");
   m.def("qk_scores", &run_qk_scores, "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(),
         "scores"_a.noconvert(), "scale"_a, "num_threads"_a, "layout"_a,
         "k_scale"_a.noconvert().none(), "scores <- scale * q . k^T (scores float32).");
   m.def("softmax_rows", &run_softmax_rows, "reference"_a, "scores"_a.noconvert(),
-        "num_threads"_a, "In place: each row of scores becomes its softmax.");
+        "num_threads"_a, "sinks"_a.noconvert().none(),
+        "In place: each row of scores becomes its softmax (with sinks: one more denominator "
+        "term exp(sinks[h]) per row of head h, contiguous float32 [heads]).");
   m.def("weights_v", &run_weights_v, "reference"_a, "weights"_a.noconvert(), "v"_a.noconvert(),
         "out"_a.noconvert(), "num_threads"_a, "layout"_a, "v_scale"_a.noconvert().none(),
         "out <- weights . v (weights float32).");

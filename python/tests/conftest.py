@@ -20,10 +20,14 @@ def random_array(rng: np.random.Generator, *shape: int, low: float = -1.0,
 
 
 def oracle_attention(q, k, v, *, scale=None, causal=None, window=(-1, -1), mask=None,
-                     kv_lengths=None, softcap=0.0, alibi_slopes=None):
+                     kv_lengths=None, softcap=0.0, alibi_slopes=None, sinks=None,
+                     sink_tokens=0):
     """(out, lse, weights) in float64 for BHSD q [B, Hq, Sq, D], k [B, Hkv, Sk, D],
     v [B, Hkv, Sk, Dv]: softmax over the visible keys of scale·q·k, softcapped, minus ALiBi, plus
-    the mask; rows that see no key give out 0, weights 0 and lse -inf."""
+    the mask; rows that see no key give out 0, weights 0 and lse -inf. Keys j < sink_tokens are
+    exempt from the window's left side. sinks (Hq logits, -inf: none) join each row of their head
+    as one more softmax term whose column is then dropped: the weights sum to less than 1, lse
+    includes the sink, and a row that sees no key gives out 0 and lse = the sink."""
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
     batch, q_heads, queries, head_dim = q.shape
     kv_heads, keys = k.shape[1], k.shape[2]
@@ -46,7 +50,7 @@ def oracle_attention(q, k, v, *, scale=None, causal=None, window=(-1, -1), mask=
         if causal is not None:
             seen &= j <= diagonal
         if window[0] >= 0:
-            seen &= j >= diagonal - window[0]
+            seen &= (j >= diagonal - window[0]) | (j < sink_tokens)
         if window[1] >= 0:
             seen &= j <= diagonal + window[1]
         visible[b, 0] = seen
@@ -58,11 +62,18 @@ def oracle_attention(q, k, v, *, scale=None, causal=None, window=(-1, -1), mask=
         logits = logits + mask
         visible = visible & (mask != -np.inf)
     logits = np.where(visible, logits, -np.inf)
+    if sinks is not None:                         # the sink as one more column, dropped below
+        sink = np.broadcast_to(np.asarray(sinks, dtype=np.float64)[None, :, None, None],
+                               logits.shape[:3] + (1,))
+        logits = np.concatenate([logits, sink], axis=-1)
+        visible = np.concatenate([np.broadcast_to(visible, logits.shape[:3] + (keys,)),
+                                  np.isfinite(sink)], axis=-1)
     largest = logits.max(axis=-1, keepdims=True)
     any_visible = np.isfinite(largest)
     shifted = np.where(visible, np.exp(logits - np.where(any_visible, largest, 0.0)), 0.0)
     total = shifted.sum(axis=-1, keepdims=True)
     weights = np.where(any_visible, shifted / np.where(any_visible, total, 1.0), 0.0)
+    weights = weights[..., :keys]
     out = weights @ v
     lse = np.where(any_visible[..., 0], (largest + np.log(np.where(any_visible, total, 1.0)))[..., 0],
                    -np.inf)

@@ -202,6 +202,7 @@ def test_package_metadata():
     for name in ("attention", "convert", "quantize_rows", "merge_attention_states"):
         assert f"def {name}(" in stub_text, f"{name} missing from _simdattn.pyi"
     assert "k_scale" in stub_text and "v_scale" in stub_text
+    assert "sinks" in stub_text and "sink_tokens" in stub_text
     for function in (simdattn.attention, simdattn.qk_scores, simdattn.softmax_rows,
                      simdattn.weights_v, simdattn.merge_attention_states, simdattn.convert,
                      simdattn.quantize_rows, simdattn.reference.attention,
