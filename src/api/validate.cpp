@@ -400,6 +400,27 @@ bool all_scales_valid(const ConstTensorView& scale) {
   return true;
 }
 
+// Every scale of `scale` finite and >= 0, else an error naming the first bad one as
+// name[first_index + b, h, j, g], followed by `note`.
+void check_scale_values(const char* function, const char* name, const ConstTensorView& scale,
+                        int64_t first_index = 0, const std::string& note = "") {
+  if (all_scales_valid(scale)) return;
+  for (int64_t b = 0; b < scale.shape[0]; ++b) {
+    for (int64_t h = 0; h < scale.shape[1]; ++h) {
+      for (int64_t j = 0; j < scale.shape[2]; ++j) {
+        const float* values = scale.row(b, h, j);
+        for (int64_t g = 0; g < scale.shape[3]; ++g) {
+          const float value = values[g * scale.strides[3]];
+          if (invalid_scale_bits(value)) {
+            fail(function, name, "[", first_index + b, ", ", h, ", ", j, ", ", g,
+                 "] must be finite and >= 0", note, ", got ", value);
+          }
+        }
+      }
+    }
+  }
+}
+
 void check_scales(const char* function, const char* name,
                   const std::optional<ConstTensorView>& scales, const char* cache_name,
                   const AnyConstTensorView& cache, std::vector<NamedRange>& inputs) {
@@ -430,21 +451,7 @@ void check_scales(const char* function, const char* name,
     fail(function, name, ".shape[3] (scales per row) must divide ", cache_shape, "[3] = ", row,
          " (1: one scale per row), got ", groups);
   }
-  if (all_scales_valid(scale)) return;
-  for (int64_t b = 0; b < scale.shape[0]; ++b) {
-    for (int64_t h = 0; h < scale.shape[1]; ++h) {
-      for (int64_t j = 0; j < scale.shape[2]; ++j) {
-        const float* values = scale.row(b, h, j);
-        for (int64_t g = 0; g < groups; ++g) {
-          const float value = values[g * scale.strides[3]];
-          if (invalid_scale_bits(value)) {
-            fail(function, name, "[", b, ", ", h, ", ", j, ", ", g,
-                 "] must be finite and >= 0, got ", value);
-          }
-        }
-      }
-    }
-  }
+  check_scale_values(function, name, scale);
 }
 
 }  // namespace
@@ -774,19 +781,9 @@ void check_scale_pages(const char* function, const char* name,
       ConstTensorView page = scale;
       page.data = scale.row(block, 0, 0);
       page.shape[0] = 1;
-      if (all_scales_valid(page)) continue;
-      for (int64_t h = 0; h < scale.shape[1]; ++h) {
-        for (int64_t j = 0; j < block_size; ++j) {
-          for (int64_t g = 0; g < groups; ++g) {
-            const float value = scale.row(block, h, j)[g * scale.strides[3]];
-            if (invalid_scale_bits(value)) {
-              fail(function, name, "[", block, ", ", h, ", ", j, ", ", g,
-                   "] must be finite and >= 0 (block ", block, " is sequence ", b, "'s block ", i,
-                   "), got ", value);
-            }
-          }
-        }
-      }
+      check_scale_values(function, name, page, block,
+                         " (block " + std::to_string(block) + " is sequence " + std::to_string(b) +
+                             "'s block " + std::to_string(i) + ")");
     }
   }
 }
