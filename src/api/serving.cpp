@@ -1,7 +1,5 @@
 // The public entries of attention_varlen() and attention_paged(): validate, describe where each
 // sequence lies (SequenceTable), plan all sequences' work items together, run.
-#include <cstring>
-#include <limits>
 #include <optional>
 #include <utility>
 
@@ -31,29 +29,11 @@ std::vector<int64_t> widened(const int32_t* values, int64_t count) {
   return std::vector<int64_t>(values, values + count);
 }
 
-// No sequence has a key: every row is zeros and every lse -inf (no kernel runs).
-void write_empty_rows(AnyTensorView out, const AttentionOptions& options) {
-  for (int64_t h = 0; h < out.shape[1]; ++h) {
-    for (int64_t i = 0; i < out.shape[2]; ++i) {
-      // +0 has all bits clear in every output dtype.
-      std::memset(out.row(0, h, i), 0, static_cast<size_t>(out.shape[3] * dtype_size(out.dtype)));
-      // A row with no key: its sink alone (AttentionOptions::sinks), or none.
-      if (options.lse.has_value()) {
-        *options.lse->row(0, h, i) = options.sinks != nullptr ? options.sinks[h] : -std::numeric_limits<float>::infinity();
-      }
-    }
-  }
-}
-
 // Plans and runs a validated packed batch whose k and v are as the plan reads them.
 void run_batch(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v, AnyTensorView out,
                int64_t batch, AttentionOptions options, detail::SequenceTable sequences,
                int64_t max_keys) {
   if (q.shape[1] == 0 || q.shape[2] == 0) return;  // no row to write
-  if (max_keys == 0) {
-    write_empty_rows(out, options);
-    return;
-  }
   options.lse = every_batch(options.lse, batch);
   const detail::AttentionPlan plan =
       detail::make_batch_plan(every_batch(q, batch), k, v, every_batch(out, batch), options,

@@ -10,7 +10,8 @@ namespace simdattn::detail {
 enum class Stage { attention, qk_scores, weights_v };
 
 // Runs every job of `plan` for `stage`. Allocates all scratch before the first write; throws
-// std::bad_alloc (nothing written) when that fails.
+// std::bad_alloc (nothing written) when that fails. Attention with no key at all (Sk = 0) runs
+// no kernel: every row is zeros, and its lse the head's sink logit or -inf.
 void run_plan(const AttentionPlan& plan, Stage stage);
 
 // Combines the key chunks of each (batch, kv head) of a decoding plan by their log-sum-exp, in
