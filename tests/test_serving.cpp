@@ -371,31 +371,40 @@ TEST(ServingOracles, PagedAndPackedAgreeBitwise) {
 }
 
 // A packed oracle call is attention() per sequence; check it once against a hand-made batch.
+// The packed oracle against reference::attention on each sequence copied out alone. The totals
+// of 1 (one query, or one key, in the whole batch) beside an empty sequence caught an oracle that
+// took a packed view of one row for a broadcast one (found by the fuzzer).
 TEST(ServingOracles, PackedOracleIsAttentionPerSequence) {
-  ServingCase c;
-  c.sequences = {{3, 5}, {2, 9}};
-  c.block_size = 0;
-  const ServingInputs in(c);
-  const auto [out, lse] = run(c, in, /*oracle=*/true, in.options, /*paged=*/false);
-  for (int64_t b = 0; b < 2; ++b) {
-    const int64_t queries = c.sequences[b].queries, keys = c.sequences[b].keys;
-    Tensor q(1, c.q_heads, queries, c.head_dim), k(1, c.kv_heads, keys, c.head_dim), v = k;
-    for (int64_t h = 0; h < c.q_heads; ++h)
-      for (int64_t i = 0; i < queries; ++i)
-        for (int64_t d = 0; d < c.head_dim; ++d) q.at(0, h, i, d) = in.q.at(0, h, in.cu_q[b] + i, d);
-    for (int64_t h = 0; h < c.kv_heads; ++h)
-      for (int64_t j = 0; j < keys; ++j)
-        for (int64_t d = 0; d < c.head_dim; ++d) {
-          k.at(0, h, j, d) = in.k.at(0, h, in.cu_k[b] + j, d);
-          v.at(0, h, j, d) = in.v.at(0, h, in.cu_k[b] + j, d);
-        }
-    Tensor expected(1, c.q_heads, queries, c.head_dim);
-    AttentionOptions options = in.options;
-    reference::attention(q.in(), k.in(), v.in(), expected.view, options);
-    for (int64_t h = 0; h < c.q_heads; ++h)
-      for (int64_t i = 0; i < queries; ++i)
-        for (int64_t d = 0; d < c.head_dim; ++d)
-          EXPECT_EQ(expected.at(0, h, i, d), out.at(0, h, in.cu_q[b] + i, d)) << b << " " << h << " " << i;
+  const std::vector<std::vector<Sequence>> batches = {
+      {{3, 5}, {2, 9}}, {{1, 26}, {0, 26}}, {{0, 7}, {1, 7}}, {{2, 1}, {1, 0}}, {{1, 1}, {0, 0}}};
+  for (const std::vector<Sequence>& sequences : batches) {
+    SCOPED_TRACE(::testing::Message() << "first sequence " << sequences[0].queries << " x " << sequences[0].keys
+                                      << ", second " << sequences[1].queries << " x " << sequences[1].keys);
+    ServingCase c;
+    c.sequences = sequences;
+    c.block_size = 0;
+    const ServingInputs in(c);
+    const auto [out, lse] = run(c, in, /*oracle=*/true, in.options, /*paged=*/false);
+    for (int64_t b = 0; b < 2; ++b) {
+      const int64_t queries = c.sequences[b].queries, keys = c.sequences[b].keys;
+      Tensor q(1, c.q_heads, queries, c.head_dim), k(1, c.kv_heads, keys, c.head_dim), v = k;
+      for (int64_t h = 0; h < c.q_heads; ++h)
+        for (int64_t i = 0; i < queries; ++i)
+          for (int64_t d = 0; d < c.head_dim; ++d) q.at(0, h, i, d) = in.q.at(0, h, in.cu_q[b] + i, d);
+      for (int64_t h = 0; h < c.kv_heads; ++h)
+        for (int64_t j = 0; j < keys; ++j)
+          for (int64_t d = 0; d < c.head_dim; ++d) {
+            k.at(0, h, j, d) = in.k.at(0, h, in.cu_k[b] + j, d);
+            v.at(0, h, j, d) = in.v.at(0, h, in.cu_k[b] + j, d);
+          }
+      Tensor expected(1, c.q_heads, queries, c.head_dim);
+      AttentionOptions options = in.options;
+      reference::attention(q.in(), k.in(), v.in(), expected.view, options);
+      for (int64_t h = 0; h < c.q_heads; ++h)
+        for (int64_t i = 0; i < queries; ++i)
+          for (int64_t d = 0; d < c.head_dim; ++d)
+            EXPECT_EQ(expected.at(0, h, i, d), out.at(0, h, in.cu_q[b] + i, d)) << b << " " << h << " " << i;
+    }
   }
 }
 

@@ -11,11 +11,12 @@
 namespace simdattn::reference {
 namespace {
 
-// Positions [first, first + count) of a packed [1, H, total, X] view (or all of a broadcast one).
+// Positions [first, first + count) of a packed [1, H, total, X] view. (A mask broadcast along
+// the positions is passed whole by sequence_options instead: a view of one position is not
+// broadcast by itself, since a packed total of 1 is one sequence's only row.)
 template <class View>
 View positions(View view, int64_t first, int64_t count) {
-  if (view.shape[2] == 1 && count != 1) return view;  // broadcast along the positions
-  view.data = view.row(0, 0, view.shape[2] == 1 ? 0 : first);
+  view.data = view.row(0, 0, first);
   view.shape[2] = count;
   return view;
 }
