@@ -11,7 +11,8 @@ if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
                       "configure with `cmake --preset fuzz`")
 endif()
 
-add_executable(simdattn_fuzz_c_abi ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_c_abi.cpp)
+add_executable(simdattn_fuzz_c_abi ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_c_abi.cpp
+                                   ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_serving.cpp)
 # simdattn_testable: the fuzz target picks the ISA through the internal dispatch header.
 target_link_libraries(simdattn_fuzz_c_abi PRIVATE simdattn_testable simdattn_warnings)
 target_compile_options(simdattn_fuzz_c_abi PRIVATE -fsanitize=fuzzer)

@@ -1,5 +1,6 @@
 // libFuzzer target over the C ABI: each input decodes into one call of simdattn_attention,
-// simdattn_qk_scores, simdattn_softmax_rows or simdattn_weights_v on small sizes, with shapes,
+// simdattn_qk_scores, simdattn_softmax_rows, simdattn_weights_v, simdattn_attention_varlen or
+// simdattn_attention_paged (fuzz_serving.cpp) on small sizes, with shapes,
 // strides, dtypes, options and values from the input, on an ISA the input picks. Every call must
 //  - return SIMDATTN_ERR_INVALID_ARGUMENT when an argument is invalid by construction (see
 //    fuzz_tensor.hpp and the option checks below), UNSUPPORTED at most for a longer options struct
@@ -27,124 +28,15 @@
 #include <string>
 #include <vector>
 
-#include "byte_reader.hpp"
 #include "dispatch.hpp"
-#include "fuzz_checks.hpp"
-#include "fuzz_tensor.hpp"
+#include "fuzz_call.hpp"
+#include "fuzz_serving.hpp"
 #include "simdattn/reference.hpp"
 #include "simdattn/simdattn.h"
 #include "simdattn/simdattn.hpp"
 
 namespace simdattn::fuzz {
 namespace {
-
-struct Sizes {
-  int64_t batch, q_heads, kv_heads, sq, sk, head_dim, value_dim;
-};
-
-// B 0-2, Hkv 0-3, Hq a multiple 1-3 of it, Sq 0-9, Sk 0-40 or 1000-1600 (the decoding path splits
-// keys above 1024), D and Dv 1-20 (see "Known limits" for 0). A tensor gets at most one hostile size or stride, and every size
-// is shared by two tensors, so a call whose sizes all agree stays within these: only invalid
-// calls can name huge views.
-Sizes decode_sizes(ByteReader& in) {
-  Sizes s{};
-  s.batch = in.choice(3);
-  s.kv_heads = in.choice(4);
-  s.q_heads = s.kv_heads * (1 + in.choice(3));
-  s.sq = in.choice(10);
-  const int keys = in.byte();
-  s.sk = keys < 240 ? keys % 41 : 1000 + (keys - 240) * 40;
-  s.head_dim = 1 + in.choice(20);
-  s.value_dim = 1 + in.choice(20);
-  return s;
-}
-
-float decode_scale(ByteReader& in) {
-  static constexpr float kScales[] = {0.0f, 0.0f, 0.3f, -0.7f, 2.5f, 1e-3f, std::numeric_limits<float>::quiet_NaN(),
-                                      kInfinity};
-  return kScales[in.choice(8)];
-}
-
-int64_t decode_window(ByteReader& in, int64_t keys) {
-  switch (in.choice(8)) {
-    case 4: return -2;
-    case 5: return 0;
-    case 6: return 1 + in.byte() % (keys + 3);
-    case 7: return int64_t{1} << 62;
-    default: return -1;
-  }
-}
-
-// Status of a call against what the harness knows, before any oracle: never OUT_OF_MEMORY or
-// INTERNAL on these sizes; INVALID_ARGUMENT (or UNSUPPORTED when allowed) for `must_reject`.
-// SIMDATTN_FUZZ_VERBOSE=1 prints each call's verdict (to see what a seed reaches).
-void check_status(const char* function, simdattn_status status, bool must_reject, bool unsupported_allowed) {
-  const std::string message = status == SIMDATTN_OK ? "" : simdattn_last_error();
-  static const bool verbose = std::getenv("SIMDATTN_FUZZ_VERBOSE") != nullptr;
-  if (verbose) {
-    std::fprintf(stderr, "%s: status %d%s %s\n", function, static_cast<int>(status),
-                 must_reject ? " (must reject)" : "", message.c_str());
-  }
-  if (status == SIMDATTN_ERR_OUT_OF_MEMORY || status == SIMDATTN_ERR_INTERNAL) {
-    broken(std::string(function) + " returned status " + std::to_string(status) + ": " + message);
-  }
-  if (status == SIMDATTN_ERR_UNSUPPORTED && !unsupported_allowed) {
-    broken(std::string(function) + " returned UNSUPPORTED for a request it knows: " + message);
-  }
-  if (must_reject && status == SIMDATTN_OK) {
-    broken(std::string(function) + " accepted a call with an invalid argument");
-  }
-  if (status != SIMDATTN_OK && message.empty()) broken(std::string(function) + " failed without a message");
-}
-
-// The memory of a call's tensors before it, to compare with after.
-class Snapshot {
- public:
-  explicit Snapshot(std::vector<const FuzzTensor*> tensors) : tensors_(std::move(tensors)) {
-    for (const FuzzTensor* t : tensors_) bytes_.push_back(bytes_of(*t));
-  }
-  void expect_unchanged(const std::string& what) const {
-    for (size_t i = 0; i < tensors_.size(); ++i) {
-      if (bytes_of(*tensors_[i]) != bytes_[i]) broken(what + " (tensor " + std::to_string(i) + ")");
-    }
-  }
-
- private:
-  std::vector<const FuzzTensor*> tensors_;
-  std::vector<std::vector<unsigned char>> bytes_;
-};
-
-// The oracle's verdict and the fast call's must agree: both accept or both reject.
-void check_verdicts(const char* function, simdattn_status status, const std::optional<std::string>& oracle_error) {
-  if (status == SIMDATTN_OK && oracle_error) {
-    broken(std::string(function) + " accepted a call the oracle rejects: " + *oracle_error);
-  }
-  if (status != SIMDATTN_OK && !oracle_error) {
-    broken(std::string(function) + " rejected a call the oracle accepts: " + simdattn_last_error());
-  }
-}
-
-// Runs `body` (an oracle call); returns its std::invalid_argument message, if any.
-template <class Body>
-std::optional<std::string> oracle_error_of(Body&& body) {
-  try {
-    body();
-  } catch (const std::invalid_argument& error) {
-    return std::string(error.what());
-  }
-  return std::nullopt;
-}
-
-// Points `output` at `input`'s memory (keeping its own shape) when both are non-empty: such a
-// call must be refused. Returns whether it did.
-bool alias(FuzzTensor& output, const FuzzTensor& input) {
-  if (output.c.data == nullptr || input.c.data == nullptr || output.element_count() == 0 ||
-      input.element_count() == 0) {
-    return false;
-  }
-  output.c.data = input.c.data;
-  return true;
-}
 
 // ------------------------------------------------------------------------------------------------
 // simdattn_attention
@@ -206,6 +98,14 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
   if (runnable && use_weights) runnable = decode_tensor(in, {s.batch, s.q_heads, s.sq, s.sk}, Role::output, Values::finite, weights);
   if (runnable && use_lse) runnable = decode_tensor(in, {s.batch, s.q_heads, s.sq, 1}, Role::output, Values::finite, lse);
   if (!runnable) return 0;
+  // Read after the tensors, so that seeds written before sinks existed keep their meaning.
+  std::vector<float> sinks = decode_sinks(in, s.q_heads);
+  full.sink_tokens = decode_sink_tokens(in);
+  if (!cover(kv_lengths, q.c.shape[0], int64_t{0}) || !cover(slopes, q.c.shape[1], 0.5f) ||
+      !cover(sinks, q.c.shape[1], -kInfinity)) {
+    return 0;
+  }
+  full.sinks = sinks.empty() ? nullptr : sinks.data();
   full.kv_lengths = use_kv_lengths ? kv_lengths.data() : nullptr;
   full.alibi_slopes = use_slopes ? slopes.data() : nullptr;
   full.mask = mask.present ? &mask.c : nullptr;
@@ -239,6 +139,8 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
   SIMDATTN_FUZZ_TAKE(num_threads);
   SIMDATTN_FUZZ_TAKE(algorithm);
   SIMDATTN_FUZZ_TAKE(scale_is_explicit);
+  SIMDATTN_FUZZ_TAKE(sinks);
+  SIMDATTN_FUZZ_TAKE(sink_tokens);
 #undef SIMDATTN_FUZZ_TAKE
 
   // --- what must be refused, whatever the other arguments ---
@@ -258,6 +160,8 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
   if (effective.alibi_slopes != nullptr) {
     for (float slope : slopes) must_reject |= !std::isfinite(slope);
   }
+  must_reject |= effective.sinks != nullptr && sinks_refused(sinks);
+  must_reject |= effective.sink_tokens < 0;
 
 
   // --- the call, exactly as a caller with a struct of struct_size bytes makes it ---
@@ -284,6 +188,8 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
   options.kv_lengths = effective.kv_lengths;
   options.softcap = effective.softcap;
   options.alibi_slopes = effective.alibi_slopes;
+  options.sinks = effective.sinks;
+  options.sink_tokens = effective.sink_tokens;
   std::vector<float> expected_out = out.storage, expected_weights = weights.storage, expected_lse = lse.storage;
   if (effective.weights != nullptr) options.weights = weights.view_over(expected_weights);
   if (effective.lse != nullptr) options.lse = lse.view_over(expected_lse);
@@ -310,12 +216,15 @@ int fuzz_attention(ByteReader& in, const Sizes& s) {
     logits += steepest * double(q.c.shape[2] + keys);
   }
   if (effective.mask != nullptr) logits += max_finite_magnitude(mask);
-  expect_close("attention out", out, expected_out, attention_tolerance(logits, head_dim, keys, max_finite_magnitude(v)));
+  // A sink is one more logit (and term of the sum) in every row.
+  const int64_t terms = effective.sinks != nullptr ? keys + 1 : keys;
+  if (effective.sinks != nullptr) logits = std::max(logits, sink_magnitude(sinks));
+  expect_close("attention out", out, expected_out, attention_tolerance(logits, head_dim, terms, max_finite_magnitude(v)));
   if (effective.weights != nullptr) {
-    expect_close("attention weights", weights, expected_weights, attention_tolerance(logits, head_dim, keys, 1.0));
+    expect_close("attention weights", weights, expected_weights, attention_tolerance(logits, head_dim, terms, 1.0));
   }
   if (effective.lse != nullptr) {
-    expect_close("attention lse", lse, expected_lse, lse_tolerance(logits, head_dim, keys));
+    expect_close("attention lse", lse, expected_lse, lse_tolerance(logits, head_dim, terms));
   }
   return 0;
 }
@@ -424,7 +333,7 @@ int fuzz_weights_v(ByteReader& in, const Sizes& s) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace simdattn::fuzz;
   ByteReader in(data, size);
-  const int function = in.choice(4);
+  const int function = in.choice(6);
   static const std::vector<simdattn::detail::Isa> isas = simdattn::detail::supported_isas();
   simdattn::detail::ScopedIsaOverride use(isas[in.byte() % isas.size()]);
   const Sizes sizes = decode_sizes(in);
@@ -432,6 +341,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 0: return fuzz_attention(in, sizes);
     case 1: return fuzz_qk_scores(in, sizes);
     case 2: return fuzz_softmax_rows(in, sizes);
-    default: return fuzz_weights_v(in, sizes);
+    case 3: return fuzz_weights_v(in, sizes);
+    case 4: return fuzz_attention_varlen(in, sizes);
+    default: return fuzz_attention_paged(in, sizes);
   }
 }

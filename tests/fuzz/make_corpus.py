@@ -9,18 +9,18 @@ import pathlib
 import random
 
 HERE = pathlib.Path(__file__).resolve().parent
-ATTENTION, QK_SCORES, SOFTMAX_ROWS, WEIGHTS_V = range(4)
+ATTENTION, QK_SCORES, SOFTMAX_ROWS, WEIGHTS_V, VARLEN, PAGED = range(6)
 ISA_BEST = 2  # index into the host's ISAs, modulo their number: the best one on an AVX-512 host
 
 
 def sizes(batch, kv_heads, group, sq, sk_byte, head_dim, value_dim):
-    """B, Hkv, Hq / Hkv - 1, Sq, the Sk byte (< 240: Sk = byte % 41; else 500 + 40 (byte - 240)),
+    """B, Hkv, Hq / Hkv - 1, Sq, the Sk byte (< 240: Sk = byte % 41; else 1000 + 40 (byte - 240)),
     D - 1, Dv - 1 (both 1-20)."""
     return [batch, kv_heads, group - 1, sq, sk_byte, head_dim - 1, value_dim - 1]
 
 
 def keys(sk_byte):
-    return sk_byte % 41 if sk_byte < 240 else 500 + (sk_byte - 240) * 40
+    return sk_byte % 41 if sk_byte < 240 else 1000 + (sk_byte - 240) * 40
 
 
 def tensor(count, layout=(0,), flags=0, values=None, rng=None, specials=False):
@@ -59,7 +59,7 @@ def main():
           + tensor(b * hkv * sk * dv, layout=(6, 1, 2, 3), rng=rng)
           + output() + output() + output())
 
-    # Decoding: one query, 900 keys (split into chunks and merged), ragged kv_lengths, fused, lse.
+    # Decoding: one query, 1400 keys (split into chunks and merged), ragged kv_lengths, fused, lse.
     b, hkv, hq, sq, skb, d, dv = 2, 1, 3, 1, 250, 20, 8
     sk = keys(skb)
     write("attention_decode_ragged", [ATTENTION, ISA_BEST] + sizes(b, hkv, 3, sq, skb, d, dv)
@@ -142,6 +142,91 @@ def main():
           + tensor(0)
           + output(layout=(6, 1, 1, 1)))
 
+
+    # attention with learned sinks (1e4, -inf, 0.5, -1e4 for the four query heads) and two sink
+    # tokens kept visible beside a left window of 4, bottom-right causal, lse out, 2 threads.
+    b, hkv, hq, sq, skb, d, dv = 1, 2, 4, 5, 30, 8, 8
+    sk = keys(skb)
+    options = [0,        # struct_size: full
+               0,        # scale: default
+               2,        # causal: bottom-right
+               6, 3,     # window_left 1 + 3 = 4
+               0, 0,     # window_right -1, no soft-cap
+               0, 0, 0,  # no kv_lengths, no ALiBi, no mask
+               0, 1,     # no weights, lse
+               1, 3, 0]  # algorithm auto, 2 threads, no aliasing
+    write("attention_sinks_window", [ATTENTION, ISA_BEST] + sizes(b, hkv, 2, sq, skb, d, dv) + options
+          + tensor(b * hq * sq * d, rng=rng)
+          + tensor(b * hkv * sk * d, rng=rng)
+          + tensor(b * hkv * sk * dv, rng=rng)
+          + output() + output()
+          + [2, 2, 0, 4, 3]   # sinks: 1e4, -inf, 0.5, -1e4
+          + [5])              # sink_tokens 2
+
+    # No heads (Hq = Hkv = 0): every view is empty, so each may claim a batch of 3 (a hostile size
+    # that is valid here) beside kv_lengths of the one batch the sizes named. The library reads
+    # kv_lengths for q's 3 batches: the harness pads the caller's array to that (fuzz_call.hpp's
+    # cover), as a caller must.
+    hostile_batch = (8, 0, 3)  # layout: size of dimension 0 from the hostile list, value 3
+    write("attention_no_heads_batch_of_three", [ATTENTION, 0] + sizes(1, 0, 1, 1, 5, 4, 1)
+          + [0, 0, 1, 0, 0, 0, 2, 3, 0, 0, 0, 0, 1, 1, 0]  # kv_lengths [2], defaults elsewhere
+          + tensor(0, layout=hostile_batch, values=[])
+          + tensor(0, layout=hostile_batch, values=[])
+          + tensor(0, layout=hostile_batch, values=[])
+          + output(layout=hostile_batch))
+
+    # A packed batch of three sequences (5 queries over 17 keys, none over 3, 2 over none), in
+    # [total, H, D] memory: bottom-right causal per sequence, a window of 5, soft-cap 5, sinks and
+    # sink tokens, lse out, fused, 2 threads.
+    hkv, hq, d, dv = 2, 4, 12, 8
+    lengths = [(5, 17), (0, 3), (2, 0)]
+    total_q, total_k = sum(q for q, _ in lengths), sum(k for _, k in lengths)
+    batch_options = [0,          # scale: default
+                     2,          # causal: bottom-right
+                     6, 4, 0,    # window_left 1 + 4 = 5, window_right -1
+                     4,          # soft-cap 5
+                     0,          # no ALiBi
+                     2, 2, 0, 4, 1,  # sinks: 1e4, -inf, 0.5, 0
+                     5,          # sink_tokens 2
+                     0, 0, 0,    # no kv_lengths, no mask, no weights
+                     1, 3, 3, 0]  # lse, fused, 2 threads, no aliasing
+    write("varlen_causal_sinks", [VARLEN, ISA_BEST] + sizes(1, hkv, 2, 1, 1, d, dv)
+          + [len(lengths)] + [x for pair in lengths for x in pair]
+          + [0]  # offsets valid
+          + batch_options
+          + tensor(total_q * hq * d, layout=(5,), rng=rng)
+          + tensor(total_k * hkv * d, layout=(5,), rng=rng)
+          + tensor(total_k * hkv * dv, layout=(5,), rng=rng)
+          + output(layout=(5,)) + output())
+
+    # Decoding over a paged cache: blocks of 256 keys, pools of 5 blocks in [num_blocks,
+    # block_size, Hkv, D] memory; sequence 0 has 1100 keys in blocks 3 0 4 1 2 (split into chunks
+    # and merged), sequence 1 has 37 in block 2 (shared), its unread entries -1 and 5 (past the
+    # pools) ignored. Sinks, lse, 2 threads.
+    hkv, hq, d, dv = 1, 3, 16, 8
+    num_blocks, block_size, per_sequence = 5, 256, 5
+    paged_options = [0, 2, 0, 0, 0, 0,
+                     2, 3, 4, 0,     # sinks: -1e4, 0.5, -inf
+                     0, 0, 0, 0, 1, 1, 3, 0]
+    write("paged_decode_split", [PAGED, ISA_BEST] + sizes(1, hkv, 3, 1, 1, d, dv)
+          + [2, 243, num_blocks, per_sequence]
+          + [1, 1100 % 256, 1100 // 256, 1, 37, 0]
+          + [3, 0, 4, 1, 2, 2, 6, 5, 0, 0]
+          + [0]  # offsets valid
+          + paged_options
+          + tensor(2 * hq * d, layout=(5,), rng=rng)
+          + tensor(num_blocks * block_size * hkv * d, layout=(5,), rng=rng)
+          + tensor(num_blocks * block_size * hkv * dv, layout=(5,), rng=rng)
+          + output(layout=(5,)) + output())
+
+    # A block index past the pools where a sequence reads it: must be refused, nothing written.
+    write("paged_block_out_of_range", [PAGED, 0] + sizes(1, 1, 1, 1, 1, 4, 4)
+          + [1, 3, 2, 2]          # one sequence, blocks of 4 keys, 2 blocks, 2 per sequence
+          + [2, 6, 0]             # 2 queries over 6 keys
+          + [0, 2]                # its second block is 2: past the pools
+          + [0]                   # offsets valid
+          + [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0]  # no causal, no options, defaults
+          + tensor(2 * 4, rng=rng) + tensor(2 * 4 * 4, rng=rng) + tensor(2 * 4 * 4, rng=rng) + output())
 
 if __name__ == "__main__":
     main()
