@@ -53,6 +53,12 @@ struct StoredRows {
   const float* scales;        // int8: the scales of row 0, scale_row_stride floats a row
   int64_t scale_row_stride;
   int64_t scale_group;
+  // A paged source's next page in the sequence's key order: the rows after `available` continue
+  // at next_first (next_available of them, one stride apart). Read only by prefetch_ahead, so
+  // that a block that ends at a page end still asks for the keys after it; null when nothing
+  // follows (a contiguous source, or the tile's last page).
+  const Storage* next_first = nullptr;
+  int64_t next_available = 0;
 
   const Storage* row(int64_t r) const { return first + r * stride; }
   const float* row_scales(int64_t r) const { return scales + r * scale_row_stride; }
@@ -100,7 +106,21 @@ struct StoredRows {
 
   // Asks for rows [r, r + count) of `width` elements to be brought into every cache level.
   [[gnu::always_inline]] void prefetch(int64_t r, int64_t count, int64_t width) const {
-    const auto* bytes = reinterpret_cast<const char*>(row(r));
+    prefetch_rows(row(r), count, width);
+  }
+  // The same for row r counted from first across the page end: rows past `available` come from
+  // the next page; rows past both are not asked for.
+  [[gnu::always_inline]] void prefetch_ahead(int64_t r, int64_t count, int64_t width) const {
+    if (r < available) {
+      prefetch_rows(row(r), count, width);
+    } else if (r - available < next_available) {
+      prefetch_rows(next_first + (r - available) * stride, count, width);
+    }
+  }
+
+ private:
+  [[gnu::always_inline]] void prefetch_rows(const Storage* from, int64_t count, int64_t width) const {
+    const auto* bytes = reinterpret_cast<const char*>(from);
     const int64_t row_bytes = stride * static_cast<int64_t>(sizeof(Storage));
     const int64_t used_bytes = width * static_cast<int64_t>(sizeof(Storage));
     for (int64_t i = 0; i < count; ++i) {

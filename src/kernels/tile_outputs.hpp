@@ -97,9 +97,9 @@ inline void write_normalized_outputs(const TileProblem& problem, const TileJob& 
 // Writes the outputs of the real columns or, for a key chunk, stores the unnormalised state in
 // its partial slot (laid out [value][column], columns_padded wide).
 // The decoding invariant merge_key_chunks (plan/merge_key_chunks.cpp) relies on: job.partial is
-// the job's index in the plan, and key chunk `chunk` of (batch b, kv head h) is job
-// (b · kv_heads + h) · key_chunks + chunk, so the merge finds a group's chunks in chunk order at
-// consecutive slots. make_attention_plan creates the jobs so and never reorders decoding jobs.
+// the job's index in the plan, and the key chunks of one (batch b, kv head h) are consecutive
+// jobs in chunk order (AttentionPlan::chunk_runs), so the merge finds them at consecutive slots.
+// make_attention_plan creates the jobs so and never reorders decoding jobs.
 template <class Arch>
 inline void finish_online_tile(const TileProblem& problem, const TileJob& job,
                                const TileScratch& scratch, const PartialSlots& partials,

@@ -96,25 +96,39 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
   plan.key_block = plan.sk <= blocking.single_block_keys ? std::max<int64_t>(plan.sk, 1)
                                                          : blocking.key_block;
-  plan.key_chunks = decoding ? (plan.sk + kDecodeKeyChunk - 1) / kDecodeKeyChunk : 1;
+  // Decoding splits each batch's own keys (a packed or paged sequence's, or kv_lengths') into
+  // chunks, so that a short sequence beside a long one is one job, not as many as the longest
+  // needs with most of them empty.
+  std::vector<int64_t> chunks_of_batch(static_cast<size_t>(plan.batch), 1);
+  plan.key_chunks = 1;
+  for (int64_t b = 0; decoding && b < plan.batch; ++b) {
+    const int64_t keys = std::clamp<int64_t>(kv_length(plan, b), 0, plan.sk);
+    chunks_of_batch[b] = std::max<int64_t>((keys + kDecodeKeyChunk - 1) / kDecodeKeyChunk, 1);
+    plan.key_chunks = std::max(plan.key_chunks, chunks_of_batch[b]);
+  }
+  const bool split_keys = plan.key_chunks > 1;
 
   const int64_t key_span = decoding ? kDecodeKeyChunk : std::max<int64_t>(plan.sk, 1);
   for (int64_t b = 0; b < plan.batch; ++b) {
     const int64_t queries_begin = first_query(plan, b), queries_end = queries_begin + query_count(plan, b);
     for (int64_t h = 0; h < plan.kv_heads; ++h) {
       for (int64_t i0 = queries_begin; i0 < queries_end; i0 += plan.queries_per_tile) {
-        for (int64_t chunk = 0; chunk < plan.key_chunks; ++chunk) {
-          // The decoding invariant merge_key_chunks relies on: a key chunk's partial slot is its
-          // job's index, and decoding has one query tile (all of a batch's queries) per
-          // (batch, kv head) that has queries, so the jobs come in runs of key_chunks, chunk
-          // `chunk` of run r in slot r · key_chunks + chunk. Decoding jobs are never reordered below.
-          const int64_t partial = decoding ? static_cast<int64_t>(plan.jobs.size()) : -1;
+        // The decoding invariant merge_key_chunks relies on: a key chunk's partial slot is its
+        // job's index, and decoding has one query tile (all of a batch's queries) per
+        // (batch, kv head) that has queries, so the jobs come in runs, one per such pair, of its
+        // batch's chunks in key order; chunk_runs[g] is run g's first job. Decoding jobs are
+        // never reordered below.
+        if (split_keys) plan.chunk_runs.push_back(static_cast<int64_t>(plan.jobs.size()));
+        for (int64_t chunk = 0; chunk < chunks_of_batch[b]; ++chunk) {
+          const int64_t partial = split_keys ? static_cast<int64_t>(plan.jobs.size()) : -1;
+          const int64_t key_end = chunk + 1 == chunks_of_batch[b] ? plan.sk : (chunk + 1) * key_span;
           plan.jobs.push_back({b, h, i0, std::min(i0 + plan.queries_per_tile, queries_end),
-                               chunk * key_span, std::min((chunk + 1) * key_span, plan.sk), partial});
+                               chunk * key_span, std::min(key_end, plan.sk), partial});
         }
       }
     }
   }
+  if (split_keys) plan.chunk_runs.push_back(static_cast<int64_t>(plan.jobs.size()));
   // Largest first within each (batch, kv head): a thread's next job then reads mostly the K and V
   // rows its last one read, and the small tiles of the last head finish the loop.
   // The order changes only which thread runs a job, never its result.
@@ -127,15 +141,16 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
     });
   }
 #ifndef NDEBUG
-  // The decoding invariant, job by job: slot j is job j, chunk j % key_chunks of a run of jobs of
-  // one (batch, kv head) and query range.
-  for (size_t j = 0; decoding && j < plan.jobs.size(); ++j) {
-    const TileJob& job = plan.jobs[j];
-    const TileJob& run = plan.jobs[j - j % static_cast<size_t>(plan.key_chunks)];
-    const int64_t slot = static_cast<int64_t>(j);
-    assert(job.partial == slot);
-    assert(job.batch == run.batch && job.kv_head == run.kv_head && job.query_begin == run.query_begin);
-    assert(job.key_begin == slot % plan.key_chunks * key_span);
+  // The decoding invariant, job by job: slot j is job j, and run g's jobs are chunks 0, 1, ... of
+  // one (batch, kv head) and query range, their keys in order.
+  for (size_t g = 0; g + 1 < plan.chunk_runs.size(); ++g) {
+    const TileJob& run = plan.jobs[static_cast<size_t>(plan.chunk_runs[g])];
+    for (int64_t j = plan.chunk_runs[g]; j < plan.chunk_runs[g + 1]; ++j) {
+      const TileJob& job = plan.jobs[static_cast<size_t>(j)];
+      assert(job.partial == j);
+      assert(job.batch == run.batch && job.kv_head == run.kv_head && job.query_begin == run.query_begin);
+      assert(job.key_begin == (j - plan.chunk_runs[g]) * key_span);
+    }
   }
 #endif
   plan.threads = threads_for_call(options.num_threads, static_cast<int64_t>(plan.jobs.size()));

@@ -30,10 +30,12 @@ struct AttentionPlan : TileProblem {
   Isa isa;
   bool composed;
   // In creation order, except that causal, non-decoding jobs are sorted largest first. Decoding
-  // jobs are never reordered: job j's partial slot is j, and for (batch b, kv head h) =
-  // group g = b · kv_heads + h, key chunk `chunk` is job g · key_chunks + chunk, the slot
-  // merge_key_chunks reads.
+  // jobs are never reordered: job j's partial slot is j, and the key chunks of one (batch, kv head)
+  // are consecutive jobs in key order, the slots merge_key_chunks reads.
   std::vector<TileJob> jobs;
+  // Keys split (key_chunks > 1): run g of key chunks is jobs [chunk_runs[g], chunk_runs[g + 1]),
+  // as many chunks as its batch's keys need (1 for a short sequence); empty otherwise.
+  std::vector<int64_t> chunk_runs;
   int threads;
   // A packed or paged batch's sequences (the TileProblem points into them: moving a plan keeps
   // them valid, copying one would not, so plans are moved only).

@@ -13,18 +13,20 @@
 
 namespace simdattn::detail {
 
-// Relies on the plan's decoding invariant (make_attention_plan): the jobs come in runs of
-// key_chunks, one run per (batch, kv head) with queries, and chunk `chunk` of run g left its
-// partial result in slot g · key_chunks + chunk.
+// Relies on the plan's decoding invariant (make_attention_plan): the jobs come in runs, one per
+// (batch, kv head) with queries, run g being jobs [chunk_runs[g], chunk_runs[g + 1]) (its batch's
+// key chunks in order, at most key_chunks), and each job left its partial result in the slot of
+// its index.
 void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
-  const int64_t chunks = plan.key_chunks;
   const int64_t slot_columns = plan.columns_padded;
-  const int64_t groups = static_cast<int64_t>(plan.jobs.size()) / chunks;
+  const int64_t groups = static_cast<int64_t>(plan.chunk_runs.size()) - 1;
   const float minus_infinity = -std::numeric_limits<float>::infinity();
-  float* chunk_weight = partials.chunk_weights + chunks * omp_get_thread_num();
+  float* chunk_weight = partials.chunk_weights + plan.key_chunks * omp_get_thread_num();
 #pragma omp for schedule(static)
   for (int64_t group = 0; group < groups; ++group) {
-    const TileJob& run = plan.jobs[static_cast<size_t>(group * chunks)];
+    const int64_t first_slot = plan.chunk_runs[group];
+    const int64_t chunks = plan.chunk_runs[group + 1] - first_slot;
+    const TileJob& run = plan.jobs[static_cast<size_t>(first_slot)];
     const int64_t b = run.batch, kv_head = run.kv_head;
     // Columns as describe_columns numbers them: head-major, the run's positions within.
     const int64_t positions = run.query_end - run.query_begin;
@@ -35,13 +37,13 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
       const float sink = plan.sinks != nullptr ? plan.sinks[head] * kLog2e : minus_infinity;
       float max = sink;
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-        max = std::max(max, partials.max[(group * chunks + chunk) * slot_columns + c]);
+        max = std::max(max, partials.max[(first_slot + chunk) * slot_columns + c]);
       }
       // 0 when nothing was seen: every chunk then has weight 2^(-inf - 0) = 0.
       const float shift = max == minus_infinity ? 0.0f : max;
       float sum = 0.0f;
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-        const int64_t slot = (group * chunks + chunk) * slot_columns + c;
+        const int64_t slot = (first_slot + chunk) * slot_columns + c;
         const float chunk_max = partials.max[slot];
         chunk_weight[chunk] = chunk_max == shift ? 1.0f : std::exp2(chunk_max - shift);
         sum += partials.sum[slot] * chunk_weight[chunk];
@@ -54,7 +56,7 @@ void merge_key_chunks(const AttentionPlan& plan, const PartialSlots& partials) {
       for (int64_t n = 0; n < plan.value_dim; ++n) {
         float value = 0.0f;
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-          const int64_t slot = group * chunks + chunk;
+          const int64_t slot = first_slot + chunk;
           value += partials.accumulator[(slot * plan.value_dim + n) * slot_columns + c] * chunk_weight[chunk];
         }
         out[n] = sum > 0.0f ? value / sum : (sum == 0.0f ? 0.0f : sum);

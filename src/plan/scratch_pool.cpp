@@ -90,7 +90,7 @@ ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_r
 PartialPool::PartialPool(const AttentionPlan& plan) {
   if (plan.key_chunks <= 1) return;
   // One slot per job: a key chunk's slot is its job's index (the decoding invariant,
-  // make_attention_plan), which merge_key_chunks reads as group · key_chunks + chunk.
+  // make_attention_plan), which merge_key_chunks reads run by run (AttentionPlan::chunk_runs).
   const int64_t slots = static_cast<int64_t>(plan.jobs.size());
   const int64_t columns = plan.columns_padded;
   const int64_t accumulator = checked_size(checked_size(slots, plan.value_dim), columns);
