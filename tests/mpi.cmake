@@ -22,3 +22,14 @@ foreach(ranks 1 2 3 4)
   set_tests_properties(mpi.attention_np${ranks} PROPERTIES LABELS mpi TIMEOUT 300
     ENVIRONMENT "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
 endforeach()
+
+# The example: the cache split over 2 ranks matches one attention() call.
+# tests/ is configured before examples/, so the target is named, not tested for.
+if(SIMDATTN_BUILD_EXAMPLES)
+  add_test(NAME mpi.example_context_parallel_decode
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${simdattn_mpi_flags} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:simdattn_context_parallel_decode> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(mpi.example_context_parallel_decode PROPERTIES LABELS "mpi;examples" TIMEOUT 300
+    PASS_REGULAR_EXPRESSION "largest difference from one attention\\(\\) call"
+    ENVIRONMENT "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+endif()
