@@ -44,6 +44,24 @@ std::vector<Piece> pieces_of(RingLayout layout, const std::vector<int64_t>& rows
                                       : detail::contiguous_pieces(rows_per_rank, r);
 }
 
+// Query pieces cut into chunks, so that the ring can call MPI_Testall between them: a large
+// message moves by rendezvous, and an MPI without a progress thread advances it only inside MPI
+// calls. Without the calls the transfer waited for MPI_Waitall, after the compute
+// (docs/distributed.md). Eight chunks of at least 64 rows keep the tiles full.
+std::vector<Piece> in_chunks(const std::vector<Piece>& pieces) {
+  constexpr int64_t kChunks = 8, kFewestRows = 64;
+  std::vector<Piece> chunks;
+  for (const Piece& piece : pieces) {
+    const int64_t rows = std::max(kFewestRows, (piece.rows + kChunks - 1) / kChunks);
+    for (int64_t first = 0; first < piece.rows; first += rows) {
+      const int64_t count = std::min(rows, piece.rows - first);
+      chunks.push_back({piece.row_begin + first, count, piece.position + first});
+    }
+    if (piece.rows == 0) chunks.push_back(piece);
+  }
+  return chunks;
+}
+
 // The zigzag layout's condition: every shard the same even number of rows.
 std::string check_zigzag(const std::vector<int64_t>& rows, const char* name) {
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -131,7 +149,7 @@ void ring_attention(MPI_Comm comm, AnyConstTensorView q_shard, AnyConstTensorVie
   };
 
   // 3. The ring. Block `owner` is in `current`; the next one arrives in `incoming`.
-  const std::vector<Piece> my_queries = pieces_of(ring.layout, query_rows, rank);
+  const std::vector<Piece> my_queries = in_chunks(pieces_of(ring.layout, query_rows, rank));
   auto shape_of = [&](int owner) {
     return BlockShape{batch, k_shard.shape[1], key_rows[owner], k_shard.shape[3], value_dim,
                       k_groups[owner], v_groups[owner], k_shard.dtype};
@@ -210,6 +228,11 @@ void ring_attention(MPI_Comm comm, AnyConstTensorView q_shard, AnyConstTensorVie
           }
         }
         any = true;
+      }
+      // Let the transfers of this step advance (see in_chunks); a no-op once they are done.
+      if (!requests.empty()) {
+        int done = 0;
+        MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
       }
     }
     if (any) {
