@@ -68,7 +68,9 @@ struct RingOptions {
 // rank's K/V block travels around the ring with non-blocking sends and receives, overlapped with the
 // computation on the block at hand; blocks a rank's queries cannot see (causal, window) are skipped.
 // The partials merge in step order: deterministic for a given N, within the bound of a single
-// attention() call plus N - 1 roundings of merge_attention_states. Options as context_parallel's,
+// attention() call plus two roundings of merge_attention_states a step. Between chunks of its
+// queries a rank polls the transfers (MPI_Testall), so that an MPI without a progress thread
+// moves them during the compute. Options as context_parallel's,
 // except that a mask is rejected too (it would have to travel with the keys). k_scale and v_scale
 // (int8 caches) are this shard's and travel with it.
 void ring_attention(MPI_Comm comm, AnyConstTensorView q_shard,

@@ -208,6 +208,12 @@ std::vector<Problem> prefill_problems() {
   Problem top{"ring_top_left_more_keys_bf16"};
   top.Sq = 31, top.Sk = 70, top.causal = Causal::top_left, top.bf16_cache = true, top.split = Split::uneven;
   problems.push_back(top);
+  // Enough rows per rank (> 64) that ring_attention cuts its queries into chunks between which it
+  // polls the transfers.
+  Problem chunked{"ring_chunked_queries_causal_window_sinks"};
+  chunked.Sq = chunked.Sk = 300, chunked.causal = Causal::bottom_right, chunked.window_left = 100;
+  chunked.sinks = true, chunked.split = Split::uneven;
+  problems.push_back(chunked);
   return problems;
 }
 
