@@ -21,6 +21,20 @@ enum class Causal : int32_t { none = 0, bottom_right = 1, top_left = 2 };
 // fused: online softmax over key tiles, memory independent of Sk. automatic picks per call.
 enum class Algorithm : int32_t { automatic = 0, composed = 1, fused = 2 };
 
+// Where a call's keys and queries sit in a longer sequence whose keys are split across calls or
+// machines (simdattn/mpi.hpp splits them so): key row j of k and v is the sequence's key
+// key_offset + j, and query row i's diagonal (see Causal) is i + off + diagonal_shift with off
+// measured over the sequence: 0 under top_left, otherwise kv_lengths[b] (or key_offset + Sk) - Sq.
+// Causal, the window, ALiBi, sink_tokens and kv_lengths then all count sequence positions: row j
+// exists iff key_offset + j < kv_lengths[b], which may exceed key_offset + Sk (the sequence goes on
+// in another shard). A shard of the queries, rows [q0, q0 + Sq) of Sq_total, passes
+// diagonal_shift = q0 under top_left and q0 + Sq - Sq_total otherwise. key_offset, diagonal_shift
+// and kv_lengths lie within ±2^40, so that no position arithmetic can overflow.
+struct KeyShard {
+  int64_t key_offset = 0;
+  int64_t diagonal_shift = 0;
+};
+
 struct AttentionOptions {
   // Multiplies Q·Kᵀ; unset means 1/sqrt(head_dim).
   std::optional<float> scale;
@@ -67,6 +81,9 @@ struct AttentionOptions {
   // v_scale); every scale finite and >= 0. quantize_rows() (convert.hpp) makes them.
   std::optional<ConstTensorView> k_scale;
   std::optional<ConstTensorView> v_scale;
+  // This call's keys (and queries) as a shard of a longer sequence (see KeyShard); absent: the
+  // call holds the whole sequence. attention() only: attention_varlen and attention_paged reject it.
+  std::optional<KeyShard> shard;
 };
 
 // out[b,h,i,:] = Σ_j softmax_j(scale · q[b,h,i,:]·k[b,h',j,:] + bias)[j] · v[b,h',j,:], where

@@ -110,6 +110,13 @@ typedef struct simdattn_options {
   /* StreamingLLM sink tokens: keys j < sink_tokens stay visible whatever window_left says (still
    * subject to causal, window_right, kv_lengths and the mask). 0: off. */
   int64_t sink_tokens;
+  /* Nonzero: this call's keys (and queries) are a shard of a longer sequence, as
+   * simdattn::KeyShard (attention.hpp) says: key row j is the sequence's key shard_key_offset + j,
+   * every diagonal moves by shard_diagonal_shift, and kv_lengths and sink_tokens count the
+   * sequence's keys. 0, the default and what an older caller's shorter struct implies: no shard. */
+  int32_t is_shard;
+  int64_t shard_key_offset;
+  int64_t shard_diagonal_shift;
 } simdattn_options;
 
 /* Sets every field that fits in struct_size bytes to its default (windows -1, the rest 0 or NULL)

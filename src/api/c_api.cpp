@@ -180,6 +180,9 @@ simdattn_options read_options(const char* function, const simdattn_options* give
   take(&simdattn_options::v_scale);
   take(&simdattn_options::sinks);
   take(&simdattn_options::sink_tokens);
+  take(&simdattn_options::is_shard);
+  take(&simdattn_options::shard_key_offset);
+  take(&simdattn_options::shard_diagonal_shift);
   options.struct_size = sizeof(simdattn_options);
   return options;
 }
@@ -213,6 +216,7 @@ simdattn::AttentionOptions to_cpp_options(const char* function, const simdattn_o
   options.alibi_slopes = c.alibi_slopes;
   options.sinks = c.sinks;
   options.sink_tokens = c.sink_tokens;
+  if (c.is_shard != 0) options.shard = simdattn::KeyShard{c.shard_key_offset, c.shard_diagonal_shift};
   if (c.weights != nullptr) options.weights = view_of<float>(function, "options->weights", c.weights);
   if (c.lse != nullptr) options.lse = view_of<float>(function, "options->lse", c.lse);
   options.num_threads = c.num_threads;

@@ -129,6 +129,10 @@ void expect_dtype(const char* function, const std::string& name, DType actual,
   fail(function, name, ".dtype must be ", dtype_list(allowed), ", got ", describe_dtype(actual));
 }
 
+// The largest |position| a KeyShard may name: 2^40 keys, far past any cache, with room for
+// i + off ± window in int64.
+constexpr int64_t kMaxShardPosition = int64_t{1} << 40;
+
 constexpr std::initializer_list<DType> kFloatingDtypes = {DType::f32, DType::bf16, DType::f16};
 constexpr std::initializer_list<DType> kCacheDtypes = {DType::f32, DType::bf16, DType::f16,
                                                       DType::i8};
@@ -309,14 +313,30 @@ void check_option_values(const char* function, const AttentionOptions& options) 
   if (options.sink_tokens < 0) {
     fail(function, "options.sink_tokens must be >= 0 (0: off), got ", options.sink_tokens);
   }
+  if (options.shard.has_value()) {
+    const KeyShard& shard = *options.shard;
+    if (shard.key_offset < 0 || shard.key_offset > kMaxShardPosition) {
+      fail(function, "options.shard->key_offset must be in [0, ", kMaxShardPosition, "], got ",
+           shard.key_offset);
+    }
+    if (shard.diagonal_shift < -kMaxShardPosition || shard.diagonal_shift > kMaxShardPosition) {
+      fail(function, "options.shard->diagonal_shift must be in [", -kMaxShardPosition, ", ",
+           kMaxShardPosition, "], got ", shard.diagonal_shift);
+    }
+  }
 }
 
-// kv_lengths: one entry per batch, each a number of keys in [0, Sk].
+// kv_lengths: one entry per batch, each a number of keys in [0, Sk]; in a shard (KeyShard) a
+// length of the whole sequence, which may run past this call's keys.
 void check_kv_lengths(const char* function, const int64_t* kv_lengths, int64_t batch,
-                      int64_t keys) {
+                      int64_t keys, bool shard) {
   if (kv_lengths == nullptr) return;
   for (int64_t b = 0; b < batch; ++b) {
-    if (kv_lengths[b] < 0 || kv_lengths[b] > keys) {
+    if (shard && (kv_lengths[b] < 0 || kv_lengths[b] > kMaxShardPosition)) {
+      fail(function, "options.kv_lengths[", b, "] must be in [0, ", kMaxShardPosition,
+           "] (a shard's sequence length), got ", kv_lengths[b]);
+    }
+    if (!shard && (kv_lengths[b] < 0 || kv_lengths[b] > keys)) {
       fail(function, "options.kv_lengths[", b, "] must be in [0, ", keys,
            "] (Sk = k.shape[2]), got ", kv_lengths[b]);
     }
@@ -624,7 +644,7 @@ void validate_attention(const char* function, AnyConstTensorView q, AnyConstTens
                  {"Dv", "v.shape[3]", v.shape[3]}}});
 
   check_option_values(function, options);
-  check_kv_lengths(function, options.kv_lengths, batch, keys);
+  check_kv_lengths(function, options.kv_lengths, batch, keys, options.shard.has_value());
   check_alibi_slopes(function, options.alibi_slopes, query_heads);
   check_sinks(function, "options.sinks", options.sinks, query_heads);
   inputs.push_back({"options.kv_lengths", array_range(options.kv_lengths, batch)});
@@ -709,6 +729,10 @@ void check_batch_options(const char* function, int64_t batch, const AttentionOpt
   if (options.kv_lengths != nullptr) {
     fail(function, "options.kv_lengths must be null (", paged ? "cache.seq_lens" : "cu_seqlens_k",
          " gives each sequence's keys), got a pointer");
+  }
+  if (options.shard.has_value()) {
+    fail(function, "options.shard must be absent (a packed batch's sequences are whole; split "
+         "keys across attention() calls), got a KeyShard");
   }
   if (options.weights.has_value()) {
     fail(function, "options.weights must be absent (a packed batch has no weights output; call "

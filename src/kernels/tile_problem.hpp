@@ -52,7 +52,11 @@ struct TileProblem {
   float softcap;              // <= 0: off
   const float* alibi_slopes;  // null: off
   const float* sinks;         // one sink logit per query head (natural log); null: off
-  int64_t sink_tokens;        // keys exempt from window_left; 0 unless window_left >= 0
+  int64_t sink_tokens;        // keys (rows of k) exempt from window_left; 0 unless window_left >= 0
+  // A shard of a longer sequence (AttentionOptions::shard; 0 and 0 otherwise): row j of k is the
+  // sequence's key key_offset + j, kv_lengths count the sequence's keys, and every diagonal moves
+  // by diagonal_shift. visible_keys.hpp turns both into this call's rows.
+  int64_t key_offset, diagonal_shift;
 
   // --- Packed and paged batches (attention_varlen, attention_paged); null for attention() ---
   // Batch b's queries are positions [query_starts[b], query_starts[b + 1]) of q, out and lse (whose

@@ -15,8 +15,15 @@ struct KeyRange {
   bool empty() const { return begin >= end; }
 };
 
+// The keys of batch b's sequence, counted from its first (key_offset + Sk when not given: the
+// shard, or the whole call, ends the sequence).
+inline int64_t sequence_keys(const TileProblem& problem, int64_t batch) {
+  return problem.kv_lengths != nullptr ? problem.kv_lengths[batch] : problem.key_offset + problem.sk;
+}
+
+// The rows of k that exist for batch b: [0, kv_length), the sequence's keys within this shard.
 inline int64_t kv_length(const TileProblem& problem, int64_t batch) {
-  return problem.kv_lengths != nullptr ? problem.kv_lengths[batch] : problem.sk;
+  return std::clamp<int64_t>(sequence_keys(problem, batch) - problem.key_offset, 0, problem.sk);
 }
 
 // The first query position of batch b, and how many it has (a packed batch's own length).
@@ -30,11 +37,13 @@ inline int64_t query_count(const TileProblem& problem, int64_t batch) {
 }
 
 // off aligns causal, window and ALiBi: 0 for top-left, kv length - Sq otherwise (bottom-right),
-// both measured from the batch's first query position (nonzero only in a packed batch).
+// both measured from the batch's first query position (nonzero only in a packed batch), in rows
+// of k (a shard's sequence positions less its key_offset, plus its diagonal_shift).
 inline int64_t diagonal_offset(const TileProblem& problem, int64_t batch) {
-  const int64_t aligned =
-      problem.causal == Causal::top_left ? 0 : kv_length(problem, batch) - query_count(problem, batch);
-  return aligned - first_query(problem, batch);
+  const int64_t aligned = problem.causal == Causal::top_left
+                              ? 0
+                              : sequence_keys(problem, batch) - query_count(problem, batch);
+  return aligned + problem.diagonal_shift - problem.key_offset - first_query(problem, batch);
 }
 
 // The keys query position i of batch b sees within its window (causal, window, kv_lengths),

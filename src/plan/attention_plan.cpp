@@ -50,8 +50,12 @@ void set_options(AttentionPlan& plan, const AttentionOptions& options) {
     plan.scale = plan.head_dim > 0 ? 1.0f / std::sqrt(static_cast<float>(plan.head_dim)) : 1.0f;
   }
   plan.causal = options.causal;
+  plan.key_offset = options.shard.has_value() ? options.shard->key_offset : 0;
+  plan.diagonal_shift = options.shard.has_value() ? options.shard->diagonal_shift : 0;
   // A window wider than both sequences sees everything; clamping keeps i + off ± window in range.
-  const int64_t widest = plan.sq + plan.sk;
+  // A shard's diagonal may lie far from its rows (validation bounds it by 2^40 either way), so
+  // there only a window past 2^42 is wide enough to clamp.
+  const int64_t widest = options.shard.has_value() ? int64_t{1} << 42 : plan.sq + plan.sk;
   plan.window_left = options.window_left < 0 ? -1 : std::min(options.window_left, widest);
   plan.window_right = options.window_right < 0 ? -1 : std::min(options.window_right, widest);
   plan.has_mask = options.mask.has_value();
@@ -64,7 +68,10 @@ void set_options(AttentionPlan& plan, const AttentionOptions& options) {
   plan.sinks = options.sinks;
   // Sink tokens only widen a window's left bound: without one they change nothing, and 0 keeps
   // such calls on the code they ran before.
-  plan.sink_tokens = plan.window_left >= 0 ? std::min(options.sink_tokens, plan.sk) : 0;
+  // In rows of k: a shard holds the sequence's sink tokens that lie at or after its key_offset.
+  plan.sink_tokens = plan.window_left >= 0
+                         ? std::clamp<int64_t>(options.sink_tokens - plan.key_offset, 0, plan.sk)
+                         : 0;
   plan.has_weights = options.weights.has_value();
   if (plan.has_weights) plan.weights = *options.weights;
   plan.has_lse = options.lse.has_value();

@@ -25,21 +25,25 @@ struct HeadContext {
   int64_t batch_index;
   int64_t head;
   int64_t kv_head;
-  int64_t visible_keys;  // kv_lengths[b], or Sk
-  int64_t offset;        // query i lines up with key i + offset (0 for Causal::top_left)
+  int64_t visible_keys;  // kv_lengths[b], or key_offset + Sk: the sequence's keys
+  int64_t offset;        // query i lines up with the sequence's key i + offset
+  int64_t key_offset;    // row j of k is the sequence's key key_offset + j (0 unless a shard)
   double scale;
 };
 
-// Whether query i sees key j: it exists for this batch, and causal and window allow it.
+// Whether query i sees row j of k, at sequence position key_offset + j: it exists for this batch,
+// and causal and window allow it.
 bool key_visible(const AttentionOptions& options, const HeadContext& head, int64_t i, int64_t j) {
-  if (j >= head.visible_keys) return false;
+  const int64_t position = head.key_offset + j;
+  if (position >= head.visible_keys) return false;
   const int64_t diagonal = i + head.offset;
-  if (options.causal != Causal::none && j > diagonal) return false;
+  if (options.causal != Causal::none && position > diagonal) return false;
   // Sink tokens (the first sink_tokens keys) are exempt from the window's left bound only.
-  if (options.window_left >= 0 && j < diagonal - options.window_left && j >= options.sink_tokens) {
+  if (options.window_left >= 0 && position < diagonal - options.window_left &&
+      position >= options.sink_tokens) {
     return false;
   }
-  if (options.window_right >= 0 && j > diagonal + options.window_right) return false;
+  if (options.window_right >= 0 && position > diagonal + options.window_right) return false;
   return true;
 }
 
@@ -56,7 +60,7 @@ double biased_logit(const StoredValues& q, int64_t head_dim, const StoredValues&
     logit = cap * std::tanh(logit / cap);
   }
   if (options.alibi_slopes != nullptr) {
-    const double distance = static_cast<double>(std::llabs(i + head.offset - j));
+    const double distance = static_cast<double>(std::llabs(i + head.offset - head.key_offset - j));
     logit -= static_cast<double>(options.alibi_slopes[head.head]) * distance;
   }
   if (options.mask.has_value()) {
@@ -114,12 +118,17 @@ void attention(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
   std::vector<double> logits(static_cast<size_t>(keys));
   std::vector<double> sum(static_cast<size_t>(value_dim));
   for (int64_t b = 0; b < batch; ++b) {
-    const int64_t visible_keys = options.kv_lengths != nullptr ? options.kv_lengths[b] : keys;
+    // A shard (AttentionOptions::shard) names the sequence position of its first key, and moves
+    // every diagonal; an ordinary call is the shard at 0 that ends the sequence.
+    const int64_t key_offset = options.shard.has_value() ? options.shard->key_offset : 0;
+    const int64_t shift = options.shard.has_value() ? options.shard->diagonal_shift : 0;
+    const int64_t visible_keys =
+        options.kv_lengths != nullptr ? options.kv_lengths[b] : key_offset + keys;
     // Signed: with more queries than keys the first rows line up before key 0 and see none.
-    const int64_t offset = options.causal == Causal::top_left ? 0 : visible_keys - queries;
+    const int64_t offset = (options.causal == Causal::top_left ? 0 : visible_keys - queries) + shift;
     for (int64_t h = 0; h < query_heads; ++h) {
-      const HeadContext head{
-          b, h, h / group, visible_keys, offset, effective_scale(options, q.shape[3])};
+      const HeadContext head{b, h, h / group, visible_keys, offset, key_offset,
+                             effective_scale(options, q.shape[3])};
       for (int64_t i = 0; i < queries; ++i) {
         for (int64_t j = 0; j < keys; ++j) {
           logits[j] = key_visible(options, head, i, j) ? biased_logit(queries_read, q.shape[3], keys_read, options, head, i, j)
