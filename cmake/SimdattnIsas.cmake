@@ -20,8 +20,8 @@ set(SIMDATTN_ISA_FLAGS_sse2 "")
 # of a micro-kernel step (LDR s + FMLA by element) ahead of the FMAs, each into a register of its
 # own, and the 6 × 16, 12 × 8 and 24 × 4 kernels then spill accumulators to the stack inside
 # their k loop; without it none spills (scripts/count-tile-instructions checks this). The
-# out-of-order Neoverse cores schedule the loop themselves.
-set(SIMDATTN_ISA_FLAGS_neon -fno-schedule-insns)
+# out-of-order Neoverse cores schedule the loop themselves. g++ only: clang would warn about it.
+set(SIMDATTN_ISA_FLAGS_neon $<$<CXX_COMPILER_ID:GNU>:-fno-schedule-insns>)
 # F16C converts f16 rows (kernels/element_convert_impl.hpp); every AVX2 CPU has it, and the
 # registry requires it.
 set(SIMDATTN_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
