@@ -3,6 +3,12 @@
 # Included from bench/CMakeLists.txt and tests/bench_peer.cmake: whichever comes first defines it.
 include_guard(GLOBAL)
 
+# The peer's instruction sets and its CPU checks (peer_support.cpp) are x86's.
+if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
+  message(STATUS "simdattn bench: the Eigen peer is built for x86-64 only; not on ${CMAKE_SYSTEM_PROCESSOR}")
+  return()
+endif()
+
 find_package(Eigen3 CONFIG QUIET)
 if(NOT TARGET Eigen3::Eigen)
   message(STATUS "simdattn bench: Eigen3 not found; attention/<shape>/eigen will not be built")

@@ -3,15 +3,25 @@
 # one line in SIMDATTN_ISAS, its flags here, its entry in src/isa/registry.hpp (the two are
 # checked against each other when its unit compiles), and a blocking table.
 #
-# The flags are x86's; a processor without them gets no ISA list, and the configure step says so.
+# Each processor has its own list (src/isa/registry.hpp has the same two); a processor without
+# one gets no ISA list, and the configure step says so.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
   set(SIMDATTN_ISAS sse2 avx2 avx512)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  set(SIMDATTN_ISAS neon)
 else()
   message(FATAL_ERROR "simdattn: no ISA is registered for processor '${CMAKE_SYSTEM_PROCESSOR}' "
                       "(cmake/SimdattnIsas.cmake, src/isa/registry.hpp)")
 endif()
 
 set(SIMDATTN_ISA_FLAGS_sse2 "")
+# Advanced SIMD is part of ARMv8-A, so the baseline flags already enable it (and xsimd's neon64).
+# -fno-schedule-insns: g++ 12's scheduler before register allocation hoists every broadcast load
+# of a micro-kernel step (LDR s + FMLA by element) ahead of the FMAs, each into a register of its
+# own, and the 6 × 16, 12 × 8 and 24 × 4 kernels then spill accumulators to the stack inside
+# their k loop; without it none spills (scripts/count-tile-instructions checks this). The
+# out-of-order Neoverse cores schedule the loop themselves. g++ only: clang would warn about it.
+set(SIMDATTN_ISA_FLAGS_neon $<$<CXX_COMPILER_ID:GNU>:-fno-schedule-insns>)
 # F16C converts f16 rows (kernels/element_convert_impl.hpp); every AVX2 CPU has it, and the
 # registry requires it.
 set(SIMDATTN_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)

@@ -16,7 +16,7 @@ namespace {
 Isa best_isa_of_this_cpu() {
   static const Isa best = [] {
     const auto cpu = xsimd::available_architectures();
-    Isa found = Isa::sse2;
+    Isa found = Isa{};  // value 0: the processor's baseline, which every CPU of it runs
     for_each_isa([&](auto entry) {
       if (IsaTraits<decltype(entry)::value>::runs_on(cpu)) found = entry.value;
       return false;  // visit every entry: the last one the CPU runs is the best

@@ -12,7 +12,12 @@ if(CMAKE_SCRIPT_MODE_FILE)
       list(APPEND arguments "${ARG${i}}")
     endif()
   endforeach()
-  execute_process(COMMAND "${PROGRAM}" ${arguments} RESULT_VARIABLE status
+  # EMULATOR: the cross build's CMAKE_CROSSCOMPILING_EMULATOR, its arguments joined by "|".
+  set(emulator "")
+  if(EMULATOR)
+    string(REPLACE "|" ";" emulator "${EMULATOR}")
+  endif()
+  execute_process(COMMAND ${emulator} "${PROGRAM}" ${arguments} RESULT_VARIABLE status
                   OUTPUT_VARIABLE output ERROR_VARIABLE output)
   message("${output}")
   if(NOT status EQUAL 0)
@@ -44,6 +49,10 @@ function(simdattn_example_test name program)
     list(APPEND defines "-DEXPECT${i}=${regex}")
     math(EXPR i "${i} + 1")
   endforeach()
+  if(CMAKE_CROSSCOMPILING_EMULATOR)
+    list(JOIN CMAKE_CROSSCOMPILING_EMULATOR "|" emulator)
+    list(APPEND defines "-DEMULATOR=${emulator}")
+  endif()
   add_test(NAME ${name}
            COMMAND ${CMAKE_COMMAND} "-DPROGRAM=${program}" ${defines} -P "${CMAKE_CURRENT_LIST_FILE}")
   set_tests_properties(${name} PROPERTIES LABELS examples TIMEOUT 120)
@@ -66,6 +75,13 @@ simdattn_example_test(example.c_attention $<TARGET_FILE:simdattn_c_attention>
   EXPECT "max \\|simdattn - plain C\\|"
          "simdattn_last_error\\(\\): .*k\\.shape"
          "output untouched")
+
+# A cross build's library cannot be loaded by the host's Python: no ctypes example there.
+if(CMAKE_CROSSCOMPILING)
+  message(STATUS "simdattn: cross build, the ctypes example is not tested (the host's Python "
+                 "cannot load the target's library)")
+  return()
+endif()
 
 # The Python example needs NumPy; of the interpreters found, prefer one that has it (a pyenv or
 # virtualenv python3 earlier on PATH may lack Debian's python3-numpy). Without NumPy the test is

@@ -15,7 +15,7 @@ add_test(NAME package.c_abi COMMAND simdattn_c_abi_contract)
 set_tests_properties(package.c_abi PROPERTIES LABELS package TIMEOUT 60)
 
 find_package(Python3 COMPONENTS Interpreter QUIET)
-find_program(SIMDATTN_NM nm)
+find_program(SIMDATTN_NM NAMES ${CMAKE_NM} nm)
 
 # The shared library to inspect: the library itself in a shared build, else the copy that
 # examples/CMakeLists.txt links from the same objects for ctypes (same objects, same flags).
@@ -37,7 +37,8 @@ endif()
 
 find_program(SIMDATTN_BASH bash)
 find_program(SIMDATTN_PKG_CONFIG NAMES pkg-config pkgconf)
-if(SIMDATTN_INSTALL AND SIMDATTN_BASH AND SIMDATTN_PKG_CONFIG AND UNIX)
+# The consumers are configured and run with the host's compiler: not in a cross build.
+if(SIMDATTN_INSTALL AND SIMDATTN_BASH AND SIMDATTN_PKG_CONFIG AND UNIX AND NOT CMAKE_CROSSCOMPILING)
   if(BUILD_SHARED_LIBS)
     set(simdattn_kind shared)
   else()
@@ -53,5 +54,5 @@ if(SIMDATTN_INSTALL AND SIMDATTN_BASH AND SIMDATTN_PKG_CONFIG AND UNIX)
   set_tests_properties(package.consumers PROPERTIES LABELS package TIMEOUT 300 RUN_SERIAL ON)
 else()
   message(STATUS "simdattn: package.consumers not registered (needs SIMDATTN_INSTALL, bash "
-                 "and pkg-config)")
+                 "and pkg-config, and a native build)")
 endif()

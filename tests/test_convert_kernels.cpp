@@ -10,7 +10,9 @@
 #include <random>
 #include <vector>
 
+#if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
+#endif
 
 #include "isa/registry.hpp"
 #include "kernels/convert_kernels.hpp"
@@ -57,14 +59,25 @@ std::vector<float> narrowing_probes() {
   return values;
 }
 
-// Runs check() under the caller's MXCSR, then under FTZ + DAZ + round toward zero.
+// Runs check() under the caller's MXCSR, then under FTZ + DAZ + round toward zero. On AArch64
+// the same through FPCR: FZ (which flushes inputs and results alike), FZ16 and round toward zero.
 template <class Check>
 void under_every_mxcsr(Check check) {
   check();
+#if defined(__x86_64__) || defined(_M_X64)
   const unsigned int saved = _mm_getcsr();
   _mm_setcsr((saved & ~0x6000u) | 0x6000u /* toward zero */ | 0x8000u /* FTZ */ | 0x0040u /* DAZ */);
   check();
   _mm_setcsr(saved);
+#elif defined(__aarch64__)
+  uint64_t saved;
+  asm volatile("mrs %0, fpcr" : "=r"(saved));
+  const uint64_t hostile = saved | (3u << 22) /* toward zero */ | (1u << 24) /* FZ */ |
+                           (1u << 19) /* FZ16 */;
+  asm volatile("msr fpcr, %0" : : "r"(hostile));
+  check();
+  asm volatile("msr fpcr, %0" : : "r"(saved));
+#endif
 }
 
 class ConvertKernels : public ::testing::TestWithParam<Isa> {};

@@ -1,6 +1,7 @@
 // The ISA registry and the SIMDATTN_ISA cap: what the registry derives (names, order, blocking),
 // how a cap is parsed, and, in the isa.environment_* runs (tests/isa_environment.cmake, which set
 // SIMDATTN_ISA for this binary), what a process with that cap does.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "dispatch.hpp"
+#include "isa/arm_features.hpp"
 #include "isa/registry.hpp"
 #include "simdattn/simdattn.h"
 #include "test_support.hpp"
@@ -27,6 +29,7 @@ std::vector<Isa> registered_isas() {
   return isas;
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
 TEST(IsaRegistry, ListsEveryIsaOnceLowestFirst) {
   const std::vector<Isa> isas = registered_isas();
   ASSERT_EQ(isas.size(), 3u);
@@ -50,6 +53,20 @@ TEST(IsaRegistry, BlockingFollowsTheArchitecture) {
         << detail::isa_name(isa);
   }
 }
+#else  // AArch64: NEON alone, the baseline every AArch64 CPU runs
+TEST(IsaRegistry, ListsEveryIsaOnceLowestFirst) {
+  const std::vector<Isa> isas = registered_isas();
+  ASSERT_EQ(isas.size(), 1u);
+  EXPECT_EQ(static_cast<int>(isas[0]), 0);
+  EXPECT_STREQ(detail::isa_name(Isa::neon), "neon");
+  EXPECT_EQ(detail::supported_isas(), isas) << "every AArch64 CPU runs NEON";
+}
+
+TEST(IsaRegistry, BlockingFollowsTheArchitecture) {
+  static_assert(detail::blocking_of<xsimd::neon64>().vector_floats == 4);
+  EXPECT_EQ(detail::blocking_for(Isa::neon).vector_floats, 4);
+}
+#endif
 
 TEST(IsaRegistry, SupportedIsasArePrefixOfTheRegistry) {
   const std::vector<Isa> supported = detail::supported_isas();
@@ -59,6 +76,7 @@ TEST(IsaRegistry, SupportedIsasArePrefixOfTheRegistry) {
   for (size_t i = 0; i < supported.size(); ++i) EXPECT_EQ(supported[i], all[i]);
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
 TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
   EXPECT_EQ(parse_isa_cap("sse2"), Isa::sse2);
   EXPECT_EQ(parse_isa_cap("avx2"), Isa::avx2);
@@ -66,6 +84,41 @@ TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
   EXPECT_EQ(parse_isa_cap(" AVX2 "), Isa::avx2);
   EXPECT_EQ(parse_isa_cap("Sse2"), Isa::sse2);
   EXPECT_EQ(parse_isa_cap("\tavx512\n"), Isa::avx512);
+}
+#else
+TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
+  EXPECT_EQ(parse_isa_cap("neon"), Isa::neon);
+  EXPECT_EQ(parse_isa_cap(" NEON "), Isa::neon);
+  EXPECT_EQ(parse_isa_cap("\tNeon\n"), Isa::neon);
+}
+#endif
+
+// The names this processor's registry accepts, as the parser's message lists them.
+#if defined(__x86_64__) || defined(_M_X64)
+constexpr const char* kAcceptedNames = "sse2, avx2, avx512";
+#else
+constexpr const char* kAcceptedNames = "neon";
+#endif
+
+// SVE and SVE2 are detected and reported, not dispatched to (isa/arm_features.hpp says why):
+// the report is consistent, and printed so that a CI log says what the (emulated) CPU has.
+TEST(IsaRegistry, ReportsArmVectorExtensions) {
+  const detail::ArmVectorExtensions found = detail::arm_vector_extensions();
+  std::printf("kernels: %s; SVE: %s; SVE2: %s\n", active_isa(), found.sve ? "yes" : "no",
+              found.sve2 ? "yes" : "no");
+  if (found.sve) std::printf("SVE vector length: %d bits (no SVE kernels)\n", found.sve_vector_bits);
+  EXPECT_TRUE(!found.sve2 || found.sve) << "SVE2 without SVE";
+  if (found.sve) {
+    // 128 to 2048 bits in steps of 128 (the architecture's rule).
+    EXPECT_EQ(found.sve_vector_bits % 128, 0) << found.sve_vector_bits;
+    EXPECT_GE(found.sve_vector_bits, 128);
+    EXPECT_LE(found.sve_vector_bits, 2048);
+  } else {
+    EXPECT_EQ(found.sve_vector_bits, 0);
+  }
+#if !defined(__aarch64__)
+  EXPECT_FALSE(found.sve) << "SVE reported on a processor that is not AArch64";
+#endif
 }
 
 TEST(IsaCap, UnsetOrBlankLeavesTheBest) {
@@ -75,7 +128,8 @@ TEST(IsaCap, UnsetOrBlankLeavesTheBest) {
 }
 
 TEST(IsaCap, RefusesAnythingElseNamingTheVariableTheValueAndTheChoices) {
-  for (const char* value : {"garbage", "sse4", "avx", "avx2x", "avx 2", "avx512f", "fma3+avx2", "-"}) {
+  for (const char* value : {"garbage", "sse4", "avx", "avx2x", "avx 2", "avx512f", "fma3+avx2", "-",
+                            "neon64", "sve", "sve2"}) {
     try {
       (void)parse_isa_cap(value);
       ADD_FAILURE() << "'" << value << "' was accepted";
@@ -83,7 +137,7 @@ TEST(IsaCap, RefusesAnythingElseNamingTheVariableTheValueAndTheChoices) {
       const std::string message = error.what();
       EXPECT_NE(message.find("SIMDATTN_ISA"), std::string::npos) << message;
       EXPECT_NE(message.find("'" + std::string(value) + "'"), std::string::npos) << message;
-      EXPECT_NE(message.find("sse2, avx2, avx512"), std::string::npos) << message;
+      EXPECT_NE(message.find(kAcceptedNames), std::string::npos) << message;
     }
   }
 }

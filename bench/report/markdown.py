@@ -391,7 +391,22 @@ class Writer:
         self.add("## Notes", "\n".join("- " + note for note in notes))
 
 
+# Where the hand-written part of a report starts (docs/performance.md's section on ARM servers,
+# which no run on this machine can measure): a new report keeps it, from this line to the end.
+KEPT_MARKER = "<!-- Not generated: bench/compare keeps this line and everything below it. -->"
+
+
 def write_markdown(report, plots, name, path):
-    """Writes the report to `path`; plots maps plot keys to file names, or {"skipped": reason}."""
+    """Writes the report to `path`; plots maps plot keys to file names, or {"skipped": reason}.
+    The hand-written part of the file already at `path`, if any (KEPT_MARKER on), is kept."""
+    kept = ""
+    try:
+        with open(path, encoding="utf-8") as previous:
+            old = previous.read()
+        if KEPT_MARKER in old:
+            kept = "\n" + old[old.index(KEPT_MARKER):]
+    except FileNotFoundError:
+        pass
     with open(path, "w", encoding="utf-8") as out:
         out.write(Writer(report, plots, name).text())
+        out.write(kept)

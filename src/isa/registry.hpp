@@ -6,9 +6,11 @@
 // Adding an ISA: a value of Isa (in rank order), an IsaTraits specialisation, its name in
 // SIMDATTN_ISAS with its flags (cmake/SimdattnIsas.cmake), and a blocking table
 // (kernels/blocking.hpp). A lookup for an architecture that has no entry does not compile.
+//
+// Each processor has its own list: x86-64 (sse2, avx2, avx512) and AArch64 (neon). A build sees
+// only its processor's entries, so no x86 header or instruction reaches an ARM build, and the
+// lowest entry of the list (value 0) is the baseline every CPU of that processor runs.
 #pragma once
-
-#include <cpuid.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -18,18 +20,37 @@
 
 #include "kernels/blocking.hpp"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#elif !defined(__aarch64__)
+#error "simdattn: no ISA is registered for this processor (src/isa/registry.hpp)"
+#endif
+
 namespace simdattn::detail {
 
 // Lowest first: a higher value runs on fewer CPUs, and SIMDATTN_ISA caps by this order.
+#if defined(__x86_64__) || defined(_M_X64)
 enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2 };
+#else
+enum class Isa { neon = 0 };
+#endif
 
-// What xsimd reports of the CPU it runs on (CPUID), as the registry's runs_on() reads it.
+// What xsimd reports of the CPU it runs on (CPUID on x86, HWCAP on ARM), as the registry's
+// runs_on() reads it.
 using CpuFeatures = decltype(xsimd::available_architectures());
+
+// Every registered ISA, lowest first.
+template <Isa... Isas>
+struct IsaList {
+  static constexpr int size = sizeof...(Isas);
+};
 
 // One entry per ISA: its name (SIMDATTN_ISA, active_isa(), test names), its xsimd architecture,
 // its block sizes, and whether a CPU runs it (what its unit's flags require).
 template <Isa I>
 struct IsaTraits;  // no definition: an Isa without an entry fails to compile
+
+#if defined(__x86_64__) || defined(_M_X64)
 
 template <>
 struct IsaTraits<Isa::sse2> {
@@ -64,12 +85,24 @@ struct IsaTraits<Isa::avx512> {
   }
 };
 
-// Every registered ISA, lowest first.
-template <Isa... Isas>
-struct IsaList {
-  static constexpr int size = sizeof...(Isas);
-};
 using RegisteredIsas = IsaList<Isa::sse2, Isa::avx2, Isa::avx512>;
+
+#else  // AArch64
+
+// Advanced SIMD: every AArch64 CPU has it (xsimd reports it from HWCAP_ASIMD). SVE and SVE2 are
+// detected and reported (isa/arm_features.hpp) but get no entry: xsimd 8.1 has no SVE
+// architecture, and SVE's vector length is only known at run time.
+template <>
+struct IsaTraits<Isa::neon> {
+  static constexpr const char* name = "neon";
+  using Arch = xsimd::neon64;
+  static constexpr BlockingSizes blocking = kNeonBlocking;
+  static bool runs_on(const CpuFeatures& cpu) { return cpu.neon64; }
+};
+
+using RegisteredIsas = IsaList<Isa::neon>;
+
+#endif
 
 template <Isa... Isas>
 constexpr bool in_rank_order(IsaList<Isas...>) {

@@ -54,6 +54,25 @@ inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 0, 256, 256, 
 // needs 16 loads for 28 FMAs and more address registers than x86 has (docs/tuning.md). 14 × 32
 // stays for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
 inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 512, 4};
+// NEON (AArch64 Advanced SIMD): 4 floats a register like SSE2, but 32 registers, FMA, and FMLA
+// by element, so every broadcast element of the micro-kernel is one scalar load (LDR s, or LD1R).
+// The shapes: 24 × 4 (24 + 1 + 1 = 26 of 32), 12 × 8 (24 + 2 + 1 = 27) and 6 × 16
+// (24 + 4 + 1 = 29); compiled with -fno-schedule-insns (cmake/SimdattnIsas.cmake) none spills,
+// and each k step is FMAs and loads only (scripts/count-tile-instructions; the counts are in
+// docs/performance.md).
+// Full tiles take 6 × 16: per key (Q·Kᵀ) or value row (P·V) 4 vector loads and 6 broadcasts
+// feed 24 FMAs, 0.42 loads per FMA, inside the 2 loads and 2 FMAs a cycle of Neoverse N1 and the
+// 3 loads and 4 (128-bit) FMAs of V1 and V2; 12 × 8 would need 14 loads for 24 FMAs (0.58), and
+// 14 × 8 (31 registers) leaves nothing spare. Unlike x86, AArch64 has 31 general registers, so
+// the row addresses of the broadcasts cost no spills either.
+// Caches: Neoverse N1, V1 and V2 have 64 KiB of L1D and 1-2 MiB of private L2 (Graviton 2/3/4,
+// Ampere Altra, Grace). So the x86 tile of 64 columns (32 KiB of packed queries at head_dim 128)
+// fits L1 with the K rows beside it; the doubled tile at head_dim <= 64 too (32 KiB). The L2 holds
+// a single block of 512 keys (128 KiB of scores + 512 KiB of K and V rows at head_dim 128), as on
+// the AVX-512 machines. Decoding keeps 4 columns × 4 value registers in flight: 4·4 + 4 + 1 = 21
+// of 32 registers, 16 independent FMA chains for the 4-cycle FMA latency of N1/V1/V2.
+// None of these is measured yet (docs/performance.md, "ARM servers").
+inline constexpr BlockingSizes kNeonBlocking{4, {24, 12, 6}, 4, 64, 64, 256, 512, 4};
 
 // Keys per chunk when decoding (few query rows, many keys) is split across threads. A constant of
 // the plan, not of the thread count, so that the merge order — and the result's bits — never

@@ -7,7 +7,9 @@
 // O[column][value] and is read through an AccumulatorLayout.
 #pragma once
 
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -68,12 +70,15 @@ class RowSums {
 
   Floats operator()(const Floats* rows) const {
     const Floats sums = xsimd::haddp(rows);
+#if defined(__x86_64__) || defined(_M_X64)
     if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
       return _mm512_permutexvar_ps(_mm512_loadu_si512(lane_of_row_.data()), sums);
     } else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
       return _mm256_permutevar8x32_ps(
           sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lane_of_row_.data())));
-    } else {
+    } else
+#endif
+    {
       alignas(64) float lanes[W], ordered[W];
       sums.store_aligned(lanes);
       for (int i = 0; i < W; ++i) ordered[i] = lanes[lane_of_row_[i]];

@@ -4,14 +4,19 @@
 // instructions take their rounding from the immediate, and bf16 goes through integer arithmetic.
 //
 // The vector width is the unit's (its compile flags): AVX-512 and AVX2+F16C convert every dtype;
-// SSE2 converts bf16 and int8 and leaves f16 to the scalar code. Tails past the last whole
-// register go through the scalar code too.
+// SSE2 and NEON convert bf16 and int8 and leave f16 to the scalar code (NEON's FCVT quiets
+// signalling NaNs and follows FPCR, where the scalar code keeps every payload). Tails past the last
+// whole register go through the scalar code too.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include "kernels/isa_namespace.hpp"
 #include "kernels/scalar_convert.hpp"
@@ -97,6 +102,42 @@ inline void store_f16(uint16_t* destination, Floats values) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(destination),
                    _mm256_cvtps_ph(values, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+
+#elif defined(__aarch64__)  // NEON: integer arithmetic only, so FPCR cannot change a bit
+
+inline constexpr int64_t kLanes = 4;
+inline constexpr bool kHasF16 = false;
+using Floats = float32x4_t;
+
+inline Floats load_bf16(const uint16_t* source) {
+  return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(source), 16));
+}
+inline Floats load_f16(const uint16_t*);  // never called: kHasF16 is false
+inline Floats load_i8(const int8_t* source) {
+  // Four bytes, not vld1_s8's eight: the last register of a row must not read past its end.
+  uint32_t four;
+  std::memcpy(&four, source, sizeof four);
+  const int16x8_t halves = vmovl_s8(vreinterpret_s8_u32(vdup_n_u32(four)));
+  return vcvtq_f32_s32(vmovl_s16(vget_low_s16(halves)));
+}
+inline Floats broadcast(float value) { return vdupq_n_f32(value); }
+inline Floats multiply(Floats a, Floats b) { return vmulq_f32(a, b); }
+inline Floats load(const float* source) { return vld1q_f32(source); }
+inline void store(float* destination, Floats values) { vst1q_f32(destination, values); }
+
+inline void store_bf16(uint16_t* destination, Floats values) {
+  const uint32x4_t bits = vreinterpretq_u32_f32(values);
+  const uint32x4_t lowest_kept = vandq_u32(vshrq_n_u32(bits, 16), vdupq_n_u32(1));
+  const uint32x4_t rounded =
+      vshrq_n_u32(vaddq_u32(bits, vaddq_u32(lowest_kept, vdupq_n_u32(0x7fff))), 16);
+  const uint32x4_t quiet_nan = vorrq_u32(vshrq_n_u32(bits, 16), vdupq_n_u32(0x40));
+  // x != x only for NaN; the comparison raises no exception for a quiet NaN and flushes nothing
+  // that matters (a flushed subnormal still equals itself).
+  const uint32x4_t is_nan = vmvnq_u32(vceqq_f32(values, values));
+  // Every lane is below 2^16, so narrowing keeps it as it is.
+  vst1_u16(destination, vmovn_u32(vbslq_u32(is_nan, quiet_nan, rounded)));
+}
+inline void store_f16(uint16_t*, Floats);  // never called: kHasF16 is false
 
 #else  // SSE2: no f16 instructions
 

@@ -3,7 +3,11 @@
 // W² scalar accesses.
 #pragma once
 
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include <cstdint>
 #include <type_traits>
@@ -17,9 +21,21 @@ namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
 // Rows i of `block` become its columns: block[i] lane j ← block[j] lane i, for W × W floats.
 // Four rounds of unpacks and lane shuffles on AVX-512 (16 × 16), three on AVX (8 × 8), two on
-// SSE2 (4 × 4): the standard interleaving networks.
+// SSE2 and NEON (4 × 4): the standard interleaving networks.
 template <class Arch>
 inline void transpose_in_registers(xsimd::batch<float, Arch>* block) {
+#if defined(__aarch64__)
+  static_assert(std::is_same_v<Arch, xsimd::neon64>, "one transpose per instruction set");
+  // TRN1/TRN2 on 32-bit lanes pair rows 0-1 and 2-3 (pairs0 = a0 b0 a2 b2, pairs1 = a1 b1 a3 b3),
+  // then on 64-bit lanes join the pairs: two rounds, 8 instructions for 16 elements.
+  const float32x4_t pairs0 = vtrn1q_f32(block[0], block[1]), pairs1 = vtrn2q_f32(block[0], block[1]);
+  const float32x4_t pairs2 = vtrn1q_f32(block[2], block[3]), pairs3 = vtrn2q_f32(block[2], block[3]);
+  const auto as_halves = [](float32x4_t v) { return vreinterpretq_f64_f32(v); };
+  block[0] = vreinterpretq_f32_f64(vtrn1q_f64(as_halves(pairs0), as_halves(pairs2)));
+  block[1] = vreinterpretq_f32_f64(vtrn1q_f64(as_halves(pairs1), as_halves(pairs3)));
+  block[2] = vreinterpretq_f32_f64(vtrn2q_f64(as_halves(pairs0), as_halves(pairs2)));
+  block[3] = vreinterpretq_f32_f64(vtrn2q_f64(as_halves(pairs1), as_halves(pairs3)));
+#else
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
     __m512 pairs[16], quads[16];
     for (int k = 0; k < 8; ++k) {
@@ -72,6 +88,7 @@ inline void transpose_in_registers(xsimd::batch<float, Arch>* block) {
     block[2] = _mm_movelh_ps(pair1, pair3);
     block[3] = _mm_movehl_ps(pair3, pair1);
   }
+#endif
 }
 
 }  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE

@@ -2,7 +2,11 @@
 // for the softmax and the logit soft-cap.
 #pragma once
 
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include <cstddef>
 #include <type_traits>
@@ -17,16 +21,20 @@ namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 // avx512f, xsimd::fma is the generic a * b + c, one FMA instruction only if the compiler
 // contracts it (GCC by default; not under -ffp-contract=off, where the AVX-512 kernels lose
 // much of their speed: docs/tuning.md). This one is vfmadd on AVX-512 whatever the compiler's settings; SSE2 has
-// no FMA and multiplies, then adds.
+// no FMA and multiplies, then adds. On NEON xsimd::fma is FMLA (vfmaq_f32), fused.
 template <class Arch>
 inline xsimd::batch<float, Arch> multiply_add(xsimd::batch<float, Arch> a,
                                               xsimd::batch<float, Arch> b,
                                               xsimd::batch<float, Arch> c) {
+#if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
     return _mm512_fmadd_ps(a, b, c);
   } else {
     return xsimd::fma(a, b, c);
   }
+#else
+  return xsimd::fma(a, b, c);
+#endif
 }
 
 // c[0]·x^(N-1) + c[1]·x^(N-2) + ... + c[N-1] by Horner's rule: one FMA a coefficient.
@@ -49,9 +57,12 @@ inline xsimd::batch<float, Arch> scale_by_power_of_two(xsimd::batch<float, Arch>
                                                        xsimd::batch_bool<float, Arch> underflow) {
   using Floats = xsimd::batch<float, Arch>;
   using Ints = xsimd::batch<int32_t, Arch>;
+#if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
     return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~underflow.data), p, n);
-  } else {
+  } else
+#endif
+  {
     const Ints biased_exponent = (xsimd::to_int(n) + Ints(127)) << 23;
     return xsimd::select(underflow, Floats(0.0f), p * xsimd::bitwise_cast<Floats>(biased_exponent));
   }
@@ -107,11 +118,18 @@ inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   // x as the second operand of max: a NaN x passes through (MAXPS returns it).
   const Floats bounded = xsimd::max(Floats(-127.0f), x);
   Floats n;
+#if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
     n = _mm512_roundscale_ps(bounded, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   } else {
     n = xsimd::nearbyint(bounded);
   }
+#else
+  // FRINTN: to nearest, ties to even, whatever FPCR's rounding mode (xsimd 8.1 has no neon64
+  // nearbyint of its own and would take its generic one).
+  static_assert(std::is_same_v<Arch, xsimd::neon64>, "AArch64 registers NEON only");
+  n = vrndnq_f32(bounded);
+#endif
   // f is exact: bounded and n are within 1/2 of each other (NaN for x = +inf or NaN).
   const Floats f = bounded - n;
   static constexpr float kCoefficients[] = {1.535336188319500e-4f, 1.339887440266574e-3f,

@@ -48,7 +48,8 @@ static int last_error_mentions(const char *text) { return strstr(simdattn_last_e
 
 static void check_identity(void) {
   const char *isa = simdattn_active_isa();
-  CHECK(strcmp(isa, "sse2") == 0 || strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0,
+  CHECK(strcmp(isa, "sse2") == 0 || strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0 ||
+            strcmp(isa, "neon") == 0,
         "active isa '%s'", isa);
   int major, minor, patch;
   CHECK(sscanf(simdattn_version(), "%d.%d.%d", &major, &minor, &patch) == 3, "version '%s'",
