@@ -3,7 +3,7 @@
 // computation hid. Run it as, e.g.,
 //   OMP_NUM_THREADS=2 mpirun -np 1 build/examples/simdattn_context_parallel_decode
 //   OMP_NUM_THREADS=1 mpirun -np 2 build/examples/simdattn_context_parallel_decode
-// Shapes: decode_gqa and a `long`-like prefill of ../shared/bench-shapes.md (the prefill shortened
+// Shapes: decode_gqa and a `long`-like prefill of docs/bench-shapes.md (the prefill shortened
 // to 4096 positions so that it runs in seconds on 2 cores).
 #include <mpi.h>
 
