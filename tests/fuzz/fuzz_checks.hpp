@@ -48,7 +48,9 @@ inline double max_finite_magnitude(const FuzzTensor& t) {
 
 // max over (b, h, i, j) of Σ_d |q_id · k_jd| over the finite products, for q [B,Hq,Sq,D] and
 // k [B,Hkv,Sk,D] (rows with a non-finite product are NaN or excluded in both results alike).
-inline double dot_magnitude(const FuzzTensor& q, const FuzzTensor& k) {
+// every_key_batch: each query batch meets every batch of k instead of its own, as a query of a
+// packed batch may read any block of a paged pool (a bound, not the exact pairs).
+inline double dot_magnitude(const FuzzTensor& q, const FuzzTensor& k, bool every_key_batch = false) {
   const ConstTensorView qv = q.view(), kv = k.view();
   if (qv.shape[1] == 0 || kv.shape[1] == 0) return 0.0;
   const int64_t group = qv.shape[1] / kv.shape[1];
@@ -56,14 +58,15 @@ inline double dot_magnitude(const FuzzTensor& q, const FuzzTensor& k) {
   for (int64_t b = 0; b < qv.shape[0]; ++b)
     for (int64_t h = 0; h < qv.shape[1]; ++h)
       for (int64_t i = 0; i < qv.shape[2]; ++i)
-        for (int64_t j = 0; j < kv.shape[2]; ++j) {
-          double sum = 0.0;
-          for (int64_t d = 0; d < qv.shape[3]; ++d) {
-            const double term = std::fabs(double(qv.row(b, h, i)[d]) * double(kv.row(b, h / group, j)[d]));
-            if (std::isfinite(term)) sum += term;
+        for (int64_t kb = every_key_batch ? 0 : b; kb < (every_key_batch ? kv.shape[0] : b + 1); ++kb)
+          for (int64_t j = 0; j < kv.shape[2]; ++j) {
+            double sum = 0.0;
+            for (int64_t d = 0; d < qv.shape[3]; ++d) {
+              const double term = std::fabs(double(qv.row(b, h, i)[d]) * double(kv.row(kb, h / group, j)[d]));
+              if (std::isfinite(term)) sum += term;
+            }
+            largest = std::max(largest, sum);
           }
-          largest = std::max(largest, sum);
-        }
   return largest;
 }
 

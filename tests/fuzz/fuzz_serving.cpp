@@ -134,37 +134,18 @@ AttentionOptions oracle_options(const BatchOptions& o, const BatchOutputs& t, st
   return options;
 }
 
-// max over every query row and every key row the query's head may read (any sequence, any block:
-// a bound, not the exact pairs) of scale · Σ_d |q_d · k_d| over the finite products.
-double largest_dot(const FuzzTensor& q, const FuzzTensor& k) {
-  const ConstTensorView qv = q.view(), kv = k.view();
-  if (qv.shape[1] == 0 || kv.shape[1] == 0) return 0.0;
-  const int64_t group = qv.shape[1] / kv.shape[1];
-  double largest = 0.0;
-  for (int64_t h = 0; h < qv.shape[1]; ++h)
-    for (int64_t i = 0; i < qv.shape[2]; ++i)
-      for (int64_t block = 0; block < kv.shape[0]; ++block)
-        for (int64_t j = 0; j < kv.shape[2]; ++j) {
-          double sum = 0.0;
-          for (int64_t d = 0; d < qv.shape[3]; ++d) {
-            const double term = std::fabs(double(qv.row(0, h, i)[d]) * double(kv.row(block, h / group, j)[d]));
-            if (std::isfinite(term)) sum += term;
-          }
-          largest = std::max(largest, sum);
-        }
-  return largest;
-}
 
 // out and lse against the oracle's, within test_support.hpp's bounds for the longest sequence:
-// logits up to scale · largest_dot (capped by the soft-cap), plus the ALiBi distance (at most
-// total_q + max_keys) and the largest finite mask value; a sink is one more logit and term.
+// logits up to scale · dot_magnitude over every block (capped by the soft-cap), plus the ALiBi
+// distance (at most total_q + max_keys) and the largest finite mask value; a sink is one more
+// logit and term.
 void expect_batch_close(const char* function, const BatchOptions& o, const BatchOutputs& t,
                         const FuzzTensor& q, const FuzzTensor& k, const FuzzTensor& v, const FuzzTensor& out,
                         const std::vector<float>& expected_out, const std::vector<float>& expected_lse,
                         int64_t max_keys) {
   const int64_t head_dim = q.c.shape[3];
   const double scale = o.c.scale != 0.0f ? std::fabs(o.c.scale) : 1.0 / std::sqrt(double(float(head_dim)));
-  double logits = scale * largest_dot(q, k);
+  double logits = scale * dot_magnitude(q, k, /*every_key_batch=*/true);
   if (o.c.softcap > 0.0f) logits = std::min(logits, double(o.c.softcap));
   double steepest = 0.0;
   for (float slope : o.slopes) steepest = std::max(steepest, std::fabs(double(slope)));
