@@ -345,9 +345,6 @@ TEST(CollectiveErrors, EveryRankThrowsAndNothingIsWritten) {
                                     seq_range(in.v.in(), first, count), first, out.view, scaled);
   }, out, "rank " + std::to_string(ranks - 1) + ": simdattn::attention: options.k_scale");
   // Ring: a zigzag layout over shards that are not 2 equal chunks.
-  Tensor ring_out(p.B, p.Hq, count, p.Dv);
-  ring_out.fill(7.0f);
-  const Tensor q_rows = gather_rows(in.q, {{0, count}});
   const int64_t odd_rows = ranks == 1 ? 3 : count;
   if (ranks > 1 || odd_rows % 2 == 1) {
     Tensor q_odd(p.B, p.Hq, odd_rows, p.D), out_odd(p.B, p.Hq, odd_rows, p.Dv);
