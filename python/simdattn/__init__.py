@@ -24,10 +24,11 @@ from typing import Any, Optional, Sequence, Tuple
 
 from . import _attention
 from . import _convert
+from . import _serving
 from . import _simdattn
 from . import reference
 
-__all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "merge_attention_states",
+__all__ = ["attention", "attention_varlen", "attention_paged", "qk_scores", "softmax_rows", "weights_v", "merge_attention_states",
            "convert", "quantize_rows", "reference", "active_isa", "__version__"]
 
 __version__: str = _simdattn.version()
@@ -46,7 +47,7 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               sink_tokens: int = 0, return_lse: bool = False, return_weights: bool = False,
               out: Any = None, num_threads: int = 0, algorithm: str = "auto",
               layout: str = "bhsd", k_scale: Any = None, v_scale: Any = None,
-              out_dtype: Any = None) -> Any:
+              out_dtype: Any = None, shard: Optional[Tuple[int, int]] = None) -> Any:
     """softmax(scale · q·kᵀ + masks) · v, for every batch entry and query head.
 
     Arrays: q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv] with layout="bhsd", or
@@ -95,6 +96,15 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
       num_threads: OpenMP threads; 0 is OpenMP's default.
       algorithm: "auto", "composed" (materialise score blocks) or "fused" (online softmax).
       layout: "bhsd" or "bshd", for q, k, v and out.
+      shard: (key_offset, diagonal_shift) when these keys (and queries) are a shard of a longer
+        sequence whose keys are split across calls or machines: key row j is the sequence's
+        key key_offset + j, and query i's diagonal is i + off + diagonal_shift, off measured
+        over the sequence (0 under "top_left", else kv_lengths[b] or key_offset + Sk, minus
+        Sq). Causal, window, ALiBi, sink_tokens and kv_lengths then count sequence positions
+        (kv_lengths[b] may exceed key_offset + Sk). A shard of the queries, rows [q0, q0 + Sq)
+        of Sq_total, passes diagonal_shift = q0 under "top_left" and q0 + Sq - Sq_total
+        otherwise. Merge the shards' (out, lse) with merge_attention_states(). None: the
+        keys are the whole sequence.
 
     Returns out ([B, Hq, Sq, Dv] in the layout of q), or a tuple (out, lse), (out, weights) or
     (out, lse, weights) when asked for. A row that sees no key is zeros. Results have the kind
@@ -104,7 +114,73 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
     return _attention.attention("simdattn.attention", False, q, k, v, scale, causal, window, mask,
                                 kv_lengths, softcap, alibi_slopes, return_lse, return_weights,
                                 out, num_threads, algorithm, layout, k_scale, v_scale, out_dtype,
-                                sinks, sink_tokens)
+                                sinks, sink_tokens, shard)
+
+
+def attention_varlen(q: Any, k: Any, v: Any, cu_seqlens_q: Any, cu_seqlens_k: Any, *,
+                     scale: Optional[float] = None, causal: Optional[str] = None,
+                     window: Optional[Tuple[Optional[int], Optional[int]]] = None,
+                     mask: Any = None, softcap: float = 0.0, alibi_slopes: Any = None,
+                     sinks: Any = None, sink_tokens: int = 0, return_lse: bool = False,
+                     out: Any = None, num_threads: int = 0, algorithm: str = "auto",
+                     k_scale: Any = None, v_scale: Any = None, out_dtype: Any = None) -> Any:
+    """attention() over a packed batch of sequences of different lengths, as
+    flash_attn_varlen_func takes it: no padding, one call.
+
+    q [total_q, Hq, D], k [total_k, Hkv, D] and v [total_k, Hkv, Dv] hold the batch's sequences
+    one after another (dtypes, strides and kinds as in attention()). cu_seqlens_q and
+    cu_seqlens_k ([batch + 1] integers, from 0, never decreasing, ending at total_q and
+    total_k): sequence b's queries are rows cu_seqlens_q[b] to cu_seqlens_q[b + 1] - 1 of q, its
+    keys those rows of cu_seqlens_k in k and v. A sequence may be empty.
+
+    Every option of attention() applies to each sequence as if it were called alone: causal
+    and the window align per sequence (bottom_right: its last query sees its last key), ALiBi
+    counts its positions. mask broadcasts to [Hq, total_q, max_k] (max_k the longest
+    sequence's keys, read at each sequence's own key indices; leading size-1 dimensions
+    allowed). k_scale and v_scale (int8 k and v) are [total_k, Hkv, G]. No kv_lengths (the
+    cu_seqlens say it) and no weights (call attention() per sequence for them).
+
+    Returns out [total_q, Hq, Dv], or (out, lse) with return_lse, lse float32 [Hq, total_q] (as
+    flash_attn_varlen_func's softmax_lse). The result does not depend on num_threads."""
+    return _serving.attention_varlen(
+        "simdattn.attention_varlen", False, q, k, v, cu_seqlens_q, cu_seqlens_k, scale=scale,
+        causal=causal, window=window, mask=mask, softcap=softcap, alibi_slopes=alibi_slopes,
+        sinks=sinks, sink_tokens=sink_tokens, return_lse=return_lse, out=out,
+        num_threads=num_threads, algorithm=algorithm, k_scale=k_scale, v_scale=v_scale,
+        out_dtype=out_dtype)
+
+
+def attention_paged(q: Any, k_cache: Any, v_cache: Any, block_table: Any, seq_lens: Any,
+                    cu_seqlens_q: Any = None, *, scale: Optional[float] = None,
+                    causal: Optional[str] = None,
+                    window: Optional[Tuple[Optional[int], Optional[int]]] = None,
+                    mask: Any = None, softcap: float = 0.0, alibi_slopes: Any = None,
+                    sinks: Any = None, sink_tokens: int = 0, return_lse: bool = False,
+                    out: Any = None, num_threads: int = 0, algorithm: str = "auto",
+                    k_scale: Any = None, v_scale: Any = None, out_dtype: Any = None,
+                    layout: str = "bhsd") -> Any:
+    """Packed queries over a paged K/V cache (vLLM's block tables): decoding, and chunked
+    prefill against what is already cached.
+
+    k_cache [num_blocks, Hkv, block_size, D] and v_cache [num_blocks, Hkv, block_size, Dv]
+    (layout="bshd": [num_blocks, block_size, Hkv, D]) are pools of fixed-size blocks, in
+    float32, bfloat16, float16, or int8 with k_scale and v_scale of the pools' shape with G
+    as the last dimension. block_table [batch, blocks_per_sequence] (integers): sequence b's
+    key j lies in block block_table[b, j // block_size], row j % block_size; blocks may be
+    shared between sequences and appear in any order, and entries past a sequence's last block
+    are not read. seq_lens [batch]: the keys cached for each sequence, its current chunk's own
+    queries' keys included.
+
+    q [total_q, Hq, D] packs each sequence's queries, cu_seqlens_q ([batch + 1], as in
+    attention_varlen) saying where; None means one query per sequence (decoding). A sequence's
+    queries are the last of its seq_lens[b] positions: causal and the window align
+    bottom-right per sequence. Options, results and lse as attention_varlen."""
+    return _serving.attention_paged(
+        "simdattn.attention_paged", False, q, k_cache, v_cache, block_table, seq_lens,
+        cu_seqlens_q, scale=scale, causal=causal, window=window, mask=mask, softcap=softcap,
+        alibi_slopes=alibi_slopes, sinks=sinks, sink_tokens=sink_tokens,
+        return_lse=return_lse, out=out, num_threads=num_threads, algorithm=algorithm,
+        k_scale=k_scale, v_scale=v_scale, out_dtype=out_dtype, layout=layout)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,

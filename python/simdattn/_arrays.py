@@ -160,6 +160,36 @@ def float32_vector(function: str, name: str, values: Any, length: int) -> np.nda
     return _vector(function, name, values, length, np.float32, "fiu", "real numbers")
 
 
+_INT32_RANGE = (-2**31, 2**31 - 1)
+
+
+def int32_array(function: str, name: str, values: Any, ndim: int, meaning: str) -> np.ndarray:
+    """The serving layouts' index arrays (cu_seqlens, seq_lens, block_table) as contiguous int32,
+    as the library reads them: any integer array, tensor or nested sequence of `ndim` dimensions
+    (`meaning` names them in the message). A value outside int32 is a ValueError, never wrapped.
+    An array that is already contiguous int32 NumPy is passed on as is."""
+    tensor_type = _torch_tensor_type()
+    if tensor_type is not None and isinstance(values, tensor_type):
+        torch = sys.modules["torch"]
+        if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+            raise TypeError(f"{function}: {name} must hold integers, got dtype "
+                            f"{str(values.dtype).replace('torch.', '')}")
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
+        raise TypeError(f"{function}: {name} must hold integers, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{function}: {name} must have {ndim} dimension{'s' * (ndim > 1)} "
+                         f"{meaning}, got shape {array.shape}")
+    if array.dtype != np.int32 and array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < _INT32_RANGE[0] or high > _INT32_RANGE[1]:
+            bad = low if low < _INT32_RANGE[0] else high
+            raise ValueError(f"{function}: {name} must hold int32 values, in [{_INT32_RANGE[0]}, "
+                             f"{_INT32_RANGE[1]}], got {bad}")
+    return np.ascontiguousarray(array, dtype=np.int32)
+
+
 def _vector(function: str, name: str, values: Any, length: int, dtype: Any, kinds: str,
             meaning: str) -> np.ndarray:
     tensor_type = _torch_tensor_type()

@@ -56,6 +56,17 @@ def _integer(function: str, name: str, value: Any) -> int:
                         f"{value!r}") from None
 
 
+def _shard(function: str, shard: Any) -> Tuple[int, int]:
+    """shard=(key_offset, diagonal_shift): two ints (the library bounds them)."""
+    try:
+        key_offset, diagonal_shift = shard
+    except (TypeError, ValueError):
+        raise ValueError(f"{function}: shard must be a pair (key_offset, diagonal_shift), got "
+                         f"{shard!r}") from None
+    return (_integer(function, "shard key_offset", key_offset),
+            _integer(function, "shard diagonal_shift", diagonal_shift))
+
+
 def _threads(function: str, num_threads: Any) -> int:
     if isinstance(num_threads, bool) or not isinstance(num_threads, int):
         raise TypeError(f"{function}: num_threads must be an int, got "
@@ -74,8 +85,8 @@ def _new_output(function: str, kind: str, shape: Tuple[int, ...], like: Any,
     return _arrays.empty(kind, shape, dtype)
 
 
-def _given_output(function: str, out: Any, kind: str, out_dtype: Any) -> None:
-    _arrays.check_array(function, "out", out, kind)
+def _given_output(function: str, out: Any, kind: str, out_dtype: Any, ndim: int = 4) -> None:
+    _arrays.check_array(function, "out", out, kind, ndim=ndim)
     _arrays.check_writable(function, "out", out, kind)
     if out_dtype is not None:
         raise ValueError(f"{function}: give out or out_dtype, not both (out's dtype is the "
@@ -87,7 +98,7 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
               alibi_slopes: Any, return_lse: bool, return_weights: bool, out: Any,
               num_threads: int, algorithm: str, layout: str, k_scale: Any = None,
               v_scale: Any = None, out_dtype: Any = None, sinks: Any = None,
-              sink_tokens: Any = 0) -> Any:
+              sink_tokens: Any = 0, shard: Any = None) -> Any:
     # Positional parameters: keyword passing through two layers costs about a microsecond.
     arrays = (q, k, v) if out is None else (q, k, v, out)
     plain = mask is None and k_scale is None and v_scale is None and out_dtype is None
@@ -143,12 +154,14 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
         sink_tokens = _integer(function, "sink_tokens", sink_tokens)
     if scale is not None:
         scale = float(scale)
+    if shard is not None:
+        shard = _shard(function, shard)
 
     if kind == "numpy":
         _simdattn.attention(reference, q, k, v, out, scale, causal_code, window_left,
                             window_right, mask, kv_lengths, float(softcap), alibi_slopes, lse,
                             weights, num_threads, algorithm_code, layout_code, k_scale, v_scale,
-                            sinks, sink_tokens)
+                            sinks, sink_tokens, shard)
     else:
         to_core = _arrays.for_core
         _simdattn.attention(reference, to_core(q, kind), to_core(k, kind), to_core(v, kind),
@@ -159,7 +172,7 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
                             algorithm_code, layout_code,
                             None if k_scale is None else to_core(k_scale, kind),
                             None if v_scale is None else to_core(v_scale, kind), sinks,
-                            sink_tokens)
+                            sink_tokens, shard)
     if not return_lse and not return_weights:
         return out
     extras = tuple(array for array in (lse, weights) if array is not None)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence, Tuple
 
 from . import _attention
+from . import _serving
 from . import _simdattn
 
-__all__ = ["attention", "qk_scores", "softmax_rows", "weights_v", "merge_attention_states",
+__all__ = ["attention", "attention_varlen", "attention_paged", "qk_scores", "softmax_rows", "weights_v", "merge_attention_states",
            "dot_product", "softmax", "softmax_naive", "weighted_sum", "single_query_attention"]
 
 
@@ -22,13 +23,48 @@ def attention(q: Any, k: Any, v: Any, *, scale: Optional[float] = None,
               alibi_slopes: Optional[Sequence[float]] = None, sinks: Any = None,
               sink_tokens: int = 0, return_lse: bool = False, return_weights: bool = False,
               out: Any = None, layout: str = "bhsd", k_scale: Any = None, v_scale: Any = None,
-              out_dtype: Any = None) -> Any:
+              out_dtype: Any = None, shard: Optional[Tuple[int, int]] = None) -> Any:
     """The oracle of simdattn.attention: same arguments (no num_threads, no algorithm), same
     results, computed in double and rounded once."""
     return _attention.attention("simdattn.reference.attention", True, q, k, v, scale, causal,
                                 window, mask, kv_lengths, softcap, alibi_slopes, return_lse,
                                 return_weights, out, 0, "auto", layout, k_scale, v_scale,
-                                out_dtype, sinks, sink_tokens)
+                                out_dtype, sinks, sink_tokens, shard)
+
+
+def attention_varlen(q: Any, k: Any, v: Any, cu_seqlens_q: Any, cu_seqlens_k: Any, *,
+                     scale: Optional[float] = None, causal: Optional[str] = None,
+                     window: Optional[Tuple[Optional[int], Optional[int]]] = None,
+                     mask: Any = None, softcap: float = 0.0, alibi_slopes: Any = None,
+                     sinks: Any = None, sink_tokens: int = 0, return_lse: bool = False,
+                     out: Any = None, k_scale: Any = None, v_scale: Any = None,
+                     out_dtype: Any = None) -> Any:
+    """The oracle of simdattn.attention_varlen: each sequence unpacked and computed by the
+    reference attention."""
+    return _serving.attention_varlen(
+        "simdattn.reference.attention_varlen", True, q, k, v, cu_seqlens_q, cu_seqlens_k,
+        scale=scale, causal=causal, window=window, mask=mask, softcap=softcap,
+        alibi_slopes=alibi_slopes, sinks=sinks, sink_tokens=sink_tokens, return_lse=return_lse,
+        out=out, num_threads=0, algorithm="auto", k_scale=k_scale, v_scale=v_scale,
+        out_dtype=out_dtype)
+
+
+def attention_paged(q: Any, k_cache: Any, v_cache: Any, block_table: Any, seq_lens: Any,
+                    cu_seqlens_q: Any = None, *, scale: Optional[float] = None,
+                    causal: Optional[str] = None,
+                    window: Optional[Tuple[Optional[int], Optional[int]]] = None,
+                    mask: Any = None, softcap: float = 0.0, alibi_slopes: Any = None,
+                    sinks: Any = None, sink_tokens: int = 0, return_lse: bool = False,
+                    out: Any = None, k_scale: Any = None, v_scale: Any = None,
+                    out_dtype: Any = None, layout: str = "bhsd") -> Any:
+    """The oracle of simdattn.attention_paged: each sequence's pages gathered and computed by
+    the reference attention."""
+    return _serving.attention_paged(
+        "simdattn.reference.attention_paged", True, q, k_cache, v_cache, block_table, seq_lens,
+        cu_seqlens_q, scale=scale, causal=causal, window=window, mask=mask, softcap=softcap,
+        alibi_slopes=alibi_slopes, sinks=sinks, sink_tokens=sink_tokens,
+        return_lse=return_lse, out=out, num_threads=0, algorithm="auto", k_scale=k_scale,
+        v_scale=v_scale, out_dtype=out_dtype, layout=layout)
 
 
 def qk_scores(q: Any, k: Any, *, scale: Optional[float] = None, out: Any = None,

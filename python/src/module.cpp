@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
 
 #include "array_views.hpp"
@@ -79,6 +81,7 @@ struct AttentionArguments {
   std::optional<InputArray> v_scale;
   std::optional<Slopes> sinks;
   int64_t sink_tokens = 0;
+  std::optional<std::pair<int64_t, int64_t>> shard;  // (key_offset, diagonal_shift)
 };
 
 // A per-head option array (alibi_slopes, sinks): one entry per head, as `heads` counts them.
@@ -119,9 +122,11 @@ ConstTensorView lse_input_view(const InputArray& array, const char* function,
   return as_lse_view(float_input_view(array, function, name.c_str(), 3));
 }
 
-void run_attention(bool reference, const InputArray& q, const InputArray& k, const InputArray& v,
-                   const OutputArray& out, const AttentionArguments& arguments, Layout layout) {
-  const char* function = reference ? "simdattn.reference.attention" : "simdattn.attention";
+// The options every entry shares (attention, attention_varlen, attention_paged): all but the
+// per-layout arrays (kv_lengths, lse, weights, the scales), which each entry views itself.
+// `heads` is q's number of heads, which alibi_slopes and sinks must match.
+AttentionOptions common_options(const AttentionArguments& arguments, const char* function,
+                                int64_t heads) {
   AttentionOptions options;
   options.scale = arguments.scale;
   options.causal = static_cast<Causal>(arguments.causal);
@@ -130,8 +135,20 @@ void run_attention(bool reference, const InputArray& q, const InputArray& k, con
   options.softcap = arguments.softcap;
   options.num_threads = arguments.num_threads;
   options.algorithm = static_cast<Algorithm>(arguments.algorithm);
-  const AnyConstTensorView q_view = input_view(q, function, "q", 4, layout);
   if (arguments.mask) options.mask = input_view(*arguments.mask, function, "mask", 1);
+  options.alibi_slopes =
+      per_head(arguments.alibi_slopes, function, "alibi_slopes", heads, "the query heads");
+  options.sinks = per_head(arguments.sinks, function, "sinks", heads, "the query heads");
+  options.sink_tokens = arguments.sink_tokens;
+  if (arguments.shard) options.shard = KeyShard{arguments.shard->first, arguments.shard->second};
+  return options;
+}
+
+void run_attention(bool reference, const InputArray& q, const InputArray& k, const InputArray& v,
+                   const OutputArray& out, const AttentionArguments& arguments, Layout layout) {
+  const char* function = reference ? "simdattn.reference.attention" : "simdattn.attention";
+  const AnyConstTensorView q_view = input_view(q, function, "q", 4, layout);
+  AttentionOptions options = common_options(arguments, function, q_view.heads());
   if (arguments.kv_lengths) {
     if (static_cast<int64_t>(arguments.kv_lengths->shape(0)) != q_view.batch()) {
       throw std::invalid_argument(std::string(function) + ": kv_lengths must have " +
@@ -140,10 +157,6 @@ void run_attention(bool reference, const InputArray& q, const InputArray& k, con
     }
     options.kv_lengths = arguments.kv_lengths->data();
   }
-  options.alibi_slopes =
-      per_head(arguments.alibi_slopes, function, "alibi_slopes", q_view.heads(), "the query heads");
-  options.sinks = per_head(arguments.sinks, function, "sinks", q_view.heads(), "the query heads");
-  options.sink_tokens = arguments.sink_tokens;
   if (arguments.lse) options.lse = lse_view(*arguments.lse, function);
   if (arguments.weights) {
     options.weights = float_output_view(*arguments.weights, function, "weights", 4);
@@ -175,6 +188,193 @@ std::optional<ConstTensorView> scales_view(const std::optional<InputArray>& scal
   if (!scales) return std::nullopt;
   return float_input_view(*scales, function, name, 4, layout);
 }
+
+// --- The serving layouts: packed batches (attention_varlen) and paged caches (attention_paged) ---
+
+// cu_seqlens and seq_lens, and the block table: int32 as the library reads them, already
+// converted (and range-checked) by the package.
+using Int32Vector = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using BlockTable = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
+// A packed array [total, heads, dim] (flash_attn_varlen_func's q, k, v, out and the int8
+// scales [total, heads, groups]) as the library's view [1, heads, total, dim].
+template <class View>
+View packed(View view) {  // view: the array padded to [1, total, heads, dim]
+  std::swap(view.shape[1], view.shape[2]);
+  std::swap(view.strides[1], view.strides[2]);
+  return view;
+}
+
+template <class Array>
+void expect_packed_rank(const Array& array, const char* function, const char* name,
+                        const char* dimensions) {
+  if (array.ndim() != 3) {
+    throw std::invalid_argument(std::string(function) + ": " + name + " must have 3 dimensions " +
+                                dimensions + ", got " + std::to_string(array.ndim()));
+  }
+}
+
+AnyConstTensorView packed_input(const InputArray& array, const char* function, const char* name) {
+  expect_packed_rank(array, function, name, "[total, heads, head_dim]");
+  return packed(input_view(array, function, name, 3));
+}
+
+AnyTensorView packed_output(const OutputArray& array, const char* function) {
+  expect_packed_rank(array, function, "out", "[total_q, Hq, Dv]");
+  return packed(output_view(array, function, "out", 3));
+}
+
+ConstTensorView packed_scales(const InputArray& array, const char* function, const char* name) {
+  expect_packed_rank(array, function, name, "[total_k, Hkv, groups]");
+  return packed(float_input_view(array, function, name, 3));
+}
+
+// The lse of a packed call: float32 [Hq, total_q], seen as the library's [1, Hq, total_q, 1].
+TensorView packed_lse(const OutputArray& array, const char* function) {
+  if (array.ndim() != 2) {
+    throw std::invalid_argument(std::string(function) + ": lse must have 2 dimensions [Hq, " +
+                                "total_q], got " + std::to_string(array.ndim()));
+  }
+  return as_lse_view(float_output_view(array, function, "lse", 2));  // padded: [1, 1, Hq, total_q]
+}
+
+// The library numbers the dimensions of its [1, heads, total, dim] views; say how they map to
+// the packed arrays.
+[[noreturn]] void rethrow_with_packing(const std::invalid_argument& error) {
+  throw std::invalid_argument(
+      std::string(error.what()) +
+      " (dimensions are numbered as in the [1, heads, total, head_dim] view of the packed "
+      "[total, heads, head_dim] arrays: the view's dimensions 1, 2 and 3 are the array's 1, 0 "
+      "and 2)");
+}
+
+void expect_entries(const char* function, const char* name, size_t actual, size_t expected,
+                    const char* meaning) {
+  if (actual != expected) {
+    throw std::invalid_argument(std::string(function) + ": " + name + " must have " +
+                                std::to_string(expected) + " entries (" + meaning + "), got " +
+                                std::to_string(actual));
+  }
+}
+
+// Arguments a packed call does not take, refused with the function's name (the package never
+// passes them; this guards the core's own contract).
+void expect_plain_arguments(const AttentionArguments& arguments, const char* function) {
+  if (arguments.kv_lengths || arguments.weights || arguments.shard) {
+    throw std::invalid_argument(std::string(function) +
+                                ": kv_lengths, weights and shard are not taken by packed calls");
+  }
+}
+
+void run_attention_varlen(bool reference, const InputArray& q, const InputArray& k,
+                          const InputArray& v, const OutputArray& out,
+                          const Int32Vector& cu_seqlens_q, const Int32Vector& cu_seqlens_k,
+                          const AttentionArguments& arguments) {
+  const char* function =
+      reference ? "simdattn.reference.attention_varlen" : "simdattn.attention_varlen";
+  expect_plain_arguments(arguments, function);
+  const AnyConstTensorView q_view = packed_input(q, function, "q");
+  AttentionOptions options = common_options(arguments, function, q_view.heads());
+  if (arguments.lse) options.lse = packed_lse(*arguments.lse, function);
+  if (arguments.k_scale) options.k_scale = packed_scales(*arguments.k_scale, function, "k_scale");
+  if (arguments.v_scale) options.v_scale = packed_scales(*arguments.v_scale, function, "v_scale");
+  const AnyConstTensorView k_view = packed_input(k, function, "k");
+  const AnyConstTensorView v_view = packed_input(v, function, "v");
+  const AnyTensorView out_view = packed_output(out, function);
+  if (cu_seqlens_q.shape(0) < 1) {
+    throw std::invalid_argument(std::string(function) +
+                                ": cu_seqlens_q must have batch + 1 >= 1 entries, got 0");
+  }
+  const auto batch = static_cast<int64_t>(cu_seqlens_q.shape(0)) - 1;
+  expect_entries(function, "cu_seqlens_k", cu_seqlens_k.shape(0), cu_seqlens_q.shape(0),
+                 "batch + 1, as cu_seqlens_q");
+  try {
+    nb::gil_scoped_release release;
+    if (reference) {
+      simdattn::reference::attention_varlen(q_view, k_view, v_view, out_view, cu_seqlens_q.data(),
+                                            cu_seqlens_k.data(), batch, options);
+    } else {
+      simdattn::attention_varlen(q_view, k_view, v_view, out_view, cu_seqlens_q.data(),
+                                 cu_seqlens_k.data(), batch, options);
+    }
+  } catch (const std::invalid_argument& error) {
+    rethrow_with_packing(error);
+  }
+}
+
+// The library names the paged cache's parts as fields of PagedCache; the package's arguments
+// have their own names.
+[[noreturn]] void rethrow_paged(const std::invalid_argument& error, Layout pool_layout) {
+  std::string message = error.what();
+  static const std::pair<const char*, const char*> names[] = {
+      {"cache.k_scale_pages", "k_scale"},   {"cache.v_scale_pages", "v_scale"},
+      {"cache.k_pages", "k_cache"},         {"cache.v_pages", "v_cache"},
+      {"cache.block_table", "block_table"}, {"cache.seq_lens", "seq_lens"},
+      {"cache.blocks_per_sequence", "block_table.shape[1]"}};
+  for (const auto& [field, argument] : names) {
+    const std::string from = field;
+    for (size_t at = message.find(from); at != std::string::npos;
+         at = message.find(from, at + std::string(argument).size())) {
+      message.replace(at, from.size(), argument);
+    }
+  }
+  // Checks shared with attention() call the pools k and v.
+  static const std::regex pool(R"((^|[^A-Za-z0-9_])([kv])\.(shape|dtype|strides))");
+  message = std::regex_replace(message, pool, "$1$2_cache.$3");
+  // Say how dimensions are numbered where the message numbers some.
+  std::string notes;
+  if (message.find("q.") != std::string::npos || message.find("out.") != std::string::npos) {
+    notes = "q and out are packed [total_q, heads, head_dim] arrays, numbered as in the view "
+            "[1, heads, total_q, head_dim]";
+  }
+  if (pool_layout == Layout::bshd && (message.find("_cache.") != std::string::npos ||
+                                      message.find("_scale") != std::string::npos)) {
+    notes += std::string(notes.empty() ? "" : "; ") +
+             "the pools and their scales are numbered as [num_blocks, Hkv, block_size, "
+             "head_dim], the array's dimensions 2 and 1 with layout='bshd'";
+  }
+  throw std::invalid_argument(notes.empty() ? message : message + " (" + notes + ")");
+}
+
+void run_attention_paged(bool reference, const InputArray& q, const InputArray& k_cache,
+                         const InputArray& v_cache, const BlockTable& block_table,
+                         const Int32Vector& seq_lens, const Int32Vector& cu_seqlens_q,
+                         const OutputArray& out, const AttentionArguments& arguments,
+                         int32_t layout_code) {
+  const Layout pool_layout = layout_of(layout_code);
+  const char* function =
+      reference ? "simdattn.reference.attention_paged" : "simdattn.attention_paged";
+  expect_plain_arguments(arguments, function);
+  const AnyConstTensorView q_view = packed_input(q, function, "q");
+  AttentionOptions options = common_options(arguments, function, q_view.heads());
+  if (arguments.lse) options.lse = packed_lse(*arguments.lse, function);
+  PagedCache cache;
+  cache.k_pages = input_view(k_cache, function, "k_cache", 4, pool_layout);
+  cache.v_pages = input_view(v_cache, function, "v_cache", 4, pool_layout);
+  cache.k_scale_pages = scales_view(arguments.k_scale, function, "k_scale", pool_layout);
+  cache.v_scale_pages = scales_view(arguments.v_scale, function, "v_scale", pool_layout);
+  const auto batch = static_cast<int64_t>(block_table.shape(0));
+  cache.block_table = block_table.data();
+  cache.blocks_per_sequence = static_cast<int64_t>(block_table.shape(1));
+  expect_entries(function, "seq_lens", seq_lens.shape(0), block_table.shape(0),
+                 "the batch: block_table.shape[0]");
+  cache.seq_lens = seq_lens.data();
+  expect_entries(function, "cu_seqlens_q", cu_seqlens_q.shape(0), block_table.shape(0) + 1,
+                 "batch + 1: block_table.shape[0] + 1");
+  const AnyTensorView out_view = packed_output(out, function);
+  try {
+    nb::gil_scoped_release release;
+    if (reference) {
+      simdattn::reference::attention_paged(q_view, cache, out_view, cu_seqlens_q.data(), batch,
+                                           options);
+    } else {
+      simdattn::attention_paged(q_view, cache, out_view, cu_seqlens_q.data(), batch, options);
+    }
+  } catch (const std::invalid_argument& error) {
+    rethrow_paged(error, pool_layout);
+  }
+}
+
 
 void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
                    const OutputArray& scores, float scale, int num_threads, int32_t layout_code,
@@ -363,11 +563,13 @@ NB_MODULE(_simdattn, m) {
          float softcap, std::optional<Slopes> alibi_slopes, std::optional<OutputArray> lse,
          std::optional<OutputArray> weights, int num_threads, int32_t algorithm, int32_t layout,
          std::optional<InputArray> k_scale, std::optional<InputArray> v_scale,
-         std::optional<Slopes> sinks, int64_t sink_tokens) {
+         std::optional<Slopes> sinks, int64_t sink_tokens,
+         std::optional<std::pair<int64_t, int64_t>> shard) {
         AttentionArguments arguments{scale,   causal,     window_left, window_right,
                                      mask,    kv_lengths, softcap,     alibi_slopes,
                                      lse,     weights,    num_threads, algorithm,
-                                     k_scale, v_scale,    sinks,       sink_tokens};
+                                     k_scale, v_scale,    sinks,       sink_tokens,
+                                     shard};
         run_attention(reference, q, k, v, out, arguments, layout_of(layout));
       },
       "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(), "v"_a.noconvert(),
@@ -376,11 +578,64 @@ NB_MODULE(_simdattn, m) {
       "alibi_slopes"_a.noconvert().none(), "lse"_a.noconvert().none(),
       "weights"_a.noconvert().none(), "num_threads"_a, "algorithm"_a, "layout"_a,
       "k_scale"_a.noconvert().none(), "v_scale"_a.noconvert().none(),
-      "sinks"_a.noconvert().none(), "sink_tokens"_a,
+      "sinks"_a.noconvert().none(), "sink_tokens"_a, "shard"_a.none(),
       "out <- attention(q, k, v) with the given options; the GIL is released meanwhile. q, k, "
       "v, out and mask may be float32, bfloat16, float16 (k and v also int8, with k_scale and "
       "v_scale); lse, weights and the scales are float32, alibi_slopes and sinks contiguous "
-      "float32 [Hq].");
+      "float32 [Hq]; shard is (key_offset, diagonal_shift) or None.");
+  // The serving entries take the options attention() shares with them, positionally as above.
+  m.def(
+      "attention_varlen",
+      [](bool reference, const InputArray& q, const InputArray& k, const InputArray& v,
+         const OutputArray& out, const Int32Vector& cu_seqlens_q, const Int32Vector& cu_seqlens_k,
+         std::optional<float> scale, int32_t causal, int64_t window_left, int64_t window_right,
+         std::optional<InputArray> mask, float softcap, std::optional<Slopes> alibi_slopes,
+         std::optional<OutputArray> lse, int num_threads, int32_t algorithm,
+         std::optional<InputArray> k_scale, std::optional<InputArray> v_scale,
+         std::optional<Slopes> sinks, int64_t sink_tokens) {
+        AttentionArguments arguments{scale,   causal,       window_left,  window_right,
+                                     mask,    std::nullopt, softcap,      alibi_slopes,
+                                     lse,     std::nullopt, num_threads,  algorithm,
+                                     k_scale, v_scale,      sinks,        sink_tokens};
+        run_attention_varlen(reference, q, k, v, out, cu_seqlens_q, cu_seqlens_k, arguments);
+      },
+      "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(), "v"_a.noconvert(),
+      "out"_a.noconvert(), "cu_seqlens_q"_a.noconvert(), "cu_seqlens_k"_a.noconvert(),
+      "scale"_a.none(), "causal"_a, "window_left"_a, "window_right"_a,
+      "mask"_a.noconvert().none(), "softcap"_a, "alibi_slopes"_a.noconvert().none(),
+      "lse"_a.noconvert().none(), "num_threads"_a, "algorithm"_a,
+      "k_scale"_a.noconvert().none(), "v_scale"_a.noconvert().none(),
+      "sinks"_a.noconvert().none(), "sink_tokens"_a,
+      "out <- attention over a packed batch: q [total_q, Hq, D], k and v [total_k, Hkv, D or "
+      "Dv], out [total_q, Hq, Dv], cu_seqlens_q and cu_seqlens_k contiguous int32 [batch + 1]; "
+      "lse float32 [Hq, total_q].");
+  m.def(
+      "attention_paged",
+      [](bool reference, const InputArray& q, const InputArray& k_cache, const InputArray& v_cache,
+         const BlockTable& block_table, const Int32Vector& seq_lens,
+         const Int32Vector& cu_seqlens_q, const OutputArray& out, std::optional<float> scale,
+         int32_t causal, int64_t window_left, int64_t window_right,
+         std::optional<InputArray> mask, float softcap, std::optional<Slopes> alibi_slopes,
+         std::optional<OutputArray> lse, int num_threads, int32_t algorithm,
+         std::optional<InputArray> k_scale, std::optional<InputArray> v_scale,
+         std::optional<Slopes> sinks, int64_t sink_tokens, int32_t layout) {
+        AttentionArguments arguments{scale,   causal,       window_left,  window_right,
+                                     mask,    std::nullopt, softcap,      alibi_slopes,
+                                     lse,     std::nullopt, num_threads,  algorithm,
+                                     k_scale, v_scale,      sinks,        sink_tokens};
+        run_attention_paged(reference, q, k_cache, v_cache, block_table, seq_lens, cu_seqlens_q,
+                            out, arguments, layout);
+      },
+      "reference"_a, "q"_a.noconvert(), "k_cache"_a.noconvert(), "v_cache"_a.noconvert(),
+      "block_table"_a.noconvert(), "seq_lens"_a.noconvert(), "cu_seqlens_q"_a.noconvert(),
+      "out"_a.noconvert(), "scale"_a.none(), "causal"_a, "window_left"_a, "window_right"_a,
+      "mask"_a.noconvert().none(), "softcap"_a, "alibi_slopes"_a.noconvert().none(),
+      "lse"_a.noconvert().none(), "num_threads"_a, "algorithm"_a,
+      "k_scale"_a.noconvert().none(), "v_scale"_a.noconvert().none(),
+      "sinks"_a.noconvert().none(), "sink_tokens"_a, "layout"_a,
+      "out <- packed queries over a paged cache: pools [num_blocks, Hkv, block_size, D] "
+      "(layout 1: [num_blocks, block_size, Hkv, D]), block_table contiguous int32 [batch, "
+      "blocks_per_sequence], seq_lens int32 [batch], cu_seqlens_q int32 [batch + 1].");
   m.def("qk_scores", &run_qk_scores, "reference"_a, "q"_a.noconvert(), "k"_a.noconvert(),
         "scores"_a.noconvert(), "scale"_a, "num_threads"_a, "layout"_a,
         "k_scale"_a.noconvert().none(), "scores <- scale * q . k^T (scores float32).");
