@@ -10,10 +10,24 @@ install(TARGETS simdattn EXPORT simdattnTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" NAMELINK_COMPONENT Development
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+# mpi.hpp goes with simdattn::mpi, below: a header without its library would only mislead.
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/simdattn"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-  FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
+  FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h" PATTERN "mpi.hpp" EXCLUDE)
 install(EXPORT simdattnTargets NAMESPACE simdattn:: DESTINATION "${SIMDATTN_CMAKE_DIR}")
+
+# The optional component simdattn::mpi, when this build has it, in an export set of its own:
+# the package's config imports it (and looks for MPI) only for find_package(... COMPONENTS mpi),
+# so that users of the core library never depend on MPI.
+if(TARGET simdattn_mpi)
+  install(TARGETS simdattn_mpi EXPORT simdattnMpiTargets
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" NAMELINK_COMPONENT Development
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+  install(FILES "${PROJECT_SOURCE_DIR}/include/simdattn/mpi.hpp"
+    DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/simdattn")
+  install(EXPORT simdattnMpiTargets NAMESPACE simdattn:: DESTINATION "${SIMDATTN_CMAKE_DIR}")
+endif()
 
 # --- CMake package ---
 # The config must know whether the installed library is static: only then does a consumer link

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Uses an installed simdattn the ways a user would, and fails on the first thing that breaks:
 #   1. a CMake project with find_package(simdattn CONFIG): a C++ and a C program, built and run;
+#      with COMPONENTS mpi, simdattn::mpi on 2 ranks (or, for an install without it, the refusal);
 #   2. a C program compiled by the C compiler alone with `pkg-config --cflags --libs [--static]`;
 #   3. for a shared install: the SONAME carries the major version, the consumers really load the
 #      shared library, nm -D shows the public API and nothing else, and Python's ctypes runs it.
@@ -42,6 +43,33 @@ cmake -S "$here/consumer" -B "$work/consumer" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$work/consumer" -j "$jobs" || fail "building the consumer project"
 run_expecting "cpp_consumer ok" "$work/consumer/cpp_consumer"
 run_expecting "c_consumer ok" "$work/consumer/c_consumer"
+
+# simdattn::mpi: installed whenever the build found MPI, which a machine with mpirun has (Debian's
+# libopenmpi-dev brings both); then a consumer runs it on 2 ranks. Without it, asking for the
+# component must fail with the package's reason.
+if [[ -n $(find "$prefix" -name simdattnMpiTargets.cmake) ]]; then
+  step "find_package(simdattn CONFIG COMPONENTS mpi) consumer on 2 ranks"
+  [[ -n $(find "$prefix" -path '*/include/simdattn/mpi.hpp') ]] || fail "simdattn::mpi is installed without simdattn/mpi.hpp"
+  cmake -S "$here/mpi_consumer" -B "$work/mpi_consumer" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" >"$work/mpi-consumer-configure.log" 2>&1 ||
+    { cat "$work/mpi-consumer-configure.log"; fail "configuring the simdattn::mpi consumer"; }
+  cmake --build "$work/mpi_consumer" -j "$jobs" || fail "building the simdattn::mpi consumer"
+  # Open MPI refuses root (CI containers) unless told, and more ranks than cores without
+  # --oversubscribe.
+  run_expecting "mpi_consumer ok" env OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 \
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe "$work/mpi_consumer/mpi_consumer"
+else
+  ! command -v mpirun >/dev/null || fail "MPI is installed here, but the install has no simdattn::mpi"
+  [[ -z $(find "$prefix" -path '*/include/simdattn/mpi.hpp') ]] || fail "simdattn/mpi.hpp is installed without simdattn::mpi"
+  step "find_package(simdattn CONFIG COMPONENTS mpi) without the component"
+  if cmake -S "$here/mpi_consumer" -B "$work/mpi_consumer" -DCMAKE_PREFIX_PATH="$prefix" \
+    >"$work/mpi-consumer-configure.log" 2>&1; then
+    fail "find_package(simdattn COMPONENTS mpi) succeeded on an install without simdattn::mpi"
+  fi
+  tr -s ' \n' '  ' <"$work/mpi-consumer-configure.log" | grep -q 'built without MPI' ||
+    { cat "$work/mpi-consumer-configure.log"; fail "the missing component was refused without the package's reason"; }
+  echo "refused as intended: this simdattn was built without MPI"
+fi
 
 step "find_package(simdattn CONFIG) from a C-only project"
 c_project_log="$work/c-project-configure.log"
