@@ -93,6 +93,20 @@ def _given_output(function: str, out: Any, kind: str, out_dtype: Any, ndim: int 
                          f"result's)")
 
 
+def mask_and_per_head(function: str, kind: str, heads: int, mask: Any, alibi_slopes: Any,
+                      sinks: Any) -> Tuple[Any, Any, Any]:
+    """The options every attention entry shares that are arrays: the mask (checked, as the core
+    takes it), and alibi_slopes and sinks as contiguous float32 [heads] (None stays None)."""
+    if mask is not None:
+        _arrays.check_array(function, "mask", mask, kind, ndim=None)
+        mask = _arrays.for_core(mask, kind)
+    if alibi_slopes is not None:
+        alibi_slopes = _arrays.float32_vector(function, "alibi_slopes", alibi_slopes, heads)
+    if sinks is not None:
+        sinks = _arrays.float32_vector(function, "sinks", sinks, heads)
+    return mask, alibi_slopes, sinks
+
+
 def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Optional[float],
               causal: Optional[str], window: Any, mask: Any, kv_lengths: Any, softcap: float,
               alibi_slopes: Any, return_lse: bool, return_weights: bool, out: Any,
@@ -141,15 +155,11 @@ def attention(function: str, reference: bool, q: Any, k: Any, v: Any, scale: Opt
     if return_weights:
         keys = k.shape[2] if layout_code == 0 else k.shape[1]
         weights = _arrays.empty(kind, (batch, heads, queries, keys))
-    if mask is not None:
-        _arrays.check_array(function, "mask", mask, kind, ndim=None)
-        mask = _arrays.for_core(mask, kind)
+    if mask is not None or alibi_slopes is not None or sinks is not None:
+        mask, alibi_slopes, sinks = mask_and_per_head(function, kind, heads, mask, alibi_slopes,
+                                                      sinks)
     if kv_lengths is not None:
         kv_lengths = _arrays.int64_vector(function, "kv_lengths", kv_lengths, batch)
-    if alibi_slopes is not None:
-        alibi_slopes = _arrays.float32_vector(function, "alibi_slopes", alibi_slopes, heads)
-    if sinks is not None:
-        sinks = _arrays.float32_vector(function, "sinks", sinks, heads)
     if type(sink_tokens) is not int:
         sink_tokens = _integer(function, "sink_tokens", sink_tokens)
     if scale is not None:

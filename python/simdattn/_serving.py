@@ -32,13 +32,8 @@ def _options(function: str, kind: str, heads: int, scale: Any, causal: Any, wind
              mask: Any, softcap: Any, alibi_slopes: Any, sinks: Any, sink_tokens: Any,
              num_threads: Any, algorithm: Any) -> _Options:
     window_left, window_right = _attention._window(function, window)
-    if mask is not None:
-        _arrays.check_array(function, "mask", mask, kind, ndim=None)
-        mask = _arrays.for_core(mask, kind)
-    if alibi_slopes is not None:
-        alibi_slopes = _arrays.float32_vector(function, "alibi_slopes", alibi_slopes, heads)
-    if sinks is not None:
-        sinks = _arrays.float32_vector(function, "sinks", sinks, heads)
+    mask, alibi_slopes, sinks = _attention.mask_and_per_head(function, kind, heads, mask,
+                                                             alibi_slopes, sinks)
     return _Options(
         scale=None if scale is None else float(scale),
         causal=_attention._choice(function, "causal", causal, _attention._CAUSAL),

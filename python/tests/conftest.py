@@ -19,6 +19,16 @@ def random_array(rng: np.random.Generator, *shape: int, low: float = -1.0,
     return rng.uniform(low, high, size=shape).astype(np.float32)
 
 
+def torch_uniform(*shape, generator, low: float = -1.0, high: float = 1.0, dtype=None):
+    """A torch tensor of values uniform in [low, high), drawn in float32 from the torch.Generator
+    `generator` and cast to dtype (float32 when None). For the tests that have torch: it is
+    imported here, not at the top, so that NumPy-only runs never need it."""
+    import torch
+
+    values = torch.rand(*shape, generator=generator) * (high - low) + low
+    return values if dtype is None else values.to(dtype)
+
+
 def oracle_attention(q, k, v, *, scale=None, causal=None, window=(-1, -1), mask=None,
                      kv_lengths=None, softcap=0.0, alibi_slopes=None, sinks=None,
                      sink_tokens=0):

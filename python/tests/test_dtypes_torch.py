@@ -16,6 +16,7 @@ import simdattn.torch as simdattn_torch  # noqa: E402
 from simdattn import _arrays, _simdattn  # noqa: E402
 from conftest import (UNIT_ROUNDOFF_16, assert_close, oracle_attention,  # noqa: E402
                       stored_tolerance, widen)
+from conftest import torch_uniform as uniform  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -23,11 +24,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(20261205)
-
-
-def uniform(*shape, generator, low=-1.0, high=1.0, dtype=torch.float32):
-    values = torch.rand(*shape, generator=generator) * (high - low) + low
-    return values.to(dtype)
 
 
 def cache_of(kind, k, v, groups=1):

@@ -11,15 +11,12 @@ torch = pytest.importorskip("torch")
 
 import simdattn  # noqa: E402
 from conftest import assert_close, oracle_attention, stored_tolerance, widen  # noqa: E402
+from conftest import torch_uniform as uniform  # noqa: E402
 
 
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(20261206)
-
-
-def uniform(*shape, generator, low=-1.0, high=1.0, dtype=torch.float32):
-    return (torch.rand(*shape, generator=generator) * (high - low) + low).to(dtype)
 
 
 def cu_seqlens(lengths, dtype=torch.int32):

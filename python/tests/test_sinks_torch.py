@@ -13,6 +13,7 @@ import simdattn  # noqa: E402
 import simdattn.torch  # noqa: E402,F401  (registers torch.ops.simdattn.attention)
 from conftest import (FLOAT32_EPSILON, assert_close, oracle_attention,  # noqa: E402
                       stored_tolerance, tolerance, widen)
+from conftest import torch_uniform as uniform  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -20,11 +21,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(20261205)
-
-
-def uniform(*shape, generator, low=-1.0, high=1.0, dtype=torch.float32):
-    values = torch.rand(*shape, generator=generator) * (high - low) + low
-    return values.to(dtype)
 
 
 def lse_bound(bound, expected_lse):
