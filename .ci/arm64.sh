@@ -79,7 +79,6 @@ else
   files=$(IFS=';'; echo "${subset_files[*]}")
 fi
 
-
 cmake -S . -B "$build/suite" --toolchain "$toolchain" -DCMAKE_BUILD_TYPE=Release \
   -DSIMDATTN_BUILD_TESTS=ON -DSIMDATTN_BUILD_BENCH=OFF -DSIMDATTN_BUILD_EXAMPLES=ON \
   -DSIMDATTN_TEST_FILES="$files" \

@@ -12,6 +12,9 @@ from . import _arrays
 from . import _attention
 from . import _simdattn
 
+# An array as the compiled core takes it (None stays None): attention()'s own helper.
+_core = _attention._optional_for_core
+
 
 class _Options(NamedTuple):
     """The options the serving calls share with attention(), converted for the compiled core."""
@@ -54,10 +57,6 @@ def _results(function: str, kind: str, q: Any, value_dim: int, out: Any, out_dty
         _attention._given_output(function, out, kind, out_dtype, ndim=3)
     lse = _arrays.empty(kind, (heads, total_q)) if return_lse else None
     return out, lse
-
-
-def _core(array: Any, kind: str) -> Any:
-    return None if array is None else _arrays.for_core(array, kind)
 
 
 def attention_varlen(function: str, reference: bool, q: Any, k: Any, v: Any, cu_seqlens_q: Any,

@@ -257,22 +257,12 @@ void expect_entries(const char* function, const char* name, size_t actual, size_
   }
 }
 
-// Arguments a packed call does not take, refused with the function's name (the package never
-// passes them; this guards the core's own contract).
-void expect_plain_arguments(const AttentionArguments& arguments, const char* function) {
-  if (arguments.kv_lengths || arguments.weights || arguments.shard) {
-    throw std::invalid_argument(std::string(function) +
-                                ": kv_lengths, weights and shard are not taken by packed calls");
-  }
-}
-
 void run_attention_varlen(bool reference, const InputArray& q, const InputArray& k,
                           const InputArray& v, const OutputArray& out,
                           const Int32Vector& cu_seqlens_q, const Int32Vector& cu_seqlens_k,
                           const AttentionArguments& arguments) {
   const char* function =
       reference ? "simdattn.reference.attention_varlen" : "simdattn.attention_varlen";
-  expect_plain_arguments(arguments, function);
   const AnyConstTensorView q_view = packed_input(q, function, "q");
   AttentionOptions options = common_options(arguments, function, q_view.heads());
   if (arguments.lse) options.lse = packed_lse(*arguments.lse, function);
@@ -344,7 +334,6 @@ void run_attention_paged(bool reference, const InputArray& q, const InputArray& 
   const Layout pool_layout = layout_of(layout_code);
   const char* function =
       reference ? "simdattn.reference.attention_paged" : "simdattn.attention_paged";
-  expect_plain_arguments(arguments, function);
   const AnyConstTensorView q_view = packed_input(q, function, "q");
   AttentionOptions options = common_options(arguments, function, q_view.heads());
   if (arguments.lse) options.lse = packed_lse(*arguments.lse, function);
@@ -374,7 +363,6 @@ void run_attention_paged(bool reference, const InputArray& q, const InputArray& 
     rethrow_paged(error, pool_layout);
   }
 }
-
 
 void run_qk_scores(bool reference, const InputArray& q, const InputArray& k,
                    const OutputArray& scores, float scale, int num_threads, int32_t layout_code,

@@ -134,7 +134,6 @@ AttentionOptions oracle_options(const BatchOptions& o, const BatchOutputs& t, st
   return options;
 }
 
-
 // out and lse against the oracle's, within test_support.hpp's bounds for the longest sequence:
 // logits up to scale · dot_magnitude over every block (capped by the soft-cap), plus the ALiBi
 // distance (at most total_q + max_keys) and the largest finite mask value; a sink is one more
