@@ -20,7 +20,9 @@ constexpr uint32_t kSeedV = 3;
 // Floats enough for `count` elements of `dtype`.
 int64_t floats_for(int64_t count, DType dtype) { return (count * dtype_size(dtype) + 3) / 4 + 16; }
 
-int64_t scale_groups(const Shape& shape) { return std::max<int64_t>(1, shape.head_dim / kInt8Group); }
+int64_t scale_groups(const Shape& shape, const Precision& precision) {
+  return precision.scale_group > 0 ? std::max<int64_t>(1, shape.head_dim / precision.scale_group) : 1;
+}
 
 // Stores values[0, elements) (a BHSD tensor of `shape`'s kv or q sizes) as `dtype` at `destination`,
 // with its int8 scales at `scales`.
@@ -43,7 +45,8 @@ const std::vector<Precision>& precisions() {
       {"fp16", DType::f16, DType::f16, false, "fp16 Q/K/V/O"},
       {"f16kv", DType::f32, DType::f16, true, "fp32 Q/O, f16 K/V cache"},
       {"bf16kv", DType::f32, DType::bf16, true, "fp32 Q/O, bf16 K/V cache"},
-      {"i8kv", DType::f32, DType::i8, true, "fp32 Q/O, int8 K/V cache, one scale per 32 elements"}};
+      {"i8kv", DType::f32, DType::i8, true, "fp32 Q/O, int8 K/V cache, one scale per 32 elements", 32},
+      {"i8rowkv", DType::f32, DType::i8, true, "fp32 Q/O, int8 K/V cache, one scale per row", 0}};
   return all;
 }
 
@@ -51,7 +54,7 @@ double cache_bytes(const Shape& shape, const Precision& precision) {
   const double elements = static_cast<double>(shape.kv_elements());
   double bytes = elements * static_cast<double>(dtype_size(precision.cache));
   if (precision.cache == DType::i8) {
-    bytes += 2.0 * static_cast<double>(shape.batch * shape.kv_heads * shape.seq_k * scale_groups(shape)) * 4.0;
+    bytes += 2.0 * static_cast<double>(shape.batch * shape.kv_heads * shape.seq_k * scale_groups(shape, precision)) * 4.0;
   }
   return bytes;
 }
@@ -63,7 +66,7 @@ TypedAttentionInputs::TypedAttentionInputs(const Shape& shape, const Precision& 
       q_(floats_for(shape.q_elements(), precision.queries)),
       kv_pool_(floats_for(shape.kv_elements(), precision.cache) * kv_copies),
       scales_(precision.cache == DType::i8
-                  ? 2 * shape.batch * shape.kv_heads * shape.seq_k * scale_groups(shape) * kv_copies
+                  ? 2 * shape.batch * shape.kv_heads * shape.seq_k * scale_groups(shape, precision) * kv_copies
                   : 1),
       out_(floats_for(shape.q_elements(), precision.queries)) {
   std::memset(out_.data(), 0, static_cast<size_t>(out_.size()) * sizeof(float));
@@ -76,7 +79,7 @@ TypedAttentionInputs::TypedAttentionInputs(const Shape& shape, const Precision& 
     fill_uniform(values.data(), shape.kv_elements() / 2, half == 0 ? kSeedK : kSeedV);
     for (int64_t copy = 0; copy < kv_copies; ++copy) {
       store(values.data(), kv_dims, precision.cache, const_cast<void*>(cache_view(copy, half).data),
-            const_cast<float*>(scale_view(copy, half).data), scale_groups(shape));
+            const_cast<float*>(scale_view(copy, half).data), scale_groups(shape, precision));
     }
   }
 }
@@ -93,7 +96,7 @@ AnyConstTensorView TypedAttentionInputs::cache_view(int64_t copy, int64_t half) 
 
 ConstTensorView TypedAttentionInputs::scale_view(int64_t copy, int64_t half) const {
   if (precision_.cache != DType::i8) return {};
-  const int64_t groups = scale_groups(shape_);
+  const int64_t groups = scale_groups(shape_, precision_);
   const int64_t per_tensor = shape_.batch * shape_.kv_heads * shape_.seq_k * groups;
   return bhsd_view<const float>(scales_.data() + (2 * copy + half) * per_tensor, shape_.batch,
                                 shape_.kv_heads, shape_.seq_k, groups);

@@ -1,7 +1,7 @@
 // Inputs of a standard shape stored in another precision than fp32: 16-bit q, k, v and out, or
 // fp32 queries over a 16-bit or int8 K/V cache. The values are those of AttentionInputs (the same
-// seeds), rounded to nearest even into the precision (int8: symmetric, one scale per group of
-// kInt8Group elements of a row, max|x| / 127), so every precision times the same problem.
+// seeds), rounded to nearest even into the precision (int8: symmetric, max|x| / 127 per group of
+// Precision::scale_group elements of a row), so every precision times the same problem.
 #pragma once
 
 #include <cstdint>
@@ -22,14 +22,14 @@ struct Precision {
   DType cache;
   bool decode_only;
   std::string describes;  // in the report's words
+  // int8 caches: elements of a row that share one scale; 0 for one scale per row (the library's
+  // default, OpenVINO's per-token u8 scales). 32 is ggml's q8_0 block.
+  int64_t scale_group = 0;
 };
 
 // bf16 and fp16 (q, k, v and out alike) on every shape; fp32 queries over f16, bf16 and int8
-// caches on the decode shapes.
+// caches (scales per 32 elements and per row) on the decode shapes.
 const std::vector<Precision>& precisions();
-
-// Elements of a row of K or V that share one int8 scale.
-inline constexpr int64_t kInt8Group = 32;
 
 // Bytes a decode step reads of K and V in this precision (each kv head once), scales included.
 double cache_bytes(const Shape& shape, const Precision& precision);
@@ -42,7 +42,7 @@ class TypedAttentionInputs {
   AnyConstTensorView k(int64_t copy) const;
   AnyConstTensorView v(int64_t copy) const;
   AnyTensorView out() const;
-  // The int8 scales of copy's K and V ([B, Hkv, Sk, D / kInt8Group]); empty views otherwise.
+  // The int8 scales of copy's K and V ([B, Hkv, Sk, scale groups a row]); empty views otherwise.
   ConstTensorView k_scale(int64_t copy) const;
   ConstTensorView v_scale(int64_t copy) const;
   int64_t kv_copies() const { return kv_copies_; }

@@ -20,6 +20,7 @@ IMPLEMENTATION_NOTES = {
     "simd-f16kv": "simdattn::attention, fp32 Q/O over an f16 K/V cache (decode shapes; GB/s counts the 16-bit bytes)",
     "simd-bf16kv": "simdattn::attention, fp32 Q/O over a bf16 K/V cache (decode shapes; GB/s counts the 16-bit bytes)",
     "simd-i8kv": "simdattn::attention, fp32 Q/O over an int8 K/V cache, one fp32 scale per 32 elements (decode shapes; GB/s counts the bytes and scales)",
+    "simd-i8rowkv": "simdattn::attention, fp32 Q/O over an int8 K/V cache, one fp32 scale per row (decode shapes; GB/s counts the bytes and scales)",
 }
 # The targets of simdattn's speedup (fp32, 2 threads, ratios measured in one run): peer -> shape -> ×.
 TARGETS = {

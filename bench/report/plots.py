@@ -16,6 +16,7 @@ STYLE = {
     "simd-f16kv": ("#3182bd", "h"),
     "simd-bf16kv": ("#9ecae1", "h"),
     "simd-i8kv": ("#08519c", "h"),
+    "simd-i8rowkv": ("#08306b", "h"),
     "reference": ("#7f7f7f", "v"),
     "eigen": ("#ff7f0e", "s"),
     "openblas": ("#9467bd", "D"),
