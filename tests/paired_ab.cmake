@@ -11,6 +11,10 @@ add_test(NAME bench.paired_ab_names_the_unknown_shape
          COMMAND "$<TARGET_FILE:simdattn_paired_ab>" a.so b.so --shape encoderr)
 set_tests_properties(bench.paired_ab_names_the_unknown_shape PROPERTIES LABELS "bench"
                      PASS_REGULAR_EXPRESSION "expected one of the standard shape names .*, got 'encoderr'")
+add_test(NAME bench.paired_ab_names_the_unknown_cache
+         COMMAND "$<TARGET_FILE:simdattn_paired_ab>" a.so b.so --cache f8)
+set_tests_properties(bench.paired_ab_names_the_unknown_cache PROPERTIES LABELS "bench"
+                     PASS_REGULAR_EXPRESSION "--cache: expected f32, bf16, i8 or i8row, got 'f8'")
 add_test(NAME bench.paired_ab_names_the_missing_library
          COMMAND "$<TARGET_FILE:simdattn_paired_ab>" /nonexistent/libsimdattn.so b.so)
 set_tests_properties(bench.paired_ab_names_the_missing_library PROPERTIES LABELS "bench"
@@ -23,4 +27,10 @@ if(BUILD_SHARED_LIBS)
                    --shape encoder --pairs 2 --threads 1)
   set_tests_properties(bench.paired_ab_runs PROPERTIES LABELS "bench;benchmark" RUN_SERIAL TRUE
                        PASS_REGULAR_EXPRESSION "speedup of B over A \\(time A / time B, per pair\\): median [0-9.]+")
+  # An int8 cache with its scales, through the sized options (k_scale lies past the first layout).
+  add_test(NAME bench.paired_ab_runs_an_int8_cache
+           COMMAND "$<TARGET_FILE:simdattn_paired_ab>" "$<TARGET_FILE:simdattn>" "$<TARGET_FILE:simdattn>"
+                   --shape encoder --pairs 2 --threads 1 --cache i8row)
+  set_tests_properties(bench.paired_ab_runs_an_int8_cache PROPERTIES LABELS "bench;benchmark" RUN_SERIAL TRUE
+                       PASS_REGULAR_EXPRESSION "shape encoder, i8row cache, 2 pairs")
 endif()

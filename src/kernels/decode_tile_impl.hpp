@@ -95,8 +95,9 @@ class RowSums {
 // beyond head_dim and past the real columns). keys.available key rows exist from the first; the
 // block's value rows are prefetched. W/Group keys × Group columns of dot products are reduced
 // together by one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums. int8 keys are widened
-// and multiplied by their scale register by register, as widen_row does, before the FMA.
-template <class Arch, int Group, bool kPaged, DType kStored>
+// and multiplied by their scale register by register, as widen_row does, before the FMA; with
+// kScaleSums (one scale a row) the scale multiplies each key's sums instead.
+template <class Arch, int Group, bool kPaged, DType kStored, bool kScaleSums>
 inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
                           int64_t column_groups, const StoredRows<Arch, kStored>& keys,
                           int64_t rows, const StoredRows<Arch, kStored>& values,
@@ -106,6 +107,7 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
   constexpr int W = static_cast<int>(Floats::size);
   static_assert(W % Group == 0, "a register holds whole groups of sums");
   constexpr int KeysPerStep = W / Group;
+  constexpr bool kScaleRegisters = Keys::kScaled && !kScaleSums;
   const int64_t full = head_dim - head_dim % W;
   const int64_t span = keys.group_span(head_dim);
   const RowSums<Arch> row_sums;
@@ -127,6 +129,13 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       keys.prefetch(r0 + kPrefetchRows, KeysPerStep, head_dim);
     }
     values.prefetch(r0, std::min<int64_t>(KeysPerStep, rows - r0), value_dim);
+    // Lane i: the scale of the key whose sum haddp puts there (kScaleSums).
+    [[maybe_unused]] Floats sum_scales;
+    if constexpr (kScaleSums) {
+      alignas(64) float lanes[W];
+      for (int i = 0; i < W; ++i) lanes[i] = keys.row_scales(key_index[i / Group])[0];
+      sum_scales = Floats::load_aligned(lanes);
+    }
     for (int64_t g = 0; g < column_groups; ++g) {
       const float* queries = packed + g * Group * head_dim_padded;
       Floats acc[W];
@@ -136,7 +145,7 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       int64_t scale_column = 0;
       for (int64_t group_start = 0; group_start < full; group_start += span, ++scale_column) {
         [[maybe_unused]] Floats scale[KeysPerStep];
-        if constexpr (Keys::kScaled) {
+        if constexpr (kScaleRegisters) {
           for (int kk = 0; kk < KeysPerStep; ++kk) scale[kk] = Floats(keys.row_scales(key_index[kk])[scale_column]);
         }
         const int64_t group_end = std::min(group_start + span, full);
@@ -144,7 +153,7 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
 #pragma GCC unroll 16
           for (int kk = 0; kk < KeysPerStep; ++kk) {
             Floats key = Keys::load(key_rows[kk], d);
-            if constexpr (Keys::kScaled) key = key * scale[kk];
+            if constexpr (kScaleRegisters) key = key * scale[kk];
 #pragma GCC unroll 4
             for (int cc = 0; cc < Group; ++cc) {
               acc[kk * Group + cc] = multiply_add<Arch>(
@@ -159,9 +168,11 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       for (int64_t d = full; d < head_dim; ++d) {
         for (int i = 0; i < W; ++i) {
           const float query = queries[(i % Group) * head_dim_padded + d];
-          sums[i] += query * keys.element(key_index[i / Group], d);
+          const int64_t key = key_index[i / Group];
+          sums[i] += query * (kScaleSums ? keys.unscaled_element(key, d) : keys.element(key, d));
         }
       }
+      if constexpr (kScaleSums) (Floats::load_aligned(sums) * sum_scales).store_aligned(sums);
       for (int kk = 0; kk < KeysPerStep && r0 + kk < rows; ++kk) {
         std::copy(sums + kk * Group, sums + (kk + 1) * Group, scores + (r0 + kk) * padded_columns + g * Group);
       }
@@ -170,8 +181,9 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
 }
 
 // O[c][n] += Σ_r p[r][c] · v_r[n] for a group of Group columns and Vectors registers of values
-// starting at n0: the group's accumulators stay in registers across the keys.
-template <class Arch, int Group, int Vectors, DType kStored>
+// starting at n0: the group's accumulators stay in registers across the keys. kScaleWeights: an
+// int8 row's one scale multiplies its Group weights rather than its Vectors registers of values.
+template <class Arch, int Group, int Vectors, DType kStored, bool kScaleWeights>
 inline void decode_values_chunk(const float* probabilities, int64_t padded_columns, int64_t rows,
                                 const StoredRows<Arch, kStored>& values, int64_t first_column,
                                 int64_t n0, float* output, int64_t output_stride) {
@@ -186,9 +198,10 @@ inline void decode_values_chunk(const float* probabilities, int64_t padded_colum
       acc[cc][v] = Floats::load_aligned(output + (first_column + cc) * output_stride + n0 + v * W);
     }
   }
+  constexpr bool kScaleRegisters = Values::kScaled && !kScaleWeights;
   // int8: the scale of each register's group (one register never straddles two).
   [[maybe_unused]] int64_t scale_index[Vectors];
-  if constexpr (Values::kScaled) {
+  if constexpr (kScaleRegisters) {
     for (int v = 0; v < Vectors; ++v) scale_index[v] = (n0 + v * W) / values.scale_group;
   }
   for (int64_t r = 0; r < rows; ++r) {
@@ -197,12 +210,15 @@ inline void decode_values_chunk(const float* probabilities, int64_t padded_colum
 #pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) {
       value[v] = Values::load(row, n0 + v * W);
-      if constexpr (Values::kScaled) value[v] = value[v] * Floats(values.row_scales(r)[scale_index[v]]);
+      if constexpr (kScaleRegisters) value[v] = value[v] * Floats(values.row_scales(r)[scale_index[v]]);
     }
     const float* p = probabilities + r * padded_columns + first_column;
+    [[maybe_unused]] Floats row_scale;
+    if constexpr (kScaleWeights) row_scale = Floats(values.row_scales(r)[0]);
 #pragma GCC unroll 4
     for (int cc = 0; cc < Group; ++cc) {
-      const Floats weight(p[cc]);
+      Floats weight(p[cc]);
+      if constexpr (kScaleWeights) weight = weight * row_scale;
 #pragma GCC unroll 8
       for (int v = 0; v < Vectors; ++v) acc[cc][v] = multiply_add<Arch>(weight, value[v], acc[cc][v]);
     }
@@ -217,8 +233,9 @@ inline void decode_values_chunk(const float* probabilities, int64_t padded_colum
 }
 
 // O[c][n] += Σ_r p[r][c] · v_r[n] for every column group and value. A group of one column keeps
-// twice the value registers in flight, so that it still has as many FMA chains.
-template <class Arch, int Group, DType kStored>
+// twice the value registers in flight, so that it still has as many FMA chains. kScaleWeights: as
+// decode_values_chunk, for rows with one scale each; worth it where Group < Vectors.
+template <class Arch, int Group, DType kStored, bool kScaleWeights = false>
 inline void decode_values(const float* probabilities, int64_t padded_columns, int64_t column_groups,
                           int64_t rows, const StoredRows<Arch, kStored>& values, int64_t value_dim,
                           float* output, int64_t output_stride) {
@@ -228,12 +245,12 @@ inline void decode_values(const float* probabilities, int64_t padded_columns, in
     constexpr int Vectors = blocking_of<Arch>().decode_value_vectors * (Group == 1 ? 2 : 1);
     int64_t n0 = 0;
     for (; n0 + Vectors * W <= value_dim; n0 += Vectors * W) {
-      decode_values_chunk<Arch, Group, Vectors>(probabilities, padded_columns, rows, values,
-                                                first_column, n0, output, output_stride);
+      decode_values_chunk<Arch, Group, Vectors, kStored, kScaleWeights>(
+          probabilities, padded_columns, rows, values, first_column, n0, output, output_stride);
     }
     for (; n0 + W <= value_dim; n0 += W) {
-      decode_values_chunk<Arch, Group, 1>(probabilities, padded_columns, rows, values, first_column,
-                                          n0, output, output_stride);
+      decode_values_chunk<Arch, Group, 1, kStored, kScaleWeights>(
+          probabilities, padded_columns, rows, values, first_column, n0, output, output_stride);
     }
     for (int64_t cc = 0; cc < Group; ++cc) {
       float* out = output + (first_column + cc) * output_stride;
@@ -279,10 +296,13 @@ template <class Arch, DType kStored>
 }
 
 // The decoding tile with query columns in groups of Group (see kDecodeColumnGroup), K and V read
-// as kStored (decode_rows), from a paged cache when kPaged. Paged and contiguous sources are
+// as kStored (decode_rows), from a paged cache when kPaged; kOneScaleARow: int8 K and V rows with
+// one scale each, which multiplies a key's dot products and a value row's weights instead of every
+// element (a compile-time choice: a branch per block in the 16-bit tiles cost them 13%, paired A/B
+// on decode_b8, by how GCC compiled them). Paged and contiguous sources are
 // compiled apart: the paged tile's code for page ends, never run on contiguous rows, still cost
 // the contiguous tile 5-10% (paired A/B on decode_gqa and decode_b8) by how GCC compiled it.
-template <class Arch, int Group, DType kStored, bool kPaged>
+template <class Arch, int Group, DType kStored, bool kPaged, bool kOneScaleARow>
 inline void run_decode_tile_on(const TileProblem& problem, const TileJob& job,
                                TileScratch& scratch, const PartialSlots& partials,
                                int64_t real_columns) {
@@ -337,8 +357,9 @@ inline void run_decode_tile_on(const TileProblem& problem, const TileJob& job,
     const int64_t limit = keys.end - first_key;
     const StoredRows<Arch, kStored> key_block = decode_rows<Arch, kStored>(key_rows, first_key, rows, limit);
     const StoredRows<Arch, kStored> value_block = decode_rows<Arch, kStored>(value_rows, first_key, rows, limit);
-    decode_scores<Arch, Group, kPaged>(packed, problem.head_dim, head_dim_padded, column_groups, key_block,
-                               rows, value_block, problem.value_dim, scratch.scores, padded_columns);
+    decode_scores<Arch, Group, kPaged, kStored, kOneScaleARow>(packed, problem.head_dim, head_dim_padded,
+                                                               column_groups, key_block, rows, value_block,
+                                                               problem.value_dim, scratch.scores, padded_columns);
     const bool some_key_hidden =
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
@@ -349,8 +370,8 @@ inline void run_decode_tile_on(const TileProblem& problem, const TileJob& job,
       for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
     }
     if (!some_key_hidden) {
-      decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, value_block,
-                                 problem.value_dim, output, value_dim_padded);
+      decode_values<Arch, Group, kStored, kOneScaleARow>(scratch.scores, padded_columns, column_groups, rows,
+                                                         value_block, problem.value_dim, output, value_dim_padded);
       continue;
     }
     // A hidden key's weight is 0, and 0 · inf would be NaN: the values as floats (widened if
@@ -372,19 +393,20 @@ inline void run_decode_tile_on(const TileProblem& problem, const TileJob& job,
   finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, layout);
 }
 
-template <class Arch, int Group, DType kStored>
+template <class Arch, int Group, DType kStored, bool kOneScaleARow = false>
 inline void run_decode_tile_in_groups(const TileProblem& problem, const TileJob& job,
                                       TileScratch& scratch, const PartialSlots& partials,
                                       int64_t real_columns) {
   if (problem.block_table != nullptr) {
-    run_decode_tile_on<Arch, Group, kStored, true>(problem, job, scratch, partials, real_columns);
+    run_decode_tile_on<Arch, Group, kStored, true, kOneScaleARow>(problem, job, scratch, partials, real_columns);
   } else {
-    run_decode_tile_on<Arch, Group, kStored, false>(problem, job, scratch, partials, real_columns);
+    run_decode_tile_on<Arch, Group, kStored, false, kOneScaleARow>(problem, job, scratch, partials, real_columns);
   }
 }
 
 // The decoding tile for the stored K/V dtype kStored: read in place where the unit can
-// (StoredRows::can_read_in_place), else widened a block at a time.
+// (StoredRows::can_read_in_place), else widened a block at a time; int8 K and V with one scale a
+// row take it per dot product and per weight (run_decode_tile_on's kOneScaleARow).
 template <class Arch, int Group, DType kStored>
 inline void run_decode_tile_stored(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
                                    const PartialSlots& partials, int64_t real_columns) {
@@ -395,6 +417,12 @@ inline void run_decode_tile_stored(const TileProblem& problem, const TileJob& jo
     run_decode_tile_in_groups<Arch, Group, DType::f32>(problem, job, scratch, partials, real_columns);
   } else if (StoredRows<Arch, kStored>::can_read_in_place(group_of(problem.k_scale, problem.head_dim), problem.head_dim) &&
       StoredRows<Arch, kStored>::can_read_in_place(group_of(problem.v_scale, problem.value_dim), problem.value_dim)) {
+    if constexpr (StoredRows<Arch, kStored>::kScaled) {
+      if (group_of(problem.k_scale, problem.head_dim) >= problem.head_dim &&
+          group_of(problem.v_scale, problem.value_dim) >= problem.value_dim) {
+        return run_decode_tile_in_groups<Arch, Group, kStored, true>(problem, job, scratch, partials, real_columns);
+      }
+    }
     run_decode_tile_in_groups<Arch, Group, kStored>(problem, job, scratch, partials, real_columns);
   } else {
     run_decode_tile_in_groups<Arch, Group, DType::f32>(problem, job, scratch, partials, real_columns);

@@ -5,8 +5,11 @@
 // place keeps the stream going and halves (16-bit) or quarters (int8) the bytes it moves.
 //
 // A widened element is exactly what widen_row gives: bf16 and f16 widen exactly, and an int8
-// element is float(int8) · scale, one rounding, as widen_i8 computes it. A kernel reading stored
-// rows therefore gives bit for bit the result of the fp32 kernel run on the widened rows.
+// element is float(int8) · scale, one rounding, as widen_i8 computes it. A kernel reading 16-bit
+// rows, or int8 rows scaled element by element, therefore gives bit for bit the result of the
+// fp32 kernel run on the widened rows. Where an int8 row has one scale, the decoding kernel
+// applies it once instead (to a key's dot products, to a value row's weights): the same
+// products, one rounding moved, well inside the error bound, and the multiply per element gone.
 //
 // int8 scales: one per group of scale_group consecutive elements of a row (scale_group equal to
 // the row's width for one scale a row). Kernels take the scales a group at a time
@@ -78,8 +81,8 @@ struct StoredRows {
     }
   }
 
-  // Element d of row r, scale included.
-  float element(int64_t r, int64_t d) const {
+  // Element d of row r, before the int8 scale.
+  float unscaled_element(int64_t r, int64_t d) const {
     const Storage stored = row(r)[d];
     if constexpr (kStored == DType::f32) {
       return stored;
@@ -88,7 +91,16 @@ struct StoredRows {
     } else if constexpr (kStored == DType::f16) {
       return f16_to_float(stored);
     } else {
-      return static_cast<float>(stored) * row_scales(r)[d / scale_group];
+      return static_cast<float>(stored);
+    }
+  }
+
+  // Element d of row r, scale included.
+  float element(int64_t r, int64_t d) const {
+    if constexpr (kScaled) {
+      return unscaled_element(r, d) * row_scales(r)[d / scale_group];
+    } else {
+      return unscaled_element(r, d);
     }
   }
 
