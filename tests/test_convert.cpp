@@ -231,6 +231,67 @@ simdattn_tensor c_tensor(void* data, simdattn_dtype dtype, std::array<int64_t, 4
   return t;
 }
 
+// A large call shares its rows among threads (from 32K elements); each row must come out as a
+// call on that row alone (128 elements: the calling thread) gives it, in a layout whose rows are
+// not in memory order (bshd), and a non-finite element in a late row still stops the call before
+// anything is written, naming the first such element in row order.
+TEST(ConvertThreads, LargeCallsMatchRowByRowCalls) {
+  Tensor source(2, 8, 300, 128, Layout::bshd);
+  source.fill_uniform(21, -4.0f, 4.0f);
+  const auto& s = source.view.shape;
+  const auto row_view = [](const auto& view, int64_t b, int64_t h, int64_t i) {
+    auto row = view;
+    row.data = view.row(b, h, i);
+    row.shape = {1, 1, 1, view.shape[3]};
+    return row;
+  };
+  for (DType to : {DType::bf16, DType::f16}) {
+    Storage whole(source, to), by_row(source, to);
+    convert(source.in(), whole.view);
+    for (int64_t b = 0; b < s[0]; ++b)
+      for (int64_t h = 0; h < s[1]; ++h)
+        for (int64_t i = 0; i < s[2]; ++i) convert(row_view(source.in(), b, h, i), row_view(by_row.view, b, h, i));
+    EXPECT_EQ(whole.bytes, by_row.bytes) << dtype_name(to);
+  }
+  for (int64_t groups : {1, 4}) {
+    Storage whole(source, DType::i8), by_row(source, DType::i8);
+    Tensor whole_scales(2, 8, 300, groups), row_scales(2, 8, 300, groups);
+    const auto int8_view = [](Storage& stored) {
+      return BasicTensorView<int8_t>(static_cast<int8_t*>(stored.view.data), stored.view.shape, stored.view.strides);
+    };
+    quantize_rows(source.in(), int8_view(whole), whole_scales.view);
+    for (int64_t b = 0; b < s[0]; ++b)
+      for (int64_t h = 0; h < s[1]; ++h)
+        for (int64_t i = 0; i < s[2]; ++i) {
+          BasicTensorView<int8_t> out = int8_view(by_row);
+          out.data = out.row(b, h, i);
+          out.shape = {1, 1, 1, s[3]};
+          quantize_rows(row_view(source.in(), b, h, i), out, row_view(row_scales.view, b, h, i));
+        }
+    EXPECT_EQ(whole.bytes, by_row.bytes) << "groups " << groups;
+    EXPECT_EQ(whole_scales.storage, row_scales.storage) << "groups " << groups;
+  }
+  source.at(1, 7, 250, 9) = std::nanf("");
+  source.at(1, 7, 299, 3) = std::numeric_limits<float>::infinity();
+  Storage untouched(source, DType::i8);
+  Tensor scales(2, 8, 300, 1);
+  scales.fill(-1.0f);
+  const std::vector<unsigned char> before = untouched.bytes;
+  const std::vector<float> scales_before = scales.storage;
+  try {
+    quantize_rows(source.in(),
+                  BasicTensorView<int8_t>(static_cast<int8_t*>(untouched.view.data), untouched.view.shape,
+                                          untouched.view.strides),
+                  scales.view);
+    ADD_FAILURE() << "a NaN was quantized";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("source[1, 7, 250, 9] must be finite"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_EQ(untouched.bytes, before);
+  EXPECT_EQ(scales.storage, scales_before);
+}
+
 TEST(ConvertCAbi, ConvertsQuantizesAndReportsErrors) {
   std::vector<float> source = {1.0f, -2.5f, 0.1f, 65520.0f, 3.0f, -127.0f, 0.0f, 1e-3f};
   std::vector<uint16_t> halves(8, 0);

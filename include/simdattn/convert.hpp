@@ -1,8 +1,10 @@
 // Whole tensors to and from the 16-bit and 8-bit storage attention() reads: filling a bf16, f16
-// or int8 K/V cache from fp32 rows, and reading a 16-bit output back as fp32. Both functions run
-// on the calling thread, through the widest conversion instructions the CPU has (the ISA
-// attention() dispatches to), and throw std::invalid_argument (naming the argument, the expected
-// and the actual value) before writing anything when an argument is wrong.
+// or int8 K/V cache from fp32 rows, and reading a 16-bit output back as fp32. Both functions use
+// the widest conversion instructions the CPU has (the ISA attention() dispatches to); a call of
+// 32K elements or more shares its rows among OpenMP's default team (fewer stay on the calling
+// thread, as does a call from inside a parallel region), with the same result on any number of
+// threads. Both throw std::invalid_argument (naming the argument, the expected and the actual
+// value) before writing anything when an argument is wrong.
 #pragma once
 
 #include <stdexcept>  // std::invalid_argument, which every function here throws
