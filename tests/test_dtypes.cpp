@@ -182,10 +182,10 @@ struct Config {
   int64_t scales_per_row(int64_t width) const {
     return group_elements > 0 && width % group_elements == 0 ? width / group_elements : 1;
   }
-  // Whether some int8 row of K (head_dim wide) or V has a single scale, which the decoding tile
-  // applies to a whole dot product or weight instead of to each element.
+  // Whether the int8 rows of K (head_dim wide) and of V have a single scale each, which the
+  // decoding tile then applies to a whole dot product or weight instead of to each element.
   bool one_scale_a_row(int64_t head_dim, int64_t value_dim) const {
-    return cache == DType::i8 && (scales_per_row(head_dim) == 1 || scales_per_row(value_dim) == 1);
+    return cache == DType::i8 && scales_per_row(head_dim) == 1 && scales_per_row(value_dim) == 1;
   }
 };
 

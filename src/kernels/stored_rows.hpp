@@ -7,8 +7,8 @@
 // A widened element is exactly what widen_row gives: bf16 and f16 widen exactly, and an int8
 // element is float(int8) · scale, one rounding, as widen_i8 computes it. A kernel reading 16-bit
 // rows, or int8 rows scaled element by element, therefore gives bit for bit the result of the
-// fp32 kernel run on the widened rows. Where an int8 row has one scale, the decoding kernel
-// applies it once instead (to a key's dot products, to a value row's weights): the same
+// fp32 kernel run on the widened rows. Where int8 K and V rows have one scale each, the decoding
+// kernel applies it once instead (to a key's dot products, to a value row's weights): the same
 // products, one rounding moved, well inside the error bound, and the multiply per element gone.
 //
 // int8 scales: one per group of scale_group consecutive elements of a row (scale_group equal to
