@@ -10,7 +10,46 @@
 
 #include "simdattn/simdattn.hpp"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
 namespace simdattn::detail {
+
+#if defined(__x86_64__) || defined(_M_X64)
+bool amx_tiles_usable() {
+  static const bool usable = [] {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool amx_bf16 = (edx & (1u << 22)) != 0, amx_tile = (edx & (1u << 24)) != 0;
+    if (!amx_bf16 || !amx_tile || eax < 1) return false;
+    unsigned int eax1 = 0, ebx1 = 0, ecx1 = 0, edx1 = 0;
+    __get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1);
+    const bool avx512_bf16 = (eax1 & (1u << 5)) != 0;
+    // OSXSAVE (CPUID.1:ECX bit 27) before XGETBV; XCR0 bits 17 and 18: the tile configuration
+    // and data states.
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & (1u << 27)) == 0) return false;
+    unsigned int xcr0_low = 0, xcr0_high = 0;
+    __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    if (!avx512_bf16 || (xcr0_low & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__)
+    // Linux enables the tile data state per process, on request (since 5.16): without it the
+    // first tile instruction faults.
+    constexpr long kArchRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kTileData = 18;                   // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kArchRequestPermission, kTileData) == 0;
+#else
+    return false;  // the permission protocol of other systems is not implemented
+#endif
+  }();
+  return usable;
+}
+#endif
+
 namespace {
 
 Isa best_isa_of_this_cpu() {

@@ -2,6 +2,7 @@
 // fast paths on every ISA match it within the fp32 error bound plus the output's one rounding, and
 // every dtype rule is a clear error. The inputs are fp32 test tensors rounded to the dtype; the
 // bounds are computed from the values as stored.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -187,6 +188,11 @@ struct Config {
   bool one_scale_a_row(int64_t head_dim, int64_t value_dim) const {
     return cache == DType::i8 && scales_per_row(head_dim) == 1 && scales_per_row(value_dim) == 1;
   }
+  // Whether the fused tile may multiply on AMX tiles (uses_amx_tiles in src/kernels/amx_tiles.hpp:
+  // bf16 q, k and v on the amx ISA), which round the weights to bf16 before P·V.
+  bool may_round_weights(detail::Isa isa) const {
+    return q == DType::bf16 && cache == DType::bf16 && std::string(detail::isa_name(isa)) == "amx";
+  }
 };
 
 std::vector<Config> configs() {
@@ -223,6 +229,11 @@ std::vector<Shape> shapes() {
   options.mask = options.alibi = options.lse = options.ragged = options.window = true;
   options.softcap = 8.0f;
   all.push_back(options);
+  // The same at head_dim 32, which AMX's tiles take (head_dim a multiple of 32).
+  Shape options32 = options;
+  options32.name = "options32";
+  options32.head_dim = options32.value_dim = 32;
+  all.push_back(options32);
   for (int64_t sq : {1, 5}) {
     Shape decode{"decode", 2, 8, 2, sq, 1300, 64, 64, Layout::bhsd, Causal::bottom_right};
     decode.lse = true;
@@ -354,9 +365,11 @@ INSTANTIATE_TEST_SUITE_P(
 // of int8 · scale to float when widened (u per element: u·L on a logit, u·V on a value); for a
 // 16-bit output, the one rounding of each result (u16 relative to |out| <= V, and the binary16
 // subnormal spacing).
-double typed_tolerance(const Config& config, const Problem& p, const Shape& s) {
+double typed_tolerance(detail::Isa isa, const Config& config, const Problem& p, const Shape& s) {
   const double logits = p.logit_bound(s), values = max_magnitude(p.v.values);
   double tolerance = attention_tolerance(logits, s.head_dim, s.sk, values);
+  // AMX's weights rounded to bf16: relative 2⁻⁸ each, so 2⁻⁸ · V on an output.
+  if (config.may_round_weights(isa)) tolerance += kBf16Roundoff * values;
   if (config.cache == DType::i8) tolerance += kUnitRoundoff * (2 * logits + 1) * values;
   if (config.out == DType::bf16) tolerance += kBf16Roundoff * (2 * values + tolerance);
   if (config.out == DType::f16) tolerance += kF16Roundoff * (2 * values + tolerance) + kF16Subnormal;
@@ -384,18 +397,19 @@ TEST_P(TypedAttention, MatchesOracle) {
     attention(p.q.in(), p.k.in(), p.v.in(), actual.view, fast_options);
   }
   const std::string context = describe(isa, algorithm, config, s);
-  EXPECT_TRUE(all_close(expected.read(), actual.read(), typed_tolerance(config, p, s), context));
+  EXPECT_TRUE(all_close(expected.read(), actual.read(), typed_tolerance(isa, config, p, s), context));
   // The kernels read stored rows (widened into a buffer, or in place a register at a time) as
   // exactly the floats they stand for, int8 · scale rounded once as the widening does: the
   // fp32 call on those floats, with the same ISA and algorithm, gives the same bits. Not where an
   // int8 row has one scale: decoding multiplies the dot products and weights by it instead (one
-  // rounding moved), and the comparison with the oracle above is the check.
+  // rounding moved), nor where AMX's tiles may have rounded the weights to bf16: there the
+  // comparison with the oracle above is the check.
   Tensor unrounded = like_out;
   {
     detail::ScopedIsaOverride use(isa);
     attention(p.q.in(), p.k.in(), p.v.in(), unrounded.view, fast_options);
   }
-  if (!config.one_scale_a_row(s.head_dim, s.value_dim)) {
+  if (!config.one_scale_a_row(s.head_dim, s.value_dim) && !config.may_round_weights(isa)) {
     AttentionOptions f32_options = fast_options;
     f32_options.k_scale.reset();
     f32_options.v_scale.reset();
@@ -488,6 +502,32 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<std::tuple<detail::Isa, Config>>& info) {
       return std::string(detail::isa_name(std::get<0>(info.param))) + "_" + std::get<1>(info.param).name;
     });
+
+// On a CPU with AMX, bf16 prefill takes the tile path: its weights, rounded to bf16, give other
+// bits than the AVX-512 tile's on the same inputs (both within the bound, checked above). A
+// tile path that silently fell back would give the same bits. Skipped, saying so, where the CPU
+// or its OS offers no AMX.
+TEST(AmxTiles, Bf16PrefillRunsOnTheTiles) {
+  const std::vector<detail::Isa> isas = host_isas();
+  const auto amx = std::find_if(isas.begin(), isas.end(),
+                                [](detail::Isa isa) { return std::string(detail::isa_name(isa)) == "amx"; });
+  if (amx == isas.end()) GTEST_SKIP() << "this CPU or OS offers no AMX-BF16 tiles";
+  const Config bf16 = configs()[0];
+  ASSERT_EQ(bf16.q, DType::bf16);
+  const Shape s{"square", 1, 2, 2, 100, 100, 64, 64};
+  Problem p(bf16, s);
+  Tensor like_out(s.batch, s.q_heads, s.sq, s.value_dim, s.layout);
+  Tensor on_avx512 = like_out, on_amx = like_out;
+  {
+    detail::ScopedIsaOverride use(static_cast<detail::Isa>(static_cast<int>(*amx) - 1));
+    attention(p.q.in(), p.k.in(), p.v.in(), on_avx512.view, p.options);
+  }
+  {
+    detail::ScopedIsaOverride use(*amx);
+    attention(p.q.in(), p.k.in(), p.v.in(), on_amx.view, p.options);
+  }
+  EXPECT_FALSE(bitwise_equal(on_avx512, on_amx)) << "the amx ISA computed bf16 prefill as avx512 does";
+}
 
 // --- Dtype rules: a clear error, and nothing written ---
 

@@ -32,24 +32,26 @@ std::vector<Isa> registered_isas() {
 #if defined(__x86_64__) || defined(_M_X64)
 TEST(IsaRegistry, ListsEveryIsaOnceLowestFirst) {
   const std::vector<Isa> isas = registered_isas();
-  ASSERT_EQ(isas.size(), 3u);
+  ASSERT_EQ(isas.size(), 4u);
   for (size_t i = 0; i < isas.size(); ++i) {
     EXPECT_EQ(static_cast<int>(isas[i]), static_cast<int>(i)) << detail::isa_name(isas[i]);
   }
   EXPECT_STREQ(detail::isa_name(Isa::sse2), "sse2");
   EXPECT_STREQ(detail::isa_name(Isa::avx2), "avx2");
   EXPECT_STREQ(detail::isa_name(Isa::avx512), "avx512");
+  EXPECT_STREQ(detail::isa_name(Isa::amx), "amx");
 }
 
 TEST(IsaRegistry, BlockingFollowsTheArchitecture) {
   // blocking_for (the plan, at run time) and blocking_of<Arch> (the kernels, at compile time)
   // read the same entry; a register holds Arch's width of floats.
   static_assert(detail::blocking_of<xsimd::avx512f>().vector_floats == 16);
+  static_assert(detail::blocking_of<detail::avx512_amx>().vector_floats == 16);
   static_assert(detail::blocking_of<xsimd::fma3<xsimd::avx2>>().vector_floats == 8);
   static_assert(detail::blocking_of<xsimd::sse2>().vector_floats == 4);
   for (Isa isa : registered_isas()) {
     EXPECT_EQ(detail::blocking_for(isa).vector_floats,
-              isa == Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 4)
+              isa >= Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 4)
         << detail::isa_name(isa);
   }
 }
@@ -95,7 +97,7 @@ TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
 
 // The names this processor's registry accepts, as the parser's message lists them.
 #if defined(__x86_64__) || defined(_M_X64)
-constexpr const char* kAcceptedNames = "sse2, avx2, avx512";
+constexpr const char* kAcceptedNames = "sse2, avx2, avx512, amx";
 #else
 constexpr const char* kAcceptedNames = "neon";
 #endif

@@ -37,6 +37,7 @@ struct ServingCase {
   std::vector<Sequence> sequences;
   int64_t q_heads = 4, kv_heads = 2, head_dim = 32;
   DType dtype = DType::f32;
+  bool bf16_queries = false;  // q stored in bf16 too (with a bf16 cache: the AMX tile's inputs)
   int64_t groups = 1;         // i8: scales per row
   int64_t block_size = 16;    // 0: packed keys (attention_varlen)
   bool blocks_by_token = false;  // pools [num_blocks, block_size, Hkv, D] in memory
@@ -96,7 +97,7 @@ struct ServingInputs {
   std::vector<int32_t> cu_q, cu_k, seq_lens, block_table;
   Tensor q, k, v;                 // packed [1, H, total, D]
   std::optional<Tensor> k_pool, v_pool;
-  std::optional<StoredCache> k_stored, v_stored, k_pool_stored, v_pool_stored;
+  std::optional<StoredCache> q_stored, k_stored, v_stored, k_pool_stored, v_pool_stored;
   std::optional<Tensor> mask;
   std::vector<float> sinks, slopes;
   AttentionOptions options;
@@ -120,6 +121,7 @@ struct ServingInputs {
     k.fill_uniform(32, -2.0f, 2.0f);
     v.fill_uniform(33);
     if (c.block_size > 0) page(c);
+    if (c.bf16_queries) q_stored.emplace(q, DType::bf16, 1);
     if (c.dtype != DType::f32) {
       k_stored.emplace(k, c.dtype, c.groups);
       v_stored.emplace(v, c.dtype, c.groups);
@@ -203,6 +205,7 @@ struct ServingInputs {
         }
   }
 
+  AnyConstTensorView q_in() const { return q_stored ? q_stored->view : AnyConstTensorView(q.in()); }
   AnyConstTensorView k_in() const { return k_stored ? k_stored->view : AnyConstTensorView(k.in()); }
   AnyConstTensorView v_in() const { return v_stored ? v_stored->view : AnyConstTensorView(v.in()); }
 
@@ -251,10 +254,10 @@ std::pair<Tensor, Tensor> run(const ServingCase& c, const ServingInputs& in, boo
   options.lse = lse.view;
   const int64_t batch = in.batch;
   if (paged) {
-    (oracle ? reference::attention_paged : attention_paged)(in.q.in(), in.cache(), out.view, in.cu_q.data(),
+    (oracle ? reference::attention_paged : attention_paged)(in.q_in(), in.cache(), out.view, in.cu_q.data(),
                                                            batch, options);
   } else {
-    (oracle ? reference::attention_varlen : attention_varlen)(in.q.in(), in.k_in(), in.v_in(), out.view,
+    (oracle ? reference::attention_varlen : attention_varlen)(in.q_in(), in.k_in(), in.v_in(), out.view,
                                                              in.cu_q.data(), in.cu_k.data(), batch, options);
   }
   return {out, lse};
@@ -298,6 +301,21 @@ std::vector<ServingCase> serving_cases() {
       add("decode", kDecode, bs).dtype = dtype;
     }
   }
+  // bf16 queries over a bf16 cache, the fused tile's AMX inputs (uses_amx_tiles): packed keys,
+  // pages of 16 (a tile's group of keys crosses no page), 24 (groups cross pages) and 48, with
+  // the biases, sinks and windows that act on its scores.
+  for (int64_t bs : {0, 16, 24, 48}) {
+    ServingCase& prefill = add("prefill_bf16q", kPrefill, bs);
+    prefill.dtype = DType::bf16, prefill.bf16_queries = true;
+    ServingCase& chunks = add("chunks_bf16q", kChunks, bs);
+    chunks.dtype = DType::bf16, chunks.bf16_queries = true, chunks.q_heads = 8, chunks.head_dim = 64;
+    ServingCase& biases = add("softcap_alibi_mask_bf16q", kPrefill, bs);
+    biases.dtype = DType::bf16, biases.bf16_queries = true;
+    biases.softcap = 8.0f, biases.alibi = true, biases.mask = true;
+    ServingCase& window = add("window_sinks_bf16q", kChunks, bs);
+    window.dtype = DType::bf16, window.bf16_queries = true, window.sinks = kSinks;
+    window.window_left = 50, window.window_right = 0, window.sink_tokens = 4;
+  }
   {
     ServingCase& c = add("decode_q8_0", kDecode, 32);
     c.dtype = DType::i8, c.groups = 1, c.head_dim = 64;
@@ -336,9 +354,12 @@ TEST_P(Serving, MatchesOracle) {
     return run(c, in, /*oracle=*/false, options, paged);
   }();
   const double logits = in.logit_bound(c);
-  EXPECT_TRUE(all_close(expected, actual.first,
-                        attention_tolerance(logits, c.head_dim, in.max_k + 1, max_magnitude(in.v)),
-                        describe(isa, c)));
+  double tolerance = attention_tolerance(logits, c.head_dim, in.max_k + 1, max_magnitude(in.v));
+  // AMX's tile rounds the weights to bf16 (README, Guarantees): 2⁻⁸ · V more.
+  if (c.bf16_queries && c.dtype == DType::bf16 && std::string(detail::isa_name(isa)) == "amx") {
+    tolerance += 0x1p-8 * max_magnitude(in.v);
+  }
+  EXPECT_TRUE(all_close(expected, actual.first, tolerance, describe(isa, c)));
   EXPECT_TRUE(all_close(expected_lse, actual.second, lse_tolerance(logits, c.head_dim, in.max_k + 1),
                         describe(isa, c) + " lse"));
 }

@@ -219,7 +219,7 @@ SIMDATTN_API const char *simdattn_last_error(void);
  * _MINOR, _PATCH in simdattn/version.h). */
 SIMDATTN_API const char *simdattn_version(void);
 
-/* "sse2", "avx2" or "avx512" on x86-64, "neon" on AArch64: the instruction set the kernels run
+/* "sse2", "avx2", "avx512" or "amx" on x86-64, "neon" on AArch64: the instruction set the kernels run
    with (SIMDATTN_ISA caps it).
    "unknown" when SIMDATTN_ISA holds no such name; simdattn_last_error() then says why, and every
    call fails with SIMDATTN_ERR_INVALID_ARGUMENT and that message. */

@@ -13,9 +13,9 @@
 
 namespace simdattn {
 
-// The instruction set the kernels run with: "sse2", "avx2" or "avx512" on x86-64, "neon" on
+// The instruction set the kernels run with: "sse2", "avx2", "avx512" or "amx" on x86-64, "neon" on
 // AArch64 (the best the CPU has, capped by the environment variable
-// SIMDATTN_ISA=sse2|avx2|avx512, or neon, read once, in any case and
+// SIMDATTN_ISA=sse2|avx2|avx512|amx, or neon, read once, in any case and
 // with blanks around it ignored; unset or blank leaves the best). Any other value of SIMDATTN_ISA
 // makes this and every call of the library throw std::invalid_argument naming the variable, the
 // value and the accepted names.

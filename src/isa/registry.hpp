@@ -7,7 +7,7 @@
 // SIMDATTN_ISAS with its flags (cmake/SimdattnIsas.cmake), and a blocking table
 // (kernels/blocking.hpp). A lookup for an architecture that has no entry does not compile.
 //
-// Each processor has its own list: x86-64 (sse2, avx2, avx512) and AArch64 (neon). A build sees
+// Each processor has its own list: x86-64 (sse2, avx2, avx512, amx) and AArch64 (neon). A build sees
 // only its processor's entries, so no x86 header or instruction reaches an ARM build, and the
 // lowest entry of the list (value 0) is the baseline every CPU of that processor runs.
 #pragma once
@@ -30,7 +30,7 @@ namespace simdattn::detail {
 
 // Lowest first: a higher value runs on fewer CPUs, and SIMDATTN_ISA caps by this order.
 #if defined(__x86_64__) || defined(_M_X64)
-enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2 };
+enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2, amx = 3 };
 #else
 enum class Isa { neon = 0 };
 #endif
@@ -85,7 +85,41 @@ struct IsaTraits<Isa::avx512> {
   }
 };
 
-using RegisteredIsas = IsaList<Isa::sse2, Isa::avx2, Isa::avx512>;
+// AVX-512 with AMX tiles (Sapphire Rapids and later). xsimd 8.1 has no such architecture, so this
+// is a tag of the project's own: xsimd computes with it exactly as with avx512f (its base class,
+// and the register alias below), so every kernel compiles to the avx512 unit's code, except the
+// fused tile of bf16 prefill, which multiplies on the tiles (kernels/amx_fused_tile_impl.hpp).
+// A type of its own keeps the two units' entry points (instantiated per Arch) apart.
+struct avx512_amx : xsimd::avx512f {
+  static constexpr bool supported() noexcept {
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+    return XSIMD_WITH_AVX512F;
+#else
+    return false;
+#endif
+  }
+  static constexpr bool available() noexcept { return true; }
+  static constexpr unsigned version() noexcept { return xsimd::generic::version(3, 9, 0); }
+  static constexpr char const* name() noexcept { return "avx512_amx"; }
+};
+
+// Whether this CPU and its OS let the process use AMX-BF16 tiles: CPUID's AMX-TILE, AMX-BF16 and
+// AVX512-BF16 bits, the tile state enabled in XCR0, and (Linux) the kernel's permission for this
+// process, which the first call asks for (arch_prctl ARCH_REQ_XCOMP_PERM). Defined in
+// dispatch.cpp, read once.
+bool amx_tiles_usable();
+
+template <>
+struct IsaTraits<Isa::amx> {
+  static constexpr const char* name = "amx";
+  using Arch = avx512_amx;
+  static constexpr BlockingSizes blocking = kAvx512Blocking;
+  static bool runs_on(const CpuFeatures& cpu) {
+    return IsaTraits<Isa::avx512>::runs_on(cpu) && amx_tiles_usable();
+  }
+};
+
+using RegisteredIsas = IsaList<Isa::sse2, Isa::avx2, Isa::avx512, Isa::amx>;
 
 #else  // AArch64
 
@@ -103,6 +137,21 @@ struct IsaTraits<Isa::neon> {
 using RegisteredIsas = IsaList<Isa::neon>;
 
 #endif
+
+}  // namespace simdattn::detail
+
+#if (defined(__x86_64__) || defined(_M_X64)) && XSIMD_WITH_AVX512F
+// avx512_amx's registers are avx512f's (xsimd's own derived architectures declare theirs so).
+namespace xsimd::types {
+template <class T>
+struct get_bool_simd_register<T, ::simdattn::detail::avx512_amx> {
+  using type = simd_avx512_bool_register<T>;
+};
+XSIMD_DECLARE_SIMD_REGISTER_ALIAS(::simdattn::detail::avx512_amx, avx512f);
+}  // namespace xsimd::types
+#endif
+
+namespace simdattn::detail {
 
 template <Isa... Isas>
 constexpr bool in_rank_order(IsaList<Isas...>) {

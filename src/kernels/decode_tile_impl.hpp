@@ -71,7 +71,7 @@ class RowSums {
   Floats operator()(const Floats* rows) const {
     const Floats sums = xsimd::haddp(rows);
 #if defined(__x86_64__) || defined(_M_X64)
-    if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
       return _mm512_permutexvar_ps(_mm512_loadu_si512(lane_of_row_.data()), sums);
     } else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
       return _mm256_permutevar8x32_ps(

@@ -4,6 +4,7 @@
 // of Sk. Layout is key-major: scores[key][column], so the softmax runs down columns in registers.
 #pragma once
 
+#include "kernels/amx_fused_tile_impl.hpp"
 #include "kernels/decode_tile_impl.hpp"
 #include "kernels/gemm_microkernel.hpp"
 #include "kernels/head_rows.hpp"
@@ -129,16 +130,24 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
   finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, {padded_columns, 1});
 }
 
-// A tile of at most one register of columns (decoding) takes the kernel vectorised along
-// head_dim; wider tiles the key-major micro-kernel.
 }  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
 
 namespace simdattn::detail {
 
+// A tile of at most one register of columns (decoding) takes the kernel vectorised along
+// head_dim; wider tiles the key-major micro-kernel, or AMX's tiles where uses_amx_tiles says so.
 template <class Arch>
 void FusedTile::operator()(Arch, const TileProblem& problem, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
   using namespace SIMDATTN_ISA_NAMESPACE;
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<Arch, avx512_amx>) {
+    if (uses_amx_tiles(Isa::amx, problem)) {
+      run_amx_fused_tile<Arch>(problem, job, scratch, partials);
+      return;
+    }
+  }
+#endif
   with_panel_vectors<Arch>(problem.panel_vectors, [&](auto vectors) {
     if constexpr (decltype(vectors)::value == 1) {
       run_decode_tile<Arch>(problem, job, scratch, partials);

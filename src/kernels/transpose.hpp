@@ -36,7 +36,7 @@ inline void transpose_in_registers(xsimd::batch<float, Arch>* block) {
   block[2] = vreinterpretq_f32_f64(vtrn2q_f64(as_halves(pairs0), as_halves(pairs2)));
   block[3] = vreinterpretq_f32_f64(vtrn2q_f64(as_halves(pairs1), as_halves(pairs3)));
 #else
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
     __m512 pairs[16], quads[16];
     for (int k = 0; k < 8; ++k) {
       pairs[2 * k] = _mm512_unpacklo_ps(block[2 * k], block[2 * k + 1]);

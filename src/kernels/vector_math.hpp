@@ -27,7 +27,7 @@ inline xsimd::batch<float, Arch> multiply_add(xsimd::batch<float, Arch> a,
                                               xsimd::batch<float, Arch> b,
                                               xsimd::batch<float, Arch> c) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
     return _mm512_fmadd_ps(a, b, c);
   } else {
     return xsimd::fma(a, b, c);
@@ -58,7 +58,7 @@ inline xsimd::batch<float, Arch> scale_by_power_of_two(xsimd::batch<float, Arch>
   using Floats = xsimd::batch<float, Arch>;
   using Ints = xsimd::batch<int32_t, Arch>;
 #if defined(__x86_64__) || defined(_M_X64)
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
     return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~underflow.data), p, n);
   } else
 #endif
@@ -119,7 +119,7 @@ inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   const Floats bounded = xsimd::max(Floats(-127.0f), x);
   Floats n;
 #if defined(__x86_64__) || defined(_M_X64)
-  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
     n = _mm512_roundscale_ps(bounded, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   } else {
     n = xsimd::nearbyint(bounded);

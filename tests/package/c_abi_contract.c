@@ -49,6 +49,7 @@ static int last_error_mentions(const char *text) { return strstr(simdattn_last_e
 static void check_identity(void) {
   const char *isa = simdattn_active_isa();
   CHECK(strcmp(isa, "sse2") == 0 || strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0 ||
+            strcmp(isa, "amx") == 0 ||
             strcmp(isa, "neon") == 0,
         "active isa '%s'", isa);
   int major, minor, patch;
