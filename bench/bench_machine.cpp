@@ -7,6 +7,7 @@
 #include <string>
 
 #include "counters.hpp"
+#include "machine/amx_peak.hpp"
 #include "machine/bf16_peak.hpp"
 #include "machine/fma_peak.hpp"
 #include "machine/read_bandwidth.hpp"
@@ -65,6 +66,30 @@ void bf16_peak(benchmark::State& state) {
   state.SetLabel("avx512_bf16 vdpbf16ps");
 }
 
+// The AMX-BF16 tile loop on OpenMP's default thread count (amx_peak.hpp), where the CPU has AMX
+// and the OS grants the tiles; elsewhere the benchmark says so and reports nothing. The report
+// divides the 16-bit rows by the fastest 16-bit roof measured (bench/report/results.py).
+void amx_peak(benchmark::State& state) {
+  if (!cpu_has_amx_bf16()) {
+    state.SkipWithError("this CPU or OS gives no AMX-BF16 tiles: no AMX roof");
+    return;
+  }
+  const int threads = default_threads();
+  double flops = 0.0;
+  double best_gflops = 0.0;
+  AmxRun last{};
+  const double seconds = timed_loop(state, [&] {
+    last = run_amx_loop(threads, kAmxRoundsPerCall);
+    flops += last.flops;
+    best_gflops = std::max(best_gflops, last.flops / last.seconds / 1e9);
+  });
+  if (state.error_occurred()) return;
+  state.counters["gflops"] = flops / seconds / 1e9;
+  state.counters["bf16_roof_gflops"] = best_gflops;  // not roof_gflops: see bf16_peak
+  state.counters["threads"] = last.threads;
+  state.SetLabel("amx_bf16 tdpbf16ps");
+}
+
 // Sums a buffer of read_buffer_bytes() on all threads; the buffer stays in the shared slot while
 // Google Benchmark calls this function again for its iteration counts. As for the peak, the roof
 // kept is the fastest: the fastest slice of any pass (read_bandwidth.hpp says why a slice).
@@ -95,6 +120,7 @@ void register_machine_benchmarks() {
   benchmark::RegisterBenchmark("machine/fma_peak", fma_peak)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("machine/read_bandwidth", read_bandwidth)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("machine/bf16_peak", bf16_peak)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("machine/amx_peak", amx_peak)->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace simdattn::bench

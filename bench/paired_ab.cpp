@@ -6,12 +6,13 @@
 // milliseconds apart see the same machine, so their ratio measures the code.
 //
 //   simdattn_paired_ab A/libsimdattn.so B/libsimdattn.so --shape encoder [--threads N] [--pairs N]
-//                      [--cache f32|bf16|i8|i8row]
+//                      [--cache f32|bf16|i8|i8row] [--dtype f32|bf16]
 //
 // Decode shapes rotate through copies of K and V (at least 1 GiB in all), as simdattn_bench's cold
 // decoding does, so that every call reads them from memory. --cache stores K and V as a bf16 or
 // int8 cache under fp32 queries (i8: one scale per 32 elements as ggml's q8_0; i8row: one per
-// row), as simdattn_bench's f16kv/bf16kv/i8kv/i8rowkv rows do. The conversions are this program's
+// row), as simdattn_bench's f16kv/bf16kv/i8kv/i8rowkv rows do. --dtype bf16 makes Q, K, V and the
+// output all bf16, as the simd-bf16 rows (and AMX's tiles) take them. The conversions are this program's
 // own: linking the library to make them would let the loaded builds bind to its symbols. Exit status: 0 measured, 1 a library
 // could not be used or a call failed, 2 bad arguments.
 #include <dlfcn.h>
@@ -42,6 +43,7 @@ struct Arguments {
   int threads = 0;
   int pairs = kDefaultPairs;
   std::string cache = "f32";
+  std::string dtype = "f32";  // of Q and the output; K and V follow it unless --cache says otherwise
 };
 
 // How K and V are stored: dtype, bytes an element, and elements a scale (int8; 0: one a row).
@@ -62,7 +64,7 @@ CacheFormat cache_format(const std::string& name) {
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr,
                "simdattn_paired_ab: %s\nusage: simdattn_paired_ab LIB_A LIB_B [--shape NAME] "
-               "[--threads N] [--pairs N] [--cache f32|bf16|i8|i8row]\n",
+               "[--threads N] [--pairs N] [--cache f32|bf16|i8|i8row] [--dtype f32|bf16]\n",
                message.c_str());
   std::exit(2);
 }
@@ -98,6 +100,11 @@ Arguments parse(int argc, char** argv) {
       } catch (const std::invalid_argument& error) {
         usage_error(error.what());
       }
+    } else if (argument == "--dtype") {
+      arguments.dtype = value();
+      if (arguments.dtype != "f32" && arguments.dtype != "bf16") {
+        usage_error("--dtype: expected f32 or bf16, got '" + arguments.dtype + "'");
+      }
     } else if (argument.rfind("--", 0) == 0) {
       usage_error("unknown flag '" + argument + "'");
     } else if (libraries < 2) {
@@ -107,6 +114,12 @@ Arguments parse(int argc, char** argv) {
     }
   }
   if (libraries < 2) usage_error("expected two libraries (LIB_A LIB_B), got " + std::to_string(libraries));
+  if (arguments.dtype == "bf16") {
+    if (arguments.cache != "f32" && arguments.cache != "bf16") {
+      usage_error("--cache: a " + arguments.cache + " cache takes fp32 queries, not --dtype bf16");
+    }
+    arguments.cache = "bf16";
+  }
   return arguments;
 }
 
@@ -155,12 +168,14 @@ uint16_t to_bf16(float x) {
   return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
-// The inputs of a shape, with `copies` copies of K and V stored as `format`, filled with values in
-// [-1, 1) (int8: scale = max|x| / 127 over each group, x / scale rounded to nearest).
+// The inputs of a shape, Q and the output in `q_dtype` (f32 or bf16), with `copies` copies of K and
+// V stored as `format`, filled with values in [-1, 1) (int8: scale = max|x| / 127 over each group,
+// x / scale rounded to nearest).
 struct Inputs {
-  Inputs(const Shape& shape, int64_t copies, const CacheFormat& format)
-      : shape(shape), copies(copies), format(format) {
-    q.resize(static_cast<size_t>(shape.q_elements()));
+  Inputs(const Shape& shape, int64_t copies, const CacheFormat& format, int32_t q_dtype)
+      : shape(shape), copies(copies), format(format), q_dtype(q_dtype) {
+    const size_t q_bytes = q_dtype == SIMDATTN_BF16 ? 2 : 4;
+    q.resize(static_cast<size_t>(shape.q_elements()) * q_bytes);
     out.resize(q.size());
     const int64_t elements = shape.kv_elements() * copies;
     kv.resize(static_cast<size_t>(elements * format.element_bytes));
@@ -169,7 +184,15 @@ struct Inputs {
       state = state * 1664525u + 1013904223u;
       return static_cast<float>(state >> 8) * (2.0f / 16777216.0f) - 1.0f;
     };
-    for (float& x : q) x = next();
+    for (int64_t i = 0; i < shape.q_elements(); ++i) {
+      const float x = next();
+      if (q_dtype == SIMDATTN_BF16) {
+        const uint16_t bits = to_bf16(x);
+        std::memcpy(q.data() + i * 2, &bits, 2);
+      } else {
+        std::memcpy(q.data() + i * 4, &x, 4);
+      }
+    }
     const int64_t group = format.scale_group > 0 ? format.scale_group : shape.head_dim;
     if (format.dtype == SIMDATTN_I8) scales.resize(static_cast<size_t>(elements / group));
     std::vector<float> values(static_cast<size_t>(group));
@@ -199,7 +222,7 @@ struct Inputs {
     const int64_t half = shape.kv_elements() / 2;
     const int64_t k = (call % copies) * shape.kv_elements();
     const int64_t groups = format.scale_group > 0 ? shape.head_dim / format.scale_group : 1;
-    t[0] = bhsd(q.data(), shape.batch, shape.q_heads, shape.seq_q, shape.head_dim);
+    t[0] = bhsd(q.data(), shape.batch, shape.q_heads, shape.seq_q, shape.head_dim, q_dtype);
     for (int64_t which = 0; which < 2; ++which) {
       const int64_t first = k + which * half;
       t[1 + which] = bhsd(kv.data() + first * format.element_bytes, shape.batch, shape.kv_heads, shape.seq_k,
@@ -209,13 +232,14 @@ struct Inputs {
                             shape.seq_k, groups);
       }
     }
-    t[3] = bhsd(out.data(), shape.batch, shape.q_heads, shape.seq_q, shape.head_dim);
+    t[3] = bhsd(out.data(), shape.batch, shape.q_heads, shape.seq_q, shape.head_dim, q_dtype);
   }
   const Shape& shape;
   int64_t copies;
   CacheFormat format;
-  std::vector<float> q, out, scales;
-  std::vector<uint8_t> kv;
+  int32_t q_dtype;
+  std::vector<float> scales;
+  std::vector<uint8_t> q, out, kv;
 };
 
 double seconds_of_call(const Build& build, Inputs& inputs, int64_t call, int threads) {
@@ -261,7 +285,7 @@ int main(int argc, char** argv) {
     const double kv_bytes = shape.kv_bytes() * static_cast<double>(format.element_bytes) / 4.0;
     const int64_t copies =
         shape.is_decode() ? std::max<int64_t>(1, static_cast<int64_t>(kColdBytes / kv_bytes) + 1) : 1;
-    Inputs inputs(shape, copies, format);
+    Inputs inputs(shape, copies, format, arguments.dtype == "bf16" ? SIMDATTN_BF16 : SIMDATTN_F32);
     // One untimed call each: first-touch page faults and the libraries' one-time set-up.
     for (const Build& build : builds) seconds_of_call(build, inputs, 0, arguments.threads);
     std::vector<double> seconds[2], ratio;
@@ -278,8 +302,8 @@ int main(int argc, char** argv) {
     const bool decode = shape.is_decode();
     const double work = decode ? kv_bytes : shape.useful_flops();
     const char* unit = decode ? "GB/s of K and V (scales not counted)" : "GFLOP/s";
-    std::printf("shape %s, %s cache, %d pairs, %s\n", shape.name.c_str(), arguments.cache.c_str(),
-                arguments.pairs, unit);
+    std::printf("shape %s, %s queries, %s cache, %d pairs, %s\n", shape.name.c_str(), arguments.dtype.c_str(),
+                arguments.cache.c_str(), arguments.pairs, unit);
     for (int which = 0; which < 2; ++which) {
       std::printf("%c %s: fastest %.1f, median %.1f\n", "AB"[which], arguments.library[which].c_str(),
                   work / quantile(seconds[which], 0.0) / 1e9, work / quantile(seconds[which], 0.5) / 1e9);

@@ -16,9 +16,10 @@ from typing import Optional
 from .shapes import SHAPES_BY_NAME
 
 ROOF_NAMES = ("machine/fma_peak", "machine/read_bandwidth")
-# Roofs shown beside the others but divided by nothing, run once per round: the bf16 dot-product
-# peak (AVX512_BF16's vdpbf16ps; an error entry on a CPU without it).
-EXTRA_ROOF_NAMES = ("machine/bf16_peak",)
+# The 16-bit roofs, run once per round: the bf16 dot-product peak (AVX512_BF16's vdpbf16ps) and
+# the AMX tile peak (TDPBF16PS); an error entry on a CPU without them. The 16-bit rows divide by
+# the highest of these and the FMA peak (results.py), the others by the FMA peak alone.
+EXTRA_ROOF_NAMES = ("machine/bf16_peak", "machine/amx_peak")
 STAGE_NAMES = ("qk_scores", "softmax_rows", "weights_v")
 # Google Benchmark takes the filter as a regular expression; names made only of these characters
 # need no escaping in it.

@@ -156,13 +156,18 @@ class Writer:
                          str(bandwidth.threads if bandwidth else report.default_threads),
                          "machine/read_bandwidth: streaming sum over "
                          f"{bandwidth.label if bandwidth else 'a buffer of 8× the last-level cache'}"])
-        bf16 = report.bf16_peak
-        if bf16 is not None and bf16.error:
-            rows.append(["bf16 peak", NONE, NONE, "GFLOP/s", NONE, f"machine/bf16_peak: {bf16.error}"])
-        elif bf16 is not None and bf16.roof:
-            rows.append(["bf16 peak", significant(bf16.roof), significant(bf16.gflops), "GFLOP/s",
-                         str(bf16.threads), "machine/bf16_peak: register-resident vdpbf16ps loop (AVX512_BF16), "
-                         "shown for the bf16 rows; no fraction divides by it"])
+        for peak, name, how in ((report.bf16_peak, "bf16 peak", "register-resident vdpbf16ps loop (AVX512_BF16)"),
+                                (report.amx_peak, "AMX peak", "register-resident TDPBF16PS tile loop (AMX-BF16)")):
+            if peak is not None and peak.error:
+                rows.append([name, NONE, NONE, "GFLOP/s", NONE, f"machine/{peak.implementation}: {peak.error}"])
+            elif peak is not None and peak.roof:
+                rows.append([name, significant(peak.roof), significant(peak.gflops), "GFLOP/s", str(peak.threads),
+                             f"machine/{peak.implementation}: {how}"])
+        sixteen = report.sixteen_bit_roof(report.fma_peak.threads) if report.fma_peak else None
+        if sixteen:
+            rows.append(["16-bit roof", significant(sixteen), NONE, "GFLOP/s", str(report.fma_peak.threads),
+                         "the highest of the FMA, bf16 and AMX peaks: what the peak fraction of a row with 16-bit "
+                         "Q, K and V (a name ending in -bf16, -fp16 or -f16) divides by"])
         for threads, gflops in report.peak_by_threads.items():
             if not report.fma_peak or threads != report.fma_peak.threads:
                 rows.append(["FMA peak", significant(gflops), NONE, "GFLOP/s", str(threads),
@@ -283,7 +288,8 @@ class Writer:
 
     def shapes(self):
         report = self.report
-        self.add("## Per shape")
+        self.add("## Per shape", "A row's peak fraction divides its GFLOP/s by the FMA peak, or, for a row with 16-bit "
+                 "Q, K and V (a name ending in -bf16, -fp16 or -f16), by the 16-bit roof of the roofs table.")
         for shape_table in report.shape_tables:
             shape = shape_table.shape
             decode = bool(shape and shape.is_decode())

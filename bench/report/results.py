@@ -27,6 +27,15 @@ FLOP_CHECK_TOLERANCE = 0.05
 # Fractions of one run all divide by the same cached roof; counters are printed to ~17 digits, so
 # read back they agree far closer than this.
 DENOMINATOR_SPREAD = 1e-6
+# The implementations whose names end so take 16-bit Q, K and V (simd-bf16, torch-fp16,
+# openvino-f16, ...): their peak fraction divides by the 16-bit roof, the highest of the FMA, bf16
+# dot-product and AMX peaks, since they may multiply on any of those units. Rows with 16-bit or
+# 8-bit K/V only (simd-f16kv, ggml-q8kv) widen to fp32 and divide by the FMA peak.
+SIXTEEN_BIT_SUFFIXES = ("-bf16", "-fp16", "-f16")
+
+
+def computes_in_16_bits(implementation):
+    return implementation.endswith(SIXTEEN_BIT_SUFFIXES)
 
 
 @dataclass
@@ -116,6 +125,17 @@ class Report:
     warnings: List[str]
     spread: Optional[RunsSpread] = None  # with --repeat: over every bench run, the first included
     bf16_peak: Optional[Row] = None    # machine/bf16_peak (roof: its GFLOP/s), where the bench ran it
+    amx_peak: Optional[Row] = None     # machine/amx_peak, likewise
+
+    def sixteen_bit_roof(self, threads):
+        """What a 16-bit row on `threads` threads divides by: the highest of the FMA peak and the
+        16-bit peaks measured on that thread count (None without an FMA peak for it)."""
+        fma = self.peak_by_threads.get(threads)
+        if fma is None:
+            return None
+        extra = [row.roof for row in (self.bf16_peak, self.amx_peak)
+                 if row is not None and row.roof and row.threads == threads]
+        return max([fma] + extra)
 
     @property
     def peak_gflops(self):
@@ -220,12 +240,13 @@ def build_report(stored, round_index=0, with_spread=True):
     stages, scaling = [], {}
     stage_shape = None
 
-    bf16_peak = None
+    sixteen_bit_peaks = {}
     for name, entry in entries.items():
         parsed = parse_name(name)
         if parsed.kind == "extra_roof":
-            bf16_peak = _row_from_entry(entry, parsed.implementation)
-            bf16_peak.roof = entry.get("bf16_roof_gflops")
+            row = _row_from_entry(entry, parsed.implementation)
+            row.roof = entry.get("bf16_roof_gflops")
+            sixteen_bit_peaks[parsed.implementation] = row
         elif parsed.kind == "roof":
             row = _row_from_entry(entry, parsed.implementation)
             if parsed.implementation == "fma_peak":
@@ -265,12 +286,19 @@ def build_report(stored, round_index=0, with_spread=True):
     ordered = [tables[name] for name in _shape_order(tables)]
     peers = sorted({row.implementation for table in ordered for row in table.rows if row.implementation != SIMD},
                    key=_peer_key)
-    return Report(run=stored.get("run", {}), host=stored.get("host", {}), context=bench.get("context", {}),
-                  fma_peak=fma_peak, read_bandwidth=read_bandwidth, peak_by_threads=peak_by_threads,
-                  read_gbytes_per_second=read_gbytes,
-                  shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
-                  peers=peers, peer_status=peer_status, warnings=warnings,
-                  spread=spread_over_runs(stored) if with_spread else None, bf16_peak=bf16_peak)
+    report = Report(run=stored.get("run", {}), host=stored.get("host", {}), context=bench.get("context", {}),
+                    fma_peak=fma_peak, read_bandwidth=read_bandwidth, peak_by_threads=peak_by_threads,
+                    read_gbytes_per_second=read_gbytes,
+                    shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
+                    peers=peers, peer_status=peer_status, warnings=warnings,
+                    spread=spread_over_runs(stored) if with_spread else None,
+                    bf16_peak=sixteen_bit_peaks.get("bf16_peak"), amx_peak=sixteen_bit_peaks.get("amx_peak"))
+    for table in ordered:
+        for row in table.rows:
+            if computes_in_16_bits(row.implementation) and row.gflops:
+                roof = report.sixteen_bit_roof(row.threads)
+                row.peak_fraction = row.gflops / roof if roof else None
+    return report
 
 
 def spread_over_runs(stored):

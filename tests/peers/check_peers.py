@@ -10,8 +10,9 @@ Skips (exit status 77, which ctest reports as skipped) when no peer is installed
 - `bench/compare --quick` on encoder, prefill_gqa and decode_gqa exits 0; every installed variant
   ends measured (none disagrees or fails) and the rest say why they did not run;
 - the report parses (every numeric cell a number; GFLOP/s × time = the shape's FLOPs; the speedup
-  column = the row's time over simdattn's), every shape table has a row per measured variant, and
-  no fp32 row's peak or bandwidth fraction exceeds 1 by more than noise.
+  column = the row's time over simdattn's), every shape table has a row per measured variant, no
+  row's peak fraction (of the 16-bit roof for 16-bit rows, which may run on AMX tiles) and no fp32
+  row's bandwidth fraction exceeds 1 by more than noise.
 Exit status 0 when all hold, 1 listing each failed check, 77 when there is nothing to test."""
 import argparse
 import json

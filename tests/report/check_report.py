@@ -10,8 +10,8 @@ there cannot hide itself):
   order (lowest <= median <= highest) and the first run's figures, which the other tables show,
   within their ranges;
 - every cell of a numeric column parses as a number (or is '—'), and the numbers agree with each
-  other: GFLOP/s × time = the FLOPs per call the shape's line states, peak fraction × FMA peak =
-  GFLOP/s, a speedup = the peer's time over the row's, a roof = min(peak, intensity × bandwidth);
+  other: GFLOP/s × time = the FLOPs per call the shape's line states, peak fraction × FMA peak (the
+  16-bit roof for a row named -bf16, -fp16 or -f16) = GFLOP/s, a speedup = the peer's time over the row's, a roof = min(peak, intensity × bandwidth);
 - the PNGs the report links exist and are PNGs when some python3 here has matplotlib, and
   otherwise the report says the plots were skipped;
 - a re-render of the saved run with --no-plots says the plots were skipped, writes no PNG, and
@@ -26,6 +26,8 @@ import sys
 import time
 
 NONE = "—"
+# What the report calls a row with 16-bit Q, K and V (its "## Per shape" text says so).
+SIXTEEN_BIT_SUFFIXES = ("-bf16", "-fp16", "-f16")
 # Shapes a quick run leaves out (bench/compare --help says why).
 QUICK_SKIPPED_SHAPES = {"long"}
 SECTIONS = ["## Machine", "## Roofs measured in this run", "## Implementations", "## Summary", "## Per shape",
@@ -140,6 +142,10 @@ def check_report(checks, text, expected_shapes, isa):
     roof_peak = next((row["value"] for row in roofs if row["roof"] == "FMA peak"), None)
     bandwidth = next((row["value"] for row in roofs if row["roof"] == "read bandwidth"), None)
     checks.expect(peak and all(value > 0 for value in peak.values()), "no positive FMA peak in the roofs table")
+    # Rows with 16-bit Q, K and V divide by the 16-bit roof, which is never below the FMA peak.
+    sixteen_bit = {int(row["threads"]): row["value"] for row in roofs if row["roof"] == "16-bit roof" and row["value"]}
+    for threads, value in sixteen_bit.items():
+        checks.expect(value >= peak.get(threads, 0), f"the 16-bit roof {value} is below the FMA peak on {threads} threads")
     checks.expect(bandwidth and bandwidth > 0, "no positive read bandwidth in the roofs table")
 
     flops_per_call = dict(re.findall(r"^### (\S+)\n\n.*?; ([0-9.]+) GFLOP per call", text, re.MULTILINE))
@@ -148,7 +154,7 @@ def check_report(checks, text, expected_shapes, isa):
         if not checks.expect(rows, f"no table for shape {shape}"):
             continue
         checks.expect(shape in flops_per_call, f"### {shape}: no 'GFLOP per call' line")
-        check_shape_table(checks, shape, rows, float(flops_per_call.get(shape, 0)), peak)
+        check_shape_table(checks, shape, rows, float(flops_per_call.get(shape, 0)), peak, sixteen_bit)
 
     summary = {row["shape"]: row for row in by_heading.get("## Summary", [])}
     checks.expect(sorted(summary) == sorted(expected_shapes),
@@ -199,7 +205,7 @@ def check_spread(checks, header, rows, summary, expected_shapes):
                               f"spread {row[0]}, {column}: the first run's {first} is outside '{cell}'")
 
 
-def check_shape_table(checks, shape, rows, gflop_per_call, peak):
+def check_shape_table(checks, shape, rows, gflop_per_call, peak, sixteen_bit):
     """One shape's table: the simd row is complete and every figure agrees with the others."""
     simd = next((row for row in rows if row["implementation"] == "simd"), None)
     if not checks.expect(simd, f"### {shape}: no simd row"):
@@ -214,9 +220,12 @@ def check_shape_table(checks, shape, rows, gflop_per_call, peak):
             continue
         what = f"### {shape}, {row['implementation']}"
         checks.close(row["GFLOP/s"] * row["time (ms)"] / 1e3, gflop_per_call, f"{what}: GFLOP/s × time")
-        if row["peak fraction"] is not None and row["threads"] in peak:
-            checks.close(row["peak fraction"] * peak[int(row["threads"])], row["GFLOP/s"],
-                         f"{what}: peak fraction × FMA peak")
+        roofs, roof_name = peak, "FMA peak"
+        if row["implementation"].endswith(SIXTEEN_BIT_SUFFIXES):
+            roofs, roof_name = sixteen_bit, "16-bit roof"
+        if row["peak fraction"] is not None and checks.expect(row["threads"] in roofs, f"{what}: no {roof_name} for it"):
+            checks.close(row["peak fraction"] * roofs[int(row["threads"])], row["GFLOP/s"],
+                         f"{what}: peak fraction × {roof_name}")
         for peer, peer_time in times.items():
             column = f"speedup over {peer}"
             if peer == row["implementation"] or column not in row:
