@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "isa/registry.hpp"
+#include "kernels/amx_tiles.hpp"
 #include "kernels/visible_keys.hpp"
 
 namespace simdattn::detail {
@@ -89,7 +90,9 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   for (int64_t b = 0; b < plan.batch; ++b) longest = std::max(longest, query_count(plan, b));
   const bool decoding = !plan.composed && longest <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
   const int64_t tile_columns =
-      blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
+      !decoding && !plan.composed && amx_tiles_fit(plan.isa, plan)
+          ? kAmxTileColumns
+          : blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
   plan.queries_per_tile = decoding ? std::max<int64_t>(longest, 1)
                                    : std::clamp<int64_t>(tile_columns / plan.group, 1,
                                                          std::max<int64_t>(longest, 1));
