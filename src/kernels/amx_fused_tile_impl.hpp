@@ -7,7 +7,8 @@
 //   Qᵀ[d..d+31][column]. K's rows load as tiles straight from the caller's cache (16 keys of 32
 //   elements, any row stride); Qᵀ is packed once per tile in pairs of depth ([D/2][columns][2]),
 //   unscaled, so the scores come out as the exact products' fp32 sums and take the logit scale
-//   (times log2 e) in one pass afterwards, as the AVX-512 tile's packed queries carry it.
+//   (times log2 e) as each group of results leaves the tiles, still in L1, where the AVX-512
+//   tile's packed queries carry it; the same pass takes the block's max for the softmax.
 // - P·V, column-major: O[column][n] += Pᵀ[column][key..key+31] · V[key..key+31][n]. The weights
 //   are rounded to bf16 (RNE) while transposed out of the key-major scores, and V's rows are
 //   interleaved in pairs of keys; O is the accumulator, laid out [column][value_dim] (the
@@ -133,12 +134,41 @@ inline const uint16_t* key_group(const RowSource<Arch>& keys, int64_t first, int
   return staging;
 }
 
-// scores[r][c] = K[first_key + r] · q[c] (unscaled, fp32) for the block's rows rounded up to 16:
-// rows past `rows` hold zeros' products and are never read.
+// The logit scale on the 2 × 2 tiles of results just stored (keys k0.. of the block, columns
+// c0..c0 + 31), while they are in L1, and their max down the block's rows into block_max (when
+// not null). Rows past `rows` are left as they are: they hold zeros' products, never read.
+template <class Arch>
+inline void scale_stored_products(float* scores, int64_t k0, int64_t rows, int64_t c0, int64_t padded_columns,
+                                  xsimd::batch<float, Arch> logit_scale, float* block_max) {
+  using Floats = xsimd::batch<float, Arch>;
+  constexpr int64_t W = Floats::size;
+  static_assert(W == kAmxRows, "a register holds a tile row");
+  const int64_t end = std::min(k0 + 2 * kAmxRows, rows);
+  Floats max0(kMinusInfinity), max1(kMinusInfinity);
+  for (int64_t r = k0; r < end; ++r) {
+    float* row = scores + r * padded_columns + c0;
+    const Floats low = Floats::load_aligned(row) * logit_scale;
+    const Floats high = Floats::load_aligned(row + W) * logit_scale;
+    low.store_aligned(row);
+    high.store_aligned(row + W);
+    max0 = xsimd::max(max0, low);
+    max1 = xsimd::max(max1, high);
+  }
+  if (block_max != nullptr) {
+    xsimd::max(Floats::load_aligned(block_max + c0), max0).store_aligned(block_max + c0);
+    xsimd::max(Floats::load_aligned(block_max + c0 + W), max1).store_aligned(block_max + c0 + W);
+  }
+}
+
+// scores[r][c] = logit_scale · (K[first_key + r] · q[c]) for the block's rows rounded up to 32
+// (rows past `rows` hold zeros' unscaled products and are never read), the products summed in
+// fp32 on the tiles; block_max[c] (when not null) = max_r scores[r][c] over the block's rows.
 template <class Arch>
 inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64_t rows,
                            int64_t head_dim, const uint32_t* packed_queries, int64_t padded_columns,
-                           uint16_t* staging, float* scores) {
+                           xsimd::batch<float, Arch> logit_scale, uint16_t* staging, float* scores,
+                           float* block_max) {
+  if (block_max != nullptr) std::fill(block_max, block_max + padded_columns, kMinusInfinity);
   const int64_t query_row_bytes = padded_columns * 4;
   const int64_t score_row_bytes = padded_columns * 4;
   for (int64_t k0 = 0; k0 < rows; k0 += 2 * kAmxRows) {
@@ -177,6 +207,7 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
         _tile_stored(SIMDATTN_TILE_C10, out + kAmxRows * padded_columns, score_row_bytes);
         _tile_stored(SIMDATTN_TILE_C11, out + kAmxRows * padded_columns + kAmxRows, score_row_bytes);
       }
+      scale_stored_products<Arch>(scores, k0, rows, c0, padded_columns, logit_scale, block_max);
     }
   }
 }
@@ -295,19 +326,23 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
   const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
   const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
   const Floats logit_scale(base2_logit_scale(problem));
+  // As on the AVX-512 tile: without soft-cap, ALiBi or a mask, a block every column sees wholly
+  // keeps its logits as computed, so the products hand the softmax the block's max.
+  const bool logits_as_computed =
+      problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
   const amx::TileSession session;
   for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
        first_key = next_key_block(hole, first_key + rows)) {
     rows = key_block_rows(keys, hole, first_key, problem.key_block);
-    amx::block_products(key_rows, first_key, rows, problem.head_dim, packed_queries, padded_columns,
-                        scratch.tile_keys, scratch.scores);
-    for (int64_t i = 0; i < rows * padded_columns; i += W) {
-      (Floats::load_aligned(scratch.scores + i) * logit_scale).store_aligned(scratch.scores + i);
-    }
+    float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
+                           ? scratch.block_max
+                           : nullptr;
+    amx::block_products<Arch>(key_rows, first_key, rows, problem.head_dim, packed_queries, padded_columns,
+                              logit_scale, scratch.tile_keys, scratch.scores, block_max);
     const bool some_key_hidden =
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
-                               scratch.running_sum, scratch.correction, nullptr);
+                               scratch.running_sum, scratch.correction, block_max);
     // What was accumulated under the previous max is rescaled to the new one.
     for (int64_t c = 0; c < padded_columns; ++c) {
       float* row = scratch.accumulator + c * value_dim;
