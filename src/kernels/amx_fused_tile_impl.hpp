@@ -343,8 +343,10 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
                                scratch.running_sum, scratch.correction, block_max);
-    // What was accumulated under the previous max is rescaled to the new one.
+    // What was accumulated under the previous max is rescaled to the new one; a column whose max
+    // held (correction exactly 1, most columns after the first blocks) keeps its row as it is.
     for (int64_t c = 0; c < padded_columns; ++c) {
+      if (scratch.correction[c] == 1.0f) continue;
       float* row = scratch.accumulator + c * value_dim;
       const Floats correction(scratch.correction[c]);
       for (int64_t n = 0; n < value_dim; n += W) {
