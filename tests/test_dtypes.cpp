@@ -529,6 +529,42 @@ TEST(AmxTiles, Bf16PrefillRunsOnTheTiles) {
   EXPECT_FALSE(bitwise_equal(on_avx512, on_amx)) << "the amx ISA computed bf16 prefill as avx512 does";
 }
 
+// V holding inf in a key the causal mask hides from a tile's earlier queries: a weight of 0 must
+// not multiply it (0 · inf is NaN; the AMX tile then adds the visible keys one by one), so those
+// queries stay finite and the later ones get inf, as in the oracle, on every ISA and algorithm.
+TEST(NonFiniteValues, ReachOnlyTheQueriesThatSeeThem) {
+  const Config bf16 = configs()[0];
+  Shape s{"causal", 1, 2, 2, 100, 100, 64, 64};
+  s.causal = Causal::bottom_right;
+  Problem p(bf16, s);
+  // The tolerances of the finite elements, from the finite values.
+  std::vector<double> tolerances;
+  for (detail::Isa isa : host_isas()) tolerances.push_back(typed_tolerance(isa, bf16, p, s));
+  constexpr int64_t kKey = 60, kElement = 3;
+  for (int64_t h = 0; h < s.kv_heads; ++h) p.v32.at(0, h, kKey, kElement) = std::numeric_limits<float>::infinity();
+  const TypedTensor v = TypedTensor::from(p.v32, bf16.cache, bf16.scales_per_row(s.value_dim));
+  Tensor like_out(s.batch, s.q_heads, s.sq, s.value_dim, s.layout);
+  TypedTensor expected(like_out, bf16.out);
+  reference::attention(p.q.in(), p.k.in(), v.in(), expected.view, p.options);
+  const Tensor oracle = expected.read();
+  ASSERT_TRUE(std::isinf(oracle.at(0, 0, kKey, kElement)));
+  ASSERT_TRUE(std::isfinite(oracle.at(0, 0, kKey - 1, kElement)));
+  size_t which = 0;
+  for (detail::Isa isa : host_isas()) {
+    for (Algorithm algorithm : {Algorithm::fused, Algorithm::composed}) {
+      TypedTensor actual(like_out, bf16.out);
+      AttentionOptions options = p.options;
+      options.algorithm = algorithm;
+      {
+        detail::ScopedIsaOverride use(isa);
+        attention(p.q.in(), p.k.in(), v.in(), actual.view, options);
+      }
+      EXPECT_TRUE(all_close(oracle, actual.read(), tolerances[which], describe(isa, algorithm, bf16, s)));
+    }
+    ++which;
+  }
+}
+
 // --- Dtype rules: a clear error, and nothing written ---
 
 std::string error_of(const std::function<void()>& call) {

@@ -10,7 +10,7 @@
 //   (times log2 e) as each group of results leaves the tiles, still in L1, where the AVX-512
 //   tile's packed queries carry it; the same pass takes the block's max for the softmax.
 // - P·V, column-major: O[column][n] += Pᵀ[column][key..key+31] · V[key..key+31][n]. The weights
-//   are rounded to bf16 (RNE) while transposed out of the key-major scores, and V's rows are
+//   are rounded to bf16 (RNE) and transposed as the softmax makes them from the key-major scores, and V's rows are
 //   interleaved in pairs of keys; O is the accumulator, laid out [column][value_dim] (the
 //   decoding tiles' layout, AccumulatorLayout{1, value_dim}).
 //
@@ -212,27 +212,50 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
   }
 }
 
-// weights[c][r] = bf16(scores[r][c]) for r < key_rows (amx_key_rows(rows)); keys past `rows`
-// get 0. Key-major 16 × 16 blocks of the scores transpose in registers, then round to nearest
-// even (VCVTNEPS2BF16).
+// The online softmax of a key block (online_softmax_block's update, the same bits: the same
+// max, exponentials and row-by-row sums) with the weights written straight as P·V's left operand
+// instead of back into the scores: weights[c][r] = bf16(2^(scores[r][c] - new_max[c])) for
+// r < rows, and 0 for the keys from `rows` to key_rows (amx_key_rows(rows)). Each 16 rows × 16
+// columns of exponentials transpose in registers and round to nearest even (VCVTNEPS2BF16), so
+// the block's fp32 exponentials never return to memory. block_max as for online_softmax_block.
 template <class Arch>
-inline void pack_weights(const float* scores, int64_t rows, int64_t key_rows, int64_t padded_columns,
-                         uint16_t* weights) {
+inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_rows, int64_t padded_columns,
+                               float* running_max, float* running_sum, float* correction,
+                               const float* block_max, uint16_t* weights) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
-  for (int64_t r0 = 0; r0 < key_rows; r0 += W) {
-    for (int64_t c0 = 0; c0 < padded_columns; c0 += W) {
+  for (int64_t c0 = 0; c0 < padded_columns; c0 += W) {
+    Floats column_max;
+    if (block_max != nullptr) {
+      column_max = Floats::load_aligned(block_max + c0);
+    } else {
+      max_down_rows<Arch, 1>(scores + c0, rows, padded_columns, &column_max);
+    }
+    const Floats old_max = Floats::load_aligned(running_max + c0);
+    const Floats new_max = xsimd::max(old_max, column_max);
+    const Floats shift = exp_shift<Arch>(new_max);
+    new_max.store_aligned(running_max + c0);
+    const Floats column_correction = exp2_approx<Arch>(old_max - shift);
+    column_correction.store_aligned(correction + c0);
+    Floats sum(0.0f);
+    for (int64_t r0 = 0; r0 < key_rows; r0 += W) {
       Floats block[W];
       for (int64_t j = 0; j < W; ++j) {
-        block[j] = r0 + j < rows ? Floats::load_aligned(scores + (r0 + j) * padded_columns + c0) : Floats(0.0f);
+        if (r0 + j < rows) {
+          block[j] = exp2_approx<Arch>(Floats::load_aligned(scores + (r0 + j) * padded_columns + c0) - shift);
+          sum += block[j];
+        } else {
+          block[j] = Floats(0.0f);
+        }
       }
       transpose_in_registers<Arch>(block);
       for (int64_t i = 0; i < W; ++i) {
         const __m256bh rounded = _mm512_cvtneps_pbh(block[i]);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c0 + i) * key_rows + r0),
-                            (__m256i)rounded);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c0 + i) * key_rows + r0), (__m256i)rounded);
       }
     }
+    multiply_add<Arch>(Floats::load_aligned(running_sum + c0), column_correction, sum)
+        .store_aligned(running_sum + c0);
   }
 }
 
@@ -341,8 +364,19 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
                               logit_scale, scratch.tile_keys, scratch.scores, block_max);
     const bool some_key_hidden =
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
-    online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
-                               scratch.running_sum, scratch.correction, block_max);
+    const int64_t key_rows_padded = amx_key_rows(rows);
+    const bool finite = amx::pack_value_pairs(value_rows, first_key, rows, key_rows_padded, value_dim,
+                                              scratch.tile_values);
+    // A key some column does not see holding inf or NaN must not reach that column as 0 · inf:
+    // then the weights stay fp32 in the scores, and only the visible keys are added.
+    const bool on_tiles = finite || !some_key_hidden;
+    if (on_tiles) {
+      amx::softmax_to_weights<Arch>(scratch.scores, rows, key_rows_padded, padded_columns, scratch.running_max,
+                                    scratch.running_sum, scratch.correction, block_max, scratch.tile_weights);
+    } else {
+      online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
+                                 scratch.running_sum, scratch.correction, block_max);
+    }
     // What was accumulated under the previous max is rescaled to the new one; a column whose max
     // held (correction exactly 1, most columns after the first blocks) keeps its row as it is.
     for (int64_t c = 0; c < padded_columns; ++c) {
@@ -353,15 +387,10 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
         (Floats::load_unaligned(row + n) * correction).store_unaligned(row + n);
       }
     }
-    const int64_t key_rows_padded = amx_key_rows(rows);
-    const bool finite = amx::pack_value_pairs(value_rows, first_key, rows, key_rows_padded, value_dim,
-                                              scratch.tile_values);
-    if (finite || !some_key_hidden) {
-      amx::pack_weights<Arch>(scratch.scores, rows, key_rows_padded, padded_columns, scratch.tile_weights);
+    if (on_tiles) {
       amx::accumulate_products(scratch.tile_weights, scratch.tile_values, key_rows_padded,
                                padded_columns, value_dim, scratch.accumulator);
     } else {
-      // A key some column does not see holds inf or NaN: 0 · inf must not reach that column.
       const RowBlock block = value_rows.rows(first_key, rows);
       accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, block.first,
                                 block.stride, value_dim, scratch.accumulator, layout);
