@@ -565,6 +565,38 @@ TEST(NonFiniteValues, ReachOnlyTheQueriesThatSeeThem) {
   }
 }
 
+// The AMX tile folds a positive logit scale into the softmax's FMA and scales the scores itself
+// otherwise: a negative, zero and positive scale against the oracle, on every ISA.
+TEST(LogitScale, AnySignMatchesTheOracle) {
+  const Config bf16 = configs()[0];
+  Shape s{"causal", 1, 4, 2, 90, 300, 64, 64};
+  s.causal = Causal::bottom_right;
+  Problem p(bf16, s);
+  Tensor like_out(s.batch, s.q_heads, s.sq, s.value_dim, s.layout);
+  for (float scale : {-0.3f, 0.0f, 0.7f}) {
+    AttentionOptions options = p.options;
+    options.scale = scale;
+    TypedTensor expected(like_out, bf16.out);
+    reference::attention(p.q.in(), p.k.in(), p.v.in(), expected.view, options);
+    for (detail::Isa isa : host_isas()) {
+      TypedTensor actual(like_out, bf16.out);
+      {
+        detail::ScopedIsaOverride use(isa);
+        attention(p.q.in(), p.k.in(), p.v.in(), actual.view, options);
+      }
+      // logit_bound is for the default scale 1/√D.
+      const double logits = p.logit_bound(s) * std::fabs(scale) * std::sqrt(double(s.head_dim));
+      const double values = max_magnitude(p.v.values);
+      double tolerance = attention_tolerance(logits, s.head_dim, s.sk, values);
+      if (bf16.may_round_weights(isa)) tolerance += kBf16Roundoff * values;
+      tolerance += kBf16Roundoff * (2 * values + tolerance);  // the bf16 output
+      std::ostringstream context;
+      context << describe(isa, Algorithm::fused, bf16, s) << " scale " << scale;
+      EXPECT_TRUE(all_close(expected.read(), actual.read(), tolerance, context.str()));
+    }
+  }
+}
+
 // --- Dtype rules: a clear error, and nothing written ---
 
 std::string error_of(const std::function<void()>& call) {

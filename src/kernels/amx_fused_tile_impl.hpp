@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -134,12 +135,14 @@ inline const uint16_t* key_group(const RowSource<Arch>& keys, int64_t first, int
   return staging;
 }
 
-// The logit scale on the 2 × 2 tiles of results just stored (keys k0.. of the block, columns
-// c0..c0 + 31), while they are in L1, and their max down the block's rows into block_max (when
-// not null). Rows past `rows` are left as they are: they hold zeros' products, never read.
-template <class Arch>
-inline void scale_stored_products(float* scores, int64_t k0, int64_t rows, int64_t c0, int64_t padded_columns,
-                                  xsimd::batch<float, Arch> logit_scale, float* block_max) {
+// With Scale, the logit scale on the 2 × 2 tiles of results just stored (keys k0.. of the block,
+// columns c0..c0 + 31), while they are in L1; either way their max down the block's rows into
+// block_max (when not null). Rows past `rows` are left as they are: they hold zeros' products,
+// never read.
+template <class Arch, bool Scale>
+inline void finish_stored_products(float* scores, int64_t k0, int64_t rows, int64_t c0, int64_t padded_columns,
+                                   xsimd::batch<float, Arch> logit_scale, float* block_max) {
+  if (!Scale && block_max == nullptr) return;
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   static_assert(W == kAmxRows, "a register holds a tile row");
@@ -147,10 +150,13 @@ inline void scale_stored_products(float* scores, int64_t k0, int64_t rows, int64
   Floats max0(kMinusInfinity), max1(kMinusInfinity);
   for (int64_t r = k0; r < end; ++r) {
     float* row = scores + r * padded_columns + c0;
-    const Floats low = Floats::load_aligned(row) * logit_scale;
-    const Floats high = Floats::load_aligned(row + W) * logit_scale;
-    low.store_aligned(row);
-    high.store_aligned(row + W);
+    Floats low = Floats::load_aligned(row), high = Floats::load_aligned(row + W);
+    if (Scale) {
+      low *= logit_scale;
+      high *= logit_scale;
+      low.store_aligned(row);
+      high.store_aligned(row + W);
+    }
     max0 = xsimd::max(max0, low);
     max1 = xsimd::max(max1, high);
   }
@@ -160,10 +166,11 @@ inline void scale_stored_products(float* scores, int64_t k0, int64_t rows, int64
   }
 }
 
-// scores[r][c] = logit_scale · (K[first_key + r] · q[c]) for the block's rows rounded up to 32
-// (rows past `rows` hold zeros' unscaled products and are never read), the products summed in
-// fp32 on the tiles; block_max[c] (when not null) = max_r scores[r][c] over the block's rows.
-template <class Arch>
+// scores[r][c] = logit_scale · (K[first_key + r] · q[c]) (without Scale, the unscaled K · q) for
+// the block's rows rounded up to 32 (rows past `rows` hold zeros' unscaled products and are never
+// read), the products summed in fp32 on the tiles; block_max[c] (when not null) = max_r
+// scores[r][c] over the block's rows.
+template <class Arch, bool Scale>
 inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64_t rows,
                            int64_t head_dim, const uint32_t* packed_queries, int64_t padded_columns,
                            xsimd::batch<float, Arch> logit_scale, uint16_t* staging, float* scores,
@@ -207,7 +214,7 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
         _tile_stored(SIMDATTN_TILE_C10, out + kAmxRows * padded_columns, score_row_bytes);
         _tile_stored(SIMDATTN_TILE_C11, out + kAmxRows * padded_columns + kAmxRows, score_row_bytes);
       }
-      scale_stored_products<Arch>(scores, k0, rows, c0, padded_columns, logit_scale, block_max);
+      finish_stored_products<Arch, Scale>(scores, k0, rows, c0, padded_columns, logit_scale, block_max);
     }
   }
 }
@@ -218,10 +225,13 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
 // r < rows, and 0 for the keys from `rows` to key_rows (amx_key_rows(rows)). Each 16 rows × 16
 // columns of exponentials transpose in registers and round to nearest even (VCVTNEPS2BF16), so
 // the block's fp32 exponentials never return to memory. block_max as for online_softmax_block.
-template <class Arch>
+// With Scale, the scores are unscaled products and block_max theirs: the logits are then
+// logit_scale · scores (logit_scale > 0, so the max of the logits is logit_scale times the
+// scores' max, exactly), and each exponent is one FMA, scores · logit_scale - new_max.
+template <class Arch, bool Scale>
 inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_rows, int64_t padded_columns,
-                               float* running_max, float* running_sum, float* correction,
-                               const float* block_max, uint16_t* weights) {
+                               xsimd::batch<float, Arch> logit_scale, float* running_max, float* running_sum,
+                               float* correction, const float* block_max, uint16_t* weights) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   for (int64_t c0 = 0; c0 < padded_columns; c0 += W) {
@@ -231,6 +241,7 @@ inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_ro
     } else {
       max_down_rows<Arch, 1>(scores + c0, rows, padded_columns, &column_max);
     }
+    if (Scale) column_max *= logit_scale;
     const Floats old_max = Floats::load_aligned(running_max + c0);
     const Floats new_max = xsimd::max(old_max, column_max);
     const Floats shift = exp_shift<Arch>(new_max);
@@ -242,7 +253,8 @@ inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_ro
       Floats block[W];
       for (int64_t j = 0; j < W; ++j) {
         if (r0 + j < rows) {
-          block[j] = exp2_approx<Arch>(Floats::load_aligned(scores + (r0 + j) * padded_columns + c0) - shift);
+          const Floats score = Floats::load_aligned(scores + (r0 + j) * padded_columns + c0);
+          block[j] = exp2_approx<Arch>(Scale ? multiply_add<Arch>(score, logit_scale, -shift) : score - shift);
           sum += block[j];
         } else {
           block[j] = Floats(0.0f);
@@ -328,9 +340,13 @@ inline void accumulate_products(const uint16_t* weights, const uint16_t* values,
 
 }  // namespace amx
 
-template <class Arch>
-inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
-                               const PartialSlots& partials) {
+// ScaleInSoftmax: the scores stay unscaled products and the softmax scales them in its FMA
+// (softmax_to_weights), sparing a pass over them; only where nothing between the products and the
+// softmax reads the logits' values (no soft-cap, ALiBi or mask: hiding a key by -inf is the same
+// either way) and the scale is positive, so that the max commutes with it.
+template <class Arch, bool ScaleInSoftmax>
+inline void run_amx_fused_tile_scaled(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
+                                      const PartialSlots& partials) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   const TileColumns tile = start_tile(problem, job, scratch, 2 * kAmxRows);
@@ -360,7 +376,7 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
     float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
                            ? scratch.block_max
                            : nullptr;
-    amx::block_products<Arch>(key_rows, first_key, rows, problem.head_dim, packed_queries, padded_columns,
+    amx::block_products<Arch, !ScaleInSoftmax>(key_rows, first_key, rows, problem.head_dim, packed_queries, padded_columns,
                               logit_scale, scratch.tile_keys, scratch.scores, block_max);
     const bool some_key_hidden =
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
@@ -371,11 +387,17 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
     // then the weights stay fp32 in the scores, and only the visible keys are added.
     const bool on_tiles = finite || !some_key_hidden;
     if (on_tiles) {
-      amx::softmax_to_weights<Arch>(scratch.scores, rows, key_rows_padded, padded_columns, scratch.running_max,
-                                    scratch.running_sum, scratch.correction, block_max, scratch.tile_weights);
+      amx::softmax_to_weights<Arch, ScaleInSoftmax>(scratch.scores, rows, key_rows_padded, padded_columns,
+                                                    logit_scale, scratch.running_max, scratch.running_sum,
+                                                    scratch.correction, block_max, scratch.tile_weights);
     } else {
+      if (ScaleInSoftmax) {
+        for (int64_t i = 0; i < rows * padded_columns; i += W) {
+          (Floats::load_aligned(scratch.scores + i) * logit_scale).store_aligned(scratch.scores + i);
+        }
+      }
       online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
-                                 scratch.running_sum, scratch.correction, block_max);
+                                 scratch.running_sum, scratch.correction, ScaleInSoftmax ? nullptr : block_max);
     }
     // What was accumulated under the previous max is rescaled to the new one; a column whose max
     // held (correction exactly 1, most columns after the first blocks) keeps its row as it is.
@@ -397,6 +419,19 @@ inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, T
     }
   }
   finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, layout);
+}
+
+template <class Arch>
+inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
+                               const PartialSlots& partials) {
+  const float scale = base2_logit_scale(problem);
+  const bool logits_as_computed =
+      problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
+  if (logits_as_computed && scale > 0.0f && scale < std::numeric_limits<float>::infinity()) {
+    run_amx_fused_tile_scaled<Arch, true>(problem, job, scratch, partials);
+  } else {
+    run_amx_fused_tile_scaled<Arch, false>(problem, job, scratch, partials);
+  }
 }
 
 }  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
