@@ -222,9 +222,9 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
 // The online softmax of a key block (online_softmax_block's update, the same bits: the same
 // max, exponentials and row-by-row sums) with the weights written straight as P·V's left operand
 // instead of back into the scores: weights[c][r] = bf16(2^(scores[r][c] - new_max[c])) for
-// r < rows, and 0 for the keys from `rows` to key_rows (amx_key_rows(rows)). Each 16 rows × 16
-// columns of exponentials transpose in registers and round to nearest even (VCVTNEPS2BF16), so
-// the block's fp32 exponentials never return to memory. block_max as for online_softmax_block.
+// r < rows, and 0 for the keys from `rows` to key_rows (amx_key_rows(rows)). The exponentials
+// round to nearest even and transpose in registers, so the block's fp32 exponentials never
+// return to memory. block_max as for online_softmax_block.
 // With Scale, the scores are unscaled products and block_max theirs: the logits are then
 // logit_scale · scores (logit_scale > 0, so the max of the logits is logit_scale times the
 // scores' max, exactly), and each exponent is one FMA, scores · logit_scale - new_max.
@@ -234,6 +234,9 @@ inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_ro
                                float* correction, const float* block_max, uint16_t* weights) {
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
+  static_assert(2 * W == kAmxDepth, "two rows of exponentials make a register of bf16 pairs");
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                              23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   for (int64_t c0 = 0; c0 < padded_columns; c0 += W) {
     Floats column_max;
     if (block_max != nullptr) {
@@ -249,21 +252,28 @@ inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_ro
     const Floats column_correction = exp2_approx<Arch>(old_max - shift);
     column_correction.store_aligned(correction + c0);
     Floats sum(0.0f);
-    for (int64_t r0 = 0; r0 < key_rows; r0 += W) {
-      Floats block[W];
+    // 32 keys at a time, a tile row's depth: two rows' exponentials round into one register of
+    // bf16 and interleave into 16 words (key 2j in the low half, 2j + 1 in the high, per column),
+    // and one 16 × 16 word transpose makes each column's 32 keys, one 64-byte row of the tile.
+    const auto exponentials = [&](int64_t r) {
+      if (r >= rows) return Floats(0.0f);
+      const Floats score = Floats::load_aligned(scores + r * padded_columns + c0);
+      const Floats e = exp2_approx<Arch>(Scale ? multiply_add<Arch>(score, logit_scale, -shift) : score - shift);
+      sum += e;
+      return e;
+    };
+    for (int64_t r0 = 0; r0 < key_rows; r0 += kAmxDepth) {
+      Floats words[W];
       for (int64_t j = 0; j < W; ++j) {
-        if (r0 + j < rows) {
-          const Floats score = Floats::load_aligned(scores + (r0 + j) * padded_columns + c0);
-          block[j] = exp2_approx<Arch>(Scale ? multiply_add<Arch>(score, logit_scale, -shift) : score - shift);
-          sum += block[j];
-        } else {
-          block[j] = Floats(0.0f);
-        }
+        const Floats even = exponentials(r0 + 2 * j);
+        const Floats odd = exponentials(r0 + 2 * j + 1);
+        // Elements 0-15: the even row's columns, 16-31: the odd row's (VCVTNE2PS2BF16, RNE).
+        const __m512i rounded = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
+        words[j] = _mm512_castsi512_ps(_mm512_permutexvar_epi16(interleave, rounded));
       }
-      transpose_in_registers<Arch>(block);
+      transpose_in_registers<Arch>(words);
       for (int64_t i = 0; i < W; ++i) {
-        const __m256bh rounded = _mm512_cvtneps_pbh(block[i]);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c0 + i) * key_rows + r0), (__m256i)rounded);
+        _mm512_storeu_ps(weights + (c0 + i) * key_rows + r0, words[i]);
       }
     }
     multiply_add<Arch>(Floats::load_aligned(running_sum + c0), column_correction, sum)
