@@ -178,6 +178,8 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
   if (block_max != nullptr) std::fill(block_max, block_max + padded_columns, kMinusInfinity);
   const int64_t query_row_bytes = padded_columns * 4;
   const int64_t score_row_bytes = padded_columns * 4;
+  bool has_previous = false;
+  int64_t previous_k0 = 0, previous_c0 = 0;
   for (int64_t k0 = 0; k0 < rows; k0 += 2 * kAmxRows) {
     int64_t stride0 = 0, stride1 = 0;
     const uint16_t* group0 = key_group(keys, first_key + k0, rows - k0, head_dim, staging, &stride0);
@@ -214,8 +216,20 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
         _tile_stored(SIMDATTN_TILE_C10, out + kAmxRows * padded_columns, score_row_bytes);
         _tile_stored(SIMDATTN_TILE_C11, out + kAmxRows * padded_columns + kAmxRows, score_row_bytes);
       }
-      finish_stored_products<Arch, Scale>(scores, k0, rows, c0, padded_columns, logit_scale, block_max);
+      // The group stored before this one: its stores have had this group's products to land in
+      // L1, where loading a tile's results right after storing them waits for the stores.
+      if (has_previous) {
+        finish_stored_products<Arch, Scale>(scores, previous_k0, rows, previous_c0, padded_columns, logit_scale,
+                                            block_max);
+      }
+      has_previous = true;
+      previous_k0 = k0;
+      previous_c0 = c0;
     }
+  }
+  if (has_previous) {
+    finish_stored_products<Arch, Scale>(scores, previous_k0, rows, previous_c0, padded_columns, logit_scale,
+                                        block_max);
   }
 }
 
