@@ -94,6 +94,9 @@ class ShapeSpread:
     peak_fraction: Optional[Spread]
     bandwidth_fraction: Optional[Spread]
     speedups: Dict[str, Optional[Spread]]  # peer -> the peer's time over simdattn's, run by run
+    # (a simdattn row, another row) -> the other's time over the simdattn row's, run by run: the
+    # same-precision comparisons (simd-bf16 against torch-bf16, ...)
+    row_speedups: Dict[tuple, Optional[Spread]] = field(default_factory=dict)
 
 
 @dataclass
@@ -325,10 +328,20 @@ def spread_over_runs(stored):
             peak_fraction=over_runs(simd.peak_fraction for simd, _ in measured),
             bandwidth_fraction=over_runs(simd.bandwidth_fraction for simd, _ in measured),
             speedups={peer: over_runs(speedup(simd, table.row(peer)) for simd, table in measured)
-                      for peer in peers}))
+                      for peer in peers},
+            row_speedups={(ours, other): over_runs(speedup(table.row(ours), table.row(other))
+                                                   for table in tables if table)
+                          for ours in _simd_rows(reports[0], name) for other in peers if other != ours}))
     return RunsSpread(runs=len(reports), fma_peak=over_runs(report.peak_gflops for report in reports),
                       read_bandwidth=over_runs(report.read_gbytes_per_second for report in reports),
                       shapes=shapes, peers=peers)
+
+
+def _simd_rows(report, shape_name):
+    """The names of simdattn's rows on a shape of `report`: simd and its other precisions."""
+    table = next((table for table in report.shape_tables if table.name == shape_name), None)
+    return [row.implementation for row in table.rows if row.implementation == SIMD or
+            row.implementation.startswith(SIMD + "-")] if table else []
 
 
 def _collect_denominators(row, divided_by):
