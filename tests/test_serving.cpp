@@ -355,9 +355,9 @@ TEST_P(Serving, MatchesOracle) {
   }();
   const double logits = in.logit_bound(c);
   double tolerance = attention_tolerance(logits, c.head_dim, in.max_k + 1, max_magnitude(in.v));
-  // AMX's tile rounds the weights to bf16 (README, Guarantees): 2⁻⁸ · V more.
+  // AMX's tile rounds the weights to bf16 from a coarser 2^x (README, Guarantees; kAmxWeightError).
   if (c.bf16_queries && c.dtype == DType::bf16 && std::string(detail::isa_name(isa)) == "amx") {
-    tolerance += 0x1p-8 * max_magnitude(in.v);
+    tolerance += kAmxWeightError * max_magnitude(in.v);
   }
   EXPECT_TRUE(all_close(expected, actual.first, tolerance, describe(isa, c)));
   EXPECT_TRUE(all_close(expected_lse, actual.second, lse_tolerance(logits, c.head_dim, in.max_k + 1),

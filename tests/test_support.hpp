@@ -98,6 +98,10 @@ inline std::string isa_test_name(const ::testing::TestParamInfo<detail::Isa>& in
 // A float sum or dot product of n terms with any association is off by at most
 // gamma(n) · Σ|terms|, gamma(n) = n·u / (1 - n·u), u = 2^-24 the unit roundoff of float.
 inline constexpr double kUnitRoundoff = 0x1p-24;
+// The AMX tile's weights (README, Guarantees): rounded to bf16 (2⁻⁸ relative each) from a 2^x
+// within 5e-6 relative (exp2_approx's Coarse form), which moves a weight's numerator and the sum
+// it is divided by: their sum, times max|v|, on an output.
+inline constexpr double kAmxWeightError = 0x1p-8 + 2 * 5e-6;
 inline double gamma(int64_t n) {
   const double nu = static_cast<double>(n) * kUnitRoundoff;
   return nu / (1.0 - nu);

@@ -102,6 +102,35 @@ TEST_P(VectorMath, Exp2WithinOneUlpOverTheNonPositiveNormalRange) {
   EXPECT_GT(x.size(), 1000000u);
 }
 
+// The documented bound of exp2_approx's Coarse form: relative 5e-6 wherever 2^x is a normal float
+// and x in [-126, 0], over the same inputs.
+TEST_P(VectorMath, CoarseExp2WithinItsRelativeBound) {
+  const std::vector<float> x = every_61st_float(-126.0f, 126.0f, false);
+  std::vector<float> y(x.size());
+  detail::run_for_isa(GetParam(), detail::ExpArray{true, true}, x.data(), y.data(), static_cast<int64_t>(x.size()));
+  double worst = 0.0;
+  float worst_x = 0.0f;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double exact = std::exp2(static_cast<double>(x[i]));
+    if (exact < std::numeric_limits<float>::min()) continue;
+    const double relative = std::fabs(double(y[i]) - exact) / exact;
+    if (relative > worst) worst = relative, worst_x = x[i];
+  }
+  EXPECT_LE(worst, 5e-6) << detail::isa_name(GetParam()) << ": at x = " << worst_x;
+  EXPECT_GT(worst, 1e-6) << "the coarse polynomial is not the one measured";
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> special = {-inf, std::nanf(""), -1000.0f, -126.5f, 0.0f, -1.0f};
+  std::vector<float> z(special.size());
+  detail::run_for_isa(GetParam(), detail::ExpArray{true, true}, special.data(), z.data(),
+                      static_cast<int64_t>(special.size()));
+  EXPECT_EQ(z[0], 0.0f);
+  EXPECT_TRUE(std::isnan(z[1]));
+  EXPECT_EQ(z[2], 0.0f);
+  EXPECT_EQ(z[3], 0.0f);
+  EXPECT_EQ(z[4], 1.0f);
+  EXPECT_EQ(z[5], 0.5f);
+}
+
 TEST_P(VectorMath, Exp2SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> x = {-inf, std::nanf(""), -1000.0f, -126.5f, -126.0f, 0.0f, -0.0f, -0.5f, -1.0f};

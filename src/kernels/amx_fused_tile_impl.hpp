@@ -272,7 +272,8 @@ inline void softmax_to_weights(const float* scores, int64_t rows, int64_t key_ro
     const auto exponentials = [&](int64_t r) {
       if (r >= rows) return Floats(0.0f);
       const Floats score = Floats::load_aligned(scores + r * padded_columns + c0);
-      const Floats e = exp2_approx<Arch>(Scale ? multiply_add<Arch>(score, logit_scale, -shift) : score - shift);
+      const Floats e =
+          exp2_approx<Arch, true>(Scale ? multiply_add<Arch>(score, logit_scale, -shift) : score - shift);
       sum += e;
       return e;
     };

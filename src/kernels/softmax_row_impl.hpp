@@ -84,7 +84,8 @@ void ExpArray::operator()(Arch, const float* in, float* out, int64_t count) cons
   using Floats = xsimd::batch<float, Arch>;
   constexpr int64_t W = Floats::size;
   const auto exponential = [this](Floats x) {
-    return base_two ? exp2_approx<Arch>(x) : exp_approx<Arch>(x);
+    if (!base_two) return exp_approx<Arch>(x);
+    return coarse ? exp2_approx<Arch, true>(x) : exp2_approx<Arch>(x);
   };
   const int64_t full = count - count % W;
   for (int64_t i = 0; i < full; i += W) {

@@ -112,10 +112,11 @@ struct SoftmaxRow {
   void operator()(Arch, float* row, int64_t count) const;
 };
 
-// out[i] = e^in[i] (exp_approx), or 2^in[i] (exp2_approx) when base_two: the vectorised
-// exponentials, exposed for their accuracy tests.
+// out[i] = e^in[i] (exp_approx), or 2^in[i] (exp2_approx, its Coarse form when coarse) when
+// base_two: the vectorised exponentials, exposed for their accuracy tests.
 struct ExpArray {
   bool base_two = false;
+  bool coarse = false;
   template <class Arch>
   void operator()(Arch, const float* in, float* out, int64_t count) const;
 };

@@ -108,7 +108,11 @@ inline xsimd::batch<float, Arch> exp_approx(xsimd::batch<float, Arch> x) {
 // 0 (flushed, an absolute error under 1.2e-38; -inf gives 0, raising no exception), NaN gives NaN.
 // Positive x is outside the contract (AVX2 and SSE2 assemble 2^n in the exponent bits, which
 // overflow past n = 127).
-template <class Arch>
+// Coarse: a degree-4 polynomial 2^f ≈ 1 + f·Q(f) (a relative minimax fit on [-1/2, 1/2]), two FMAs
+// fewer, for exponentials that are rounded to bf16 next (the AMX tile's softmax weights, relative
+// 2⁻⁹): at most 5e-6 relative error against 2^x where 2^x is a normal float, x in [-126, 0]
+// (tests/test_vector_math.cpp), the same special values.
+template <class Arch, bool Coarse = false>
 inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   using Floats = xsimd::batch<float, Arch>;
   const Floats lowest(-126.0f);
@@ -135,7 +139,9 @@ inline xsimd::batch<float, Arch> exp2_approx(xsimd::batch<float, Arch> x) {
   static constexpr float kCoefficients[] = {1.535336188319500e-4f, 1.339887440266574e-3f,
                                             9.618437357674640e-3f, 5.550332471162809e-2f,
                                             2.402264791363012e-1f, 6.931472028550421e-1f, 1.0f};
-  const Floats p = horner<Arch>(f, kCoefficients);
+  static constexpr float kCoarseCoefficients[] = {9.622951684890906e-3f, 5.597481970265289e-2f,
+                                                  2.402338858391595e-1f, 6.931113015169527e-1f, 1.0f};
+  const Floats p = Coarse ? horner<Arch>(f, kCoarseCoefficients) : horner<Arch>(f, kCoefficients);
   return scale_by_power_of_two<Arch>(p, n, x < lowest);
 }
 
