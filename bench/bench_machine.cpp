@@ -41,53 +41,41 @@ void fma_peak(benchmark::State& state) {
   state.SetLabel(last.arch_name);
 }
 
-// The bf16 dot-product loop on OpenMP's default thread count (bf16_peak.hpp), where the CPU has
-// AVX512_BF16; elsewhere the benchmark says so and reports nothing. Like the FMA peak, the roof is
-// the fastest call.
-void bf16_peak(benchmark::State& state) {
-  if (!cpu_has_avx512_bf16()) {
-    state.SkipWithError("this CPU has no AVX512_BF16 (vdpbf16ps): no bf16 roof");
+// A 16-bit roof on OpenMP's default thread count, where `usable` (else the benchmark says `why_not`
+// and reports nothing): the bf16 dot-product loop (bf16_peak.hpp) and the AMX tile loop
+// (amx_peak.hpp). Like the FMA peak, the roof is the fastest call. Not roof_gflops: the report
+// takes every roof_gflops for the fp32 FMA peak; it divides the 16-bit rows by the highest of the
+// 16-bit roofs and the FMA peak (bench/report/results.py).
+void sixteen_bit_peak(benchmark::State& state, bool usable, const char* why_not,
+                      ThreadedRun (*run)(int, int64_t), int64_t rounds, const char* label) {
+  if (!usable) {
+    state.SkipWithError(why_not);
     return;
   }
   const int threads = default_threads();
   double flops = 0.0;
   double best_gflops = 0.0;
-  Bf16Run last{};
+  ThreadedRun last{};
   const double seconds = timed_loop(state, [&] {
-    last = run_bf16_loop(threads, kFmaRoundsPerCall);
+    last = run(threads, rounds);
     flops += last.flops;
     best_gflops = std::max(best_gflops, last.flops / last.seconds / 1e9);
   });
   if (state.error_occurred()) return;
   state.counters["gflops"] = flops / seconds / 1e9;
-  // Not roof_gflops: the report takes every roof_gflops for the fp32 FMA peak the fractions use.
   state.counters["bf16_roof_gflops"] = best_gflops;
   state.counters["threads"] = last.threads;
-  state.SetLabel("avx512_bf16 vdpbf16ps");
+  state.SetLabel(label);
 }
 
-// The AMX-BF16 tile loop on OpenMP's default thread count (amx_peak.hpp), where the CPU has AMX
-// and the OS grants the tiles; elsewhere the benchmark says so and reports nothing. The report
-// divides the 16-bit rows by the fastest 16-bit roof measured (bench/report/results.py).
+void bf16_peak(benchmark::State& state) {
+  sixteen_bit_peak(state, cpu_has_avx512_bf16(), "this CPU has no AVX512_BF16 (vdpbf16ps): no bf16 roof",
+                   run_bf16_loop, kFmaRoundsPerCall, "avx512_bf16 vdpbf16ps");
+}
+
 void amx_peak(benchmark::State& state) {
-  if (!cpu_has_amx_bf16()) {
-    state.SkipWithError("this CPU or OS gives no AMX-BF16 tiles: no AMX roof");
-    return;
-  }
-  const int threads = default_threads();
-  double flops = 0.0;
-  double best_gflops = 0.0;
-  AmxRun last{};
-  const double seconds = timed_loop(state, [&] {
-    last = run_amx_loop(threads, kAmxRoundsPerCall);
-    flops += last.flops;
-    best_gflops = std::max(best_gflops, last.flops / last.seconds / 1e9);
-  });
-  if (state.error_occurred()) return;
-  state.counters["gflops"] = flops / seconds / 1e9;
-  state.counters["bf16_roof_gflops"] = best_gflops;  // not roof_gflops: see bf16_peak
-  state.counters["threads"] = last.threads;
-  state.SetLabel("amx_bf16 tdpbf16ps");
+  sixteen_bit_peak(state, cpu_has_amx_bf16(), "this CPU or OS gives no AMX-BF16 tiles: no AMX roof",
+                   run_amx_loop, kAmxRoundsPerCall, "amx_bf16 tdpbf16ps");
 }
 
 // Sums a buffer of read_buffer_bytes() on all threads; the buffer stays in the shared slot while

@@ -1,10 +1,5 @@
 #include "machine/amx_peak.hpp"
 
-#include <omp.h>
-
-#include <atomic>
-#include <chrono>
-
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -101,25 +96,14 @@ bool cpu_has_amx_bf16() {
   return usable;
 }
 
-AmxRun run_amx_loop(int threads, int64_t rounds_per_thread) {
-  std::atomic<int> team{0};
-  float sink = 0.0f;
-  const auto start = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-  {
-    if (omp_get_thread_num() == 0) team = omp_get_num_threads();
-    sink += amx_loop(rounds_per_thread);
-  }
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  if (sink == -1.0f) team = -1;  // keeps the result observable, so the loop stays
-  const double flops = kFlopsPerProduct * kProductsPerRound * static_cast<double>(rounds_per_thread) * team.load();
-  return {flops, elapsed.count(), team.load()};
+ThreadedRun run_amx_loop(int threads, int64_t rounds_per_thread) {
+  return run_threaded_loop(threads, rounds_per_thread, kFlopsPerProduct * kProductsPerRound, amx_loop);
 }
 
 #else
 
 bool cpu_has_amx_bf16() { return false; }
-AmxRun run_amx_loop(int, int64_t) { return {0.0, 0.0, 0}; }
+ThreadedRun run_amx_loop(int, int64_t) { return {0.0, 0.0, 0}; }
 
 #endif
 

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "machine/threaded_loop.hpp"
+
 namespace simdattn::bench {
 
 // Whether this process may execute AMX-BF16: CPUID's AMX-TILE and AMX-BF16 bits, the tile states
@@ -18,14 +20,8 @@ bool cpu_has_amx_bf16();
 // milliseconds: as kFmaRoundsPerCall is for the FMA loop.
 inline constexpr int64_t kAmxRoundsPerCall = int64_t{1} << 18;
 
-struct AmxRun {
-  double flops;    // summed over the threads
-  double seconds;  // wall clock of the parallel region
-  int threads;     // how many threads OpenMP gave
-};
-
 // rounds_per_thread rounds (4 TDPBF16PS each) on each of `threads` threads; only where
 // cpu_has_amx_bf16().
-AmxRun run_amx_loop(int threads, int64_t rounds_per_thread);
+ThreadedRun run_amx_loop(int threads, int64_t rounds_per_thread);
 
 }  // namespace simdattn::bench

@@ -1,10 +1,6 @@
 #include "machine/bf16_peak.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
-
-#include <atomic>
-#include <chrono>
 
 namespace simdattn::bench {
 
@@ -42,20 +38,8 @@ bool cpu_has_avx512_bf16() {
   return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
 }
 
-Bf16Run run_bf16_loop(int threads, int64_t rounds_per_thread) {
-  std::atomic<int> team{0};
-  float sink = 0.0f;
-  const auto start = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-  {
-    if (omp_get_thread_num() == 0) team = omp_get_num_threads();
-    sink += bf16_loop(rounds_per_thread);
-  }
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  // Keep the result observable so the loop cannot be dropped.
-  if (sink == -1.0f) team = -1;
-  const double flops = 64.0 * kAccumulators * static_cast<double>(rounds_per_thread) * team.load();
-  return {flops, elapsed.count(), team.load()};
+ThreadedRun run_bf16_loop(int threads, int64_t rounds_per_thread) {
+  return run_threaded_loop(threads, rounds_per_thread, 64.0 * kAccumulators, bf16_loop);
 }
 
 }  // namespace simdattn::bench

@@ -5,20 +5,16 @@
 
 #include <cstdint>
 
+#include "machine/threaded_loop.hpp"
+
 namespace simdattn::bench {
 
 // Whether this CPU executes vdpbf16ps (CPUID leaf 7, subleaf 1, EAX bit 5) and the OS saves the
 // AVX-512 state.
 bool cpu_has_avx512_bf16();
 
-struct Bf16Run {
-  double flops;    // summed over the threads
-  double seconds;  // wall clock of the parallel region
-  int threads;     // how many threads OpenMP gave
-};
-
 // rounds_per_thread rounds of the loop on each of `threads` threads; only where
 // cpu_has_avx512_bf16().
-Bf16Run run_bf16_loop(int threads, int64_t rounds_per_thread);
+ThreadedRun run_bf16_loop(int threads, int64_t rounds_per_thread);
 
 }  // namespace simdattn::bench
