@@ -6,17 +6,19 @@
 // - Q·Kᵀ, key-major as the AVX-512 tile: scores[key][column] += K[key][d..d+31] ·
 //   Qᵀ[d..d+31][column]. K's rows load as tiles straight from the caller's cache (16 keys of 32
 //   elements, any row stride); Qᵀ is packed once per tile in pairs of depth ([D/2][columns][2]),
-//   unscaled, so the scores come out as the exact products' fp32 sums and take the logit scale
-//   (times log2 e) as each group of results leaves the tiles, still in L1, where the AVX-512
-//   tile's packed queries carry it; the same pass takes the block's max for the softmax.
-// - P·V, column-major: O[column][n] += Pᵀ[column][key..key+31] · V[key..key+31][n]. The weights
-//   are rounded to bf16 (RNE) and transposed as the softmax makes them from the key-major scores, and V's rows are
-//   interleaved in pairs of keys; O is the accumulator, laid out [column][value_dim] (the
-//   decoding tiles' layout, AccumulatorLayout{1, value_dim}).
+//   unscaled, so the scores come out as the exact products' fp32 sums. The logit scale (times
+//   log2 e), which the AVX-512 tile's packed queries carry, rides in the softmax's FMA where
+//   nothing reads the logits before it (run_amx_fused_tile), and is applied as each group of
+//   results leaves the tiles, still in L1, elsewhere; that pass also takes the block's max.
+// - P·V, column-major: O[column][n] += Pᵀ[column][key..key+31] · V[key..key+31][n]. The softmax
+//   writes the weights rounded to bf16 (RNE) and transposed from the key-major scores, and V's
+//   rows are interleaved in pairs of keys; O is the accumulator, laid out [column][value_dim]
+//   (the decoding tiles' layout, AccumulatorLayout{1, value_dim}).
 //
-// Accuracy: the only rounding the AVX-512 tile does not make is the weights' to bf16, relative
-// 2⁻⁸ each, so at most 2⁻⁸ · V on an output (the sums divided by stay fp32); the README's
-// Guarantees add it for this path. Tiles read denormal bf16 inputs as zero (below 2⁻¹²⁶: no
+// Accuracy: beyond the AVX-512 tile's roundings, the weights are rounded to bf16, relative 2⁻⁸
+// each, from a 2^x within 5·10⁻⁶ relative (exp2_approx's Coarse form), so at most
+// (2⁻⁸ + 10⁻⁵) · V more on an output (the sums divided by stay fp32); the README's Guarantees add
+// it for this path. Tiles read denormal bf16 inputs as zero (below 2⁻¹²⁶: no
 // effect within the bound on any logit or weight the tests or a model produce).
 #pragma once
 
@@ -233,12 +235,13 @@ inline void block_products(const RowSource<Arch>& keys, int64_t first_key, int64
   }
 }
 
-// The online softmax of a key block (online_softmax_block's update, the same bits: the same
-// max, exponentials and row-by-row sums) with the weights written straight as P·V's left operand
-// instead of back into the scores: weights[c][r] = bf16(2^(scores[r][c] - new_max[c])) for
-// r < rows, and 0 for the keys from `rows` to key_rows (amx_key_rows(rows)). The exponentials
-// round to nearest even and transpose in registers, so the block's fp32 exponentials never
-// return to memory. block_max as for online_softmax_block.
+// The online softmax of a key block (online_softmax_block's update: the same max and row-by-row
+// sums, the exponentials from exp2_approx's Coarse form, as they are rounded to bf16 next) with
+// the weights written straight as P·V's left operand instead of back into the scores:
+// weights[c][r] = bf16(2^(scores[r][c] - new_max[c])) for r < rows, and 0 for the keys from
+// `rows` to key_rows (amx_key_rows(rows)). The exponentials round to nearest even and transpose
+// in registers, so the block's fp32 exponentials never return to memory. block_max as for
+// online_softmax_block.
 // With Scale, the scores are unscaled products and block_max theirs: the logits are then
 // logit_scale · scores (logit_scale > 0, so the max of the logits is logit_scale times the
 // scores' max, exactly), and each exponent is one FMA, scores · logit_scale - new_max.
@@ -401,8 +404,9 @@ inline void run_amx_fused_tile_scaled(const TileProblem& problem, const TileJob&
     float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
                            ? scratch.block_max
                            : nullptr;
-    amx::block_products<Arch, !ScaleInSoftmax>(key_rows, first_key, rows, problem.head_dim, packed_queries, padded_columns,
-                              logit_scale, scratch.tile_keys, scratch.scores, block_max);
+    amx::block_products<Arch, !ScaleInSoftmax>(key_rows, first_key, rows, problem.head_dim, packed_queries,
+                                               padded_columns, logit_scale, scratch.tile_keys, scratch.scores,
+                                               block_max);
     const bool some_key_hidden =
         transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
     const int64_t key_rows_padded = amx_key_rows(rows);
