@@ -78,7 +78,10 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
           scratch.packed_queries, padded_columns, scratch.scores, padded_columns,
           {values, rows, problem.value_dim, v_stride}, block_max, registers_of);
     };
-    if (visibility.everything()) {
+    // Soft-cap, ALiBi and a mask read every logit before the visibility pass hides what a
+    // skipped register would hold: there every register is computed, so that none of them reads
+    // stale scratch (tanh's max and compare raise FE_INVALID on a stale NaN).
+    if (visibility.everything() || !logits_as_computed) {
       block_scores(EveryRegister{});
     } else {
       block_scores([&visibility](int64_t first_register, int64_t key_begin, int64_t key_end) {
