@@ -26,6 +26,13 @@
 #error "simdattn: no ISA is registered for this processor (src/isa/registry.hpp)"
 #endif
 
+// Whether this translation unit is compiled with AMX-BF16 and AVX512-BF16 (the amx unit's flags):
+// GCC spells the macros __AMX_TILE__ and __AMX_BF16__, clang __AMXTILE__ and __AMXBF16__.
+#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
+    defined(__AVX512BF16__)
+#define SIMDATTN_AMX_BF16_UNIT 1
+#endif
+
 namespace simdattn::detail {
 
 // Lowest first: a higher value runs on fewer CPUs, and SIMDATTN_ISA caps by this order.
@@ -92,7 +99,7 @@ struct IsaTraits<Isa::avx512> {
 // A type of its own keeps the two units' entry points (instantiated per Arch) apart.
 struct avx512_amx : xsimd::avx512f {
   static constexpr bool supported() noexcept {
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#if defined(SIMDATTN_AMX_BF16_UNIT)
     return XSIMD_WITH_AVX512F;
 #else
     return false;

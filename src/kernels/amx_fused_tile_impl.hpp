@@ -22,7 +22,9 @@
 // effect within the bound on any logit or weight the tests or a model produce).
 #pragma once
 
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#include "isa/registry.hpp"
+
+#if defined(SIMDATTN_AMX_BF16_UNIT)
 
 #include <immintrin.h>
 

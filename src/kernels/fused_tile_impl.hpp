@@ -143,7 +143,7 @@ template <class Arch>
 void FusedTile::operator()(Arch, const TileProblem& problem, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
   using namespace SIMDATTN_ISA_NAMESPACE;
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#if defined(SIMDATTN_AMX_BF16_UNIT)
   if constexpr (std::is_same_v<Arch, avx512_amx>) {
     if (uses_amx_tiles(Isa::amx, problem)) {
       run_amx_fused_tile<Arch>(problem, job, scratch, partials);
