@@ -395,15 +395,14 @@ inline void run_amx_fused_tile_scaled(const TileProblem& problem, const TileJob&
   const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
   const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
   const Floats logit_scale(base2_logit_scale(problem));
-  // As on the AVX-512 tile: without soft-cap, ALiBi or a mask, a block every column sees wholly
-  // keeps its logits as computed, so the products hand the softmax the block's max.
-  const bool logits_as_computed =
-      problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
+  // As on the AVX-512 tile: a block every column sees wholly keeps its logits as computed, so the
+  // products hand the softmax the block's max.
+  const bool block_max_from_products = logits_as_computed(problem);
   const amx::TileSession session;
   for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
        first_key = next_key_block(hole, first_key + rows)) {
     rows = key_block_rows(keys, hole, first_key, problem.key_block);
-    float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
+    float* block_max = block_max_from_products && every_column_sees(scratch, real_columns, first_key, rows)
                            ? scratch.block_max
                            : nullptr;
     amx::block_products<Arch, !ScaleInSoftmax>(key_rows, first_key, rows, problem.head_dim, packed_queries,
@@ -456,9 +455,7 @@ template <class Arch>
 inline void run_amx_fused_tile(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
                                const PartialSlots& partials) {
   const float scale = base2_logit_scale(problem);
-  const bool logits_as_computed =
-      problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
-  if (logits_as_computed && scale > 0.0f && scale < std::numeric_limits<float>::infinity()) {
+  if (logits_as_computed(problem) && scale > 0.0f && scale < std::numeric_limits<float>::infinity()) {
     run_amx_fused_tile_scaled<Arch, true>(problem, job, scratch, partials);
   } else {
     run_amx_fused_tile_scaled<Arch, false>(problem, job, scratch, partials);

@@ -43,8 +43,7 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
 
   // Without soft-cap, ALiBi or a mask, a block that every column sees wholly keeps its logits as
   // Q·Kᵀ computed them, so Q·Kᵀ can hand the softmax the block's max and save it a pass.
-  const bool logits_as_computed =
-      problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
+  const bool plain_logits = logits_as_computed(problem);
   const RegisterKeys register_keys(scratch, real_columns, padded_columns, W);
   const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
   const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
@@ -67,7 +66,7 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
     const RowBlock value_block = value_rows.rows(first_key, rows);
     const float* values = value_block.first;
     const int64_t v_stride = value_block.stride;
-    float* block_max = logits_as_computed && every_column_sees(scratch, real_columns, first_key, rows)
+    float* block_max = plain_logits && every_column_sees(scratch, real_columns, first_key, rows)
                            ? scratch.block_max
                            : nullptr;
     if (block_max != nullptr) std::fill(block_max, block_max + padded_columns, kMinusInfinity);
@@ -81,7 +80,7 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
     // Soft-cap, ALiBi and a mask read every logit before the visibility pass hides what a
     // skipped register would hold: there every register is computed, so that none of them reads
     // stale scratch (tanh's max and compare raise FE_INVALID on a stale NaN).
-    if (visibility.everything() || !logits_as_computed) {
+    if (visibility.everything() || !plain_logits) {
       block_scores(EveryRegister{});
     } else {
       block_scores([&visibility](int64_t first_register, int64_t key_begin, int64_t key_end) {

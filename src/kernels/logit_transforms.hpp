@@ -18,6 +18,14 @@
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
+// Whether nothing between Q·Kᵀ and the softmax reads the logits' values: no soft-cap, ALiBi or
+// mask (hiding a key by -inf, the only other transform, reads none). The fused tiles then take a
+// block's max from the products, skip the registers no column sees (AVX-512) or fold the scale
+// into the softmax (AMX).
+inline bool logits_as_computed(const TileProblem& problem) {
+  return problem.softcap <= 0.0f && problem.alibi_slopes == nullptr && !problem.has_mask;
+}
+
 // Per-column constants of the ALiBi bias: -slope (in base 2) and the diagonal position i + off.
 // Zero slope for padded columns and when ALiBi is off.
 inline void prepare_alibi(const TileProblem& problem, const TileJob& job, TileScratch& scratch,
