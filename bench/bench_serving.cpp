@@ -282,9 +282,30 @@ void padded(const ServingInputs& in, const AttentionOptions& options) {
             bshd(v.data(), kKvHeads, in.max_k), bshd(out.data(), kQueryHeads, in.max_q), padded_options);
 }
 
+// The shapes as JSON, for the run's context: bench/compare times its peers on these sequences and
+// counts their work (bench/report/shapes.py reads it). One object per shape:
+// {"q_heads", "kv_heads", "head_dim", "block_size", "causal", "sequences": [[queries, keys], ...]}.
+std::string serving_shapes_json() {
+  std::string json = "{";
+  for (const ServingShape& shape : serving_shapes()) {
+    if (json.size() > 1) json += ", ";
+    json += "\"" + shape.name + "\": {\"q_heads\": " + std::to_string(kQueryHeads) +
+            ", \"kv_heads\": " + std::to_string(kKvHeads) + ", \"head_dim\": " + std::to_string(kHeadDim) +
+            ", \"block_size\": " + std::to_string(kBlockSize) + ", \"causal\": " + (shape.causal ? "true" : "false") +
+            ", \"sequences\": [";
+    for (size_t i = 0; i < shape.sequences.size(); ++i) {
+      json += (i > 0 ? ", [" : "[") + std::to_string(shape.sequences[i].queries) + ", " +
+              std::to_string(shape.sequences[i].keys) + "]";
+    }
+    json += "]}";
+  }
+  return json + "}";
+}
+
 }  // namespace
 
 void register_serving_benchmarks() {
+  benchmark::AddCustomContext("serving_shapes", serving_shapes_json());
   const std::map<std::string, std::vector<std::pair<std::string, Layout>>> layouts = {
       {"serve_decode", {{"paged", paged}, {"packed", packed}, {"contiguous", contiguous}}},
       {"chunked_prefill", {{"paged", paged}, {"packed", packed}, {"per_sequence", per_sequence}}},

@@ -13,6 +13,11 @@ BHSD); timed, it builds its session or graph outside the timed region, makes see
 2 when one call takes over a second). Decode shapes cycle through copies of K and V totalling
 cold_bytes, so each call reads them from memory, as simdattn_bench does.
 
+A serving job has "sequences": [[queries, keys], ...] instead of batch, seq_q and seq_k: the peer is
+prepared for each sequence on its own (batch 1, its own K and V) and one timed call runs them all,
+one after another, as an engine without paged or packed attention serves a batch. Checked, sequence
+i reads and writes check_dir/seq<i>/ as above.
+
 What each peer computes, the causal alignment included, is in the "computed" field of its answer.
 This file imports nothing from the repository: it must run under an interpreter outside it."""
 import json
@@ -211,9 +216,41 @@ def prepare_openvino(job, q, kv_pairs):
 PEERS = {"torch": prepare_torch, "onnxruntime": prepare_onnxruntime, "openvino": prepare_openvino}
 
 
+def run_serving_job(job):
+    """A serving job's answer: the peer called once per sequence (see the module's docstring)."""
+    calls, described, version = [], [], ""
+    for index, (queries, keys) in enumerate(job["sequences"]):
+        # A sequence's single query is its last, which sees every key: no mask to build or apply.
+        one = dict(job, batch=1, seq_q=queries, seq_k=keys, causal=job["causal"] and queries > 1, cold_bytes=0)
+        if job.get("check_dir"):
+            one["check_dir"] = f"{job['check_dir']}/seq{index}"
+        q, kv_pairs = numpy_inputs(one)
+        call, output, computed_here, version = PEERS[job["peer"]](one, q, kv_pairs)
+        if job.get("check_dir"):
+            output().astype("float32").tofile(f"{one['check_dir']}/{job['out']}")
+        # The whole prepared call is kept: ONNX Runtime's IO binding and OpenVINO's shared tensors
+        # point into the arrays the output function and the inputs hold.
+        calls.append((call, output, q, kv_pairs))
+        if computed_here not in described:
+            described.append(computed_here)  # sequences differ in their mask: each way is said
+    computed = (" / ".join(described) + f"; one call per sequence ({len(calls)} sequences, each prepared on its "
+                "own outside the timing)")
+    if job.get("check_dir"):
+        return {"ok": True, "checked": True, "computed": computed, "version": version}
+
+    def call_all(_):
+        for call, _, _, _ in calls:
+            call(0)
+
+    seconds, count = time_calls(call_all, 1, job["min_time"])
+    return {"ok": True, "seconds": seconds, "calls": count, "computed": computed, "version": version}
+
+
 def run_job(job):
     """One job's answer as a dict; an exception becomes {"ok": False, "error"}."""
     try:
+        if "sequences" in job:
+            return run_serving_job(job)
         q, kv_pairs = numpy_inputs(job)
         call, output, computed, version = PEERS[job["peer"]](job, q, kv_pairs)
         if job.get("check_dir"):

@@ -31,11 +31,18 @@ QUICK_MIN_TIME = 0.05
 QUICK_SKIPPED_SHAPES = {"long": "the largest shape: one call takes seconds (on 2 cores about 5 s for simd, 11 s "
                                  "for the Eigen peer)"}
 QUICK_REFERENCE_NOTE = "the scalar reference runs on decode shapes only (on encoder it takes seconds per call)"
+QUICK_SKIPPED_SERVING = {
+    "serve_decode": "a serving shape of 1.6 GB (its keys packed, paged and copied per sequence), a minute to set up",
+    "chunked_prefill": "a serving shape whose calls take most of a second each, three layouts",
+}
+# serving/<shape>/<layout> rows are named simd-<layout> in the report (simd-paged, simd-packed, ...).
+SERVING_PREFIX = "simd-"
 
 
 @dataclass(frozen=True)
 class BenchName:
-    """What a benchmark's name says: kind is roof, attention, scaling, stage or other."""
+    """What a benchmark's name says: kind is roof, extra_roof, attention, scaling, stage, serving or
+    other."""
     name: str
     kind: str
     shape: Optional[str] = None
@@ -56,6 +63,8 @@ def parse_name(name):
         return BenchName(name, "attention", parts[1], parts[2])
     if len(parts) == 2 and parts[0] in STAGE_NAMES:
         return BenchName(name, "stage", parts[1], parts[0])
+    if len(parts) == 3 and parts[0] == "serving":
+        return BenchName(name, "serving", parts[1], SERVING_PREFIX + parts[2])
     return BenchName(name, "other")
 
 
@@ -83,6 +92,8 @@ def select_benchmarks(names, quick, shape_regex, threads):
                 reason = f"shape filter '{shape_regex}'"
             elif quick and parsed.shape in QUICK_SKIPPED_SHAPES:
                 reason = "quick run: " + QUICK_SKIPPED_SHAPES[parsed.shape]
+            elif quick and parsed.kind == "serving" and parsed.shape in QUICK_SKIPPED_SERVING:
+                reason = "quick run: " + QUICK_SKIPPED_SERVING[parsed.shape]
             elif quick and parsed.implementation == "reference" and not _is_decode(parsed.shape):
                 reason = "quick run: " + QUICK_REFERENCE_NOTE
             elif parsed.kind == "scaling" and threads is not None and parsed.threads not in threads:

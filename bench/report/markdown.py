@@ -107,6 +107,7 @@ class Writer:
         self.implementations()
         self.spread()
         self.shapes()
+        self.serving()
         self.stages()
         self.scaling()
         self.roofline()
@@ -321,6 +322,48 @@ class Writer:
             if decode:
                 about += f"; {shape.kv_bytes() / 1e6:.4g} MB of K and V per call"
             self.add(f"### {shape_table.name}", about + ".", table(header, rows))
+
+    def serving(self):
+        report = self.report
+        if not report.serving_tables:
+            return
+        self.add("## Serving shapes",
+                 "Batches of sequences of different lengths (docs/bench-shapes.md; the sequences are "
+                 "simdattn_bench's own, seeded). simdattn's rows are its layouts for the same keys: `simd-paged` "
+                 "(one attention_paged call over a pool of 16-key blocks in shuffled order), `simd-packed` (one "
+                 "attention_varlen call over packed [total, H, D] tensors), `simd-contiguous` (one attention() "
+                 "per sequence, each over a [1, Hkv, keys, D] cache of its own), `simd-per_sequence` (one "
+                 "attention() per sequence over the packed tensors) and `simd-padded` (one attention() over every "
+                 "sequence padded to the longest, kv_lengths stopping the keys). A peer's `-per-sequence` row "
+                 "calls it once per sequence over that sequence's own K and V, as an engine without paged or "
+                 "packed CPU attention serves a batch. The last column is simdattn's first layout (paged where "
+                 "there is one, else packed) against each row: the row's time over its time.")
+        for table_of_shape in report.serving_tables:
+            shape = table_of_shape.shape
+            decode = bool(shape and shape.is_decode())
+            header = ["implementation", "code", "threads", "time (ms)", "GFLOP/s", "peak fraction"]
+            if decode:
+                header += ["GB/s (K, V)", "bandwidth fraction"]
+            names = [row.implementation for row in table_of_shape.rows if row.seconds]
+            first = next((name for name in (SIMD + "-paged", SIMD + "-packed") if name in names),
+                         names[0] if names else None)
+            header += [f"{first} speedup over this row" if first else "speedup"]
+            first_row = table_of_shape.row(first) if first else None
+            rows = []
+            for row in table_of_shape.rows:
+                if row.error:
+                    rows.append([row.implementation, f"error: {row.error}"] + [NONE] * (len(header) - 2))
+                    continue
+                cells = [row.implementation, row.label, str(row.threads), milliseconds(row.seconds),
+                         significant(row.gflops), fraction(row.peak_fraction)]
+                if decode:
+                    cells += [significant(row.gbytes_per_second), fraction(row.bandwidth_fraction)]
+                cells.append(NONE if row.implementation == first else ratio(speedup(first_row, row)))
+                rows.append(cells)
+            about = f"{shape.describe()}; {shape.useful_flops() / 1e9:.4g} GFLOP per call" if shape else "sizes unknown"
+            if decode:
+                about += f"; {shape.kv_bytes() / 1e6:.4g} MB of K and V per call"
+            self.add(f"### {table_of_shape.name}", about + ".", table(header, rows))
 
     def stages(self):
         report = self.report

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .shapes import Shape
+from .shapes import ServingShape, Shape
 
 REPO = Path(__file__).resolve().parent.parent.parent
 PYTHON_PEERS = REPO / "bench" / "peers" / "python_peers.py"
@@ -35,6 +35,7 @@ class Variant:
     precision: str   # what the python adapter or ggml's --kv-type takes
     describes: str   # the precision in the report's words
     not_run: str = ""  # why this variant is never run here, when it is not
+    serving: bool = False  # runs the serving shapes, one call per sequence, instead of the standard ones
 
 
 # In the report's column order. The fp32 variant of each peer has the peer's plain name: the
@@ -58,6 +59,22 @@ VARIANTS = [
     Variant("openvino-u8kv", "openvino", "u8kv", "u8 KV cache",
             not_run="KV_CACHE_PRECISION=u8 applies to the KV cache of a stateful model (ReadValue/Assign "
                     "around SDPA), not to the K and V inputs of the stateless SDPA graph measured here"),
+    # The serving shapes: what an engine without paged or packed CPU attention does, one call per
+    # sequence over that sequence's own contiguous K/V (each call as the standard shapes' fp32 one).
+    Variant("torch-per-sequence", "torch", "fp32", "fp32, one call per sequence", serving=True),
+    Variant("onnxruntime-per-sequence", "onnxruntime", "fp32", "fp32, one call per sequence (a session per sequence)",
+            serving=True),
+    Variant("openvino-per-sequence", "openvino", "fp32", "fp32, one call per sequence (a compiled model per "
+            "sequence)", serving=True),
+    Variant("openvino-paged", "openvino", "fp32", "PagedAttention over a paged cache", serving=True,
+            not_run="the pinned OpenVINO exposes PagedAttention only as the private "
+                    "openvino.op._PagedAttentionExtension, which its own vLLM/GenAI model transformation inserts; "
+                    "its inputs (block indices, past lengths, subsequence begins, rotation and score options) have "
+                    "no documented contract for a graph built by hand"),
+    Variant("ggml-per-sequence", "ggml", "f32", "fp32 Q, F32 K/V, one call per sequence", serving=True,
+            not_run="the ggml peer program times one shape per process, so a loop over sequences would time "
+                    "process launches and graph builds between calls; llama.cpp itself batches sequences through "
+                    "its own KV cache and masks, which this peer does not model"),
 ]
 VARIANTS_BY_NAME = {variant.name: variant for variant in VARIANTS}
 PEER_NAMES = ["torch", "ggml", "onnxruntime", "openvino"]
@@ -90,6 +107,18 @@ def check_case(shape):
                  shape.head_dim, shape.causal)
 
 
+def serving_check_case(shape):
+    """The small case of a serving shape's family: its heads and mask, over three short sequences of
+    uneven lengths (one query each for a decoding shape; else a chunk over a longer prefix, a prompt
+    of its own, and one query)."""
+    if shape.is_decode():
+        sequences = ((1, 5), (1, 77), (1, 333))
+    else:
+        sequences = ((13, 77), (40, 40), (1, 9))
+    return ServingShape(shape.name + "-check", shape.q_heads, shape.kv_heads, shape.head_dim, shape.block_size,
+                        shape.causal, sequences)
+
+
 def write_floats(path, count, generator):
     with open(path, "wb") as out:
         out.write(struct.pack(f"<{count}f", *(generator.uniform(-1.0, 1.0) for _ in range(count))))
@@ -100,9 +129,21 @@ def read_floats(path):
     return struct.unpack(f"<{len(data) // 4}f", data)
 
 
+def output_of(folder, name):
+    """What variant `name` wrote into a check folder (out-<name>.bin), or None when it wrote nothing."""
+    path = os.path.join(folder, f"out-{name}.bin")
+    return read_floats(path) if os.path.exists(path) else None
+
+
 def shape_fields(shape):
     return {"batch": shape.batch, "q_heads": shape.q_heads, "kv_heads": shape.kv_heads, "seq_q": shape.seq_q,
             "seq_k": shape.seq_k, "head_dim": shape.head_dim, "causal": shape.causal}
+
+
+def serving_fields(shape):
+    """A serving job's shape: python_peers.py calls the peer once per (queries, keys) sequence."""
+    return {"q_heads": shape.q_heads, "kv_heads": shape.kv_heads, "head_dim": shape.head_dim,
+            "causal": shape.causal, "sequences": [list(sequence) for sequence in shape.sequences]}
 
 
 class Peers:
@@ -151,9 +192,11 @@ class Peers:
             return str(path.resolve()), ""
         return None, f"{path} does not exist (bench/peers/install builds it, or give --ggml-peer)"
 
-    def runnable(self):
-        """Names of the variants still in the running (found, not yet failed)."""
-        return [name for name, entry in self.variants.items() if entry["status"] in ("pending", "measured")]
+    def runnable(self, serving=False):
+        """Names of the variants still in the running (found, not yet failed): those of the standard
+        shapes, or with serving=True those of the serving shapes."""
+        return [name for name, entry in self.variants.items() if entry["status"] in ("pending", "measured")
+                and VARIANTS_BY_NAME[name].serving == serving]
 
     def _python_jobs(self, peer, jobs):
         """Runs jobs of one Python peer in one process; one answer per job (an error answer when
@@ -189,12 +232,19 @@ class Peers:
         return answer
 
     def _run(self, names, shape, threads, **job):
-        """Answers of the variants `names` on `shape`, keyed by name: Python peers one process per
-        peer, ggml one process per variant."""
+        """Answers of the variants `names` on `shape` (a Shape, or a ServingShape for the serving
+        variants), keyed by name: Python peers one process per peer, ggml one process per variant."""
         answers = {}
+        serving = isinstance(shape, ServingShape)
         for peer in PEER_NAMES:
             group = [VARIANTS_BY_NAME[name] for name in names if VARIANTS_BY_NAME[name].peer == peer]
             if not group:
+                continue
+            if serving:
+                jobs = [dict(serving_fields(shape), peer=peer, precision=variant.precision, threads=threads,
+                             min_time=job.get("min_time", 0.0), check_dir=job.get("check_dir"),
+                             out=f"out-{variant.name}.bin") for variant in group]
+                answers.update(zip((variant.name for variant in group), self._python_jobs(peer, jobs)))
                 continue
             if peer == "ggml":
                 for variant in group:
@@ -225,29 +275,59 @@ class Peers:
             if not self.runnable():
                 return
             with tempfile.TemporaryDirectory(prefix="simdattn-peer-check-") as folder:
-                generator = random.Random(f"{case.name}")
-                q_count = case.batch * case.q_heads * case.seq_q * case.head_dim
-                kv_count = case.batch * case.kv_heads * case.seq_k * case.head_dim
-                for name, count in (("q", q_count), ("k", kv_count), ("v", kv_count)):
-                    write_floats(os.path.join(folder, f"{name}.bin"), count, generator)
-                done = subprocess.run([self.reference, folder] + [str(value) for value in (
-                    case.batch, case.q_heads, case.kv_heads, case.seq_q, case.seq_k, case.head_dim)] +
-                    ["1" if case.causal else "0"], capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise RuntimeError(f"simdattn_peer_reference failed on {case.describe()}: {done.stderr.strip()}")
-                reference = read_floats(os.path.join(folder, "ref.bin"))
+                reference = self._reference_output(folder, case, random.Random(f"{case.name}"))
                 self.say(f"peers: checking {', '.join(self.runnable())} on {case.describe()}")
                 for name, answer in self._run(self.runnable(), case, threads, check_dir=folder).items():
-                    self._judge(name, case, answer, reference, os.path.join(folder, f"out-{name}.bin"))
+                    self._judge(name, case, answer, reference, output_of(folder, name))
 
-    def _judge(self, name, case, answer, reference, output_path):
+    def check_serving(self, shape, threads):
+        """Checks every runnable serving variant on the small case of `shape`'s family
+        (serving_check_case): simdattn's reference computes each sequence on its own, the peer is
+        called sequence by sequence as when timed; a variant that fails or disagrees is out."""
+        names = self.runnable(serving=True)
+        if not names:
+            return
+        if not self.reference:
+            for name in names:
+                self.variants[name].update(status="unchecked", detail="no simdattn_peer_reference to check against "
+                                           "(build the simdattn_peer_reference target)")
+            return
+        case = serving_check_case(shape)
+        with tempfile.TemporaryDirectory(prefix="simdattn-peer-check-") as folder:
+            generator = random.Random(f"{case.name}")
+            folders = [os.path.join(folder, f"seq{index}") for index in range(len(case.sequences))]
+            reference = []
+            for index, sequence_folder in enumerate(folders):
+                os.mkdir(sequence_folder)
+                reference += self._reference_output(sequence_folder, case.per_sequence(index), generator)
+            self.say(f"peers: checking {', '.join(names)} on {case.describe()}")
+            for name, answer in self._run(names, case, threads, check_dir=folder).items():
+                parts = [output_of(sequence_folder, name) for sequence_folder in folders]
+                self._judge(name, case, answer, reference, () if None in parts else sum(parts, ()))
+
+    def _reference_output(self, folder, case, generator):
+        """Writes seeded q, k and v of `case` (a Shape) into folder/{q,k,v}.bin (fp32 BHSD), runs
+        simdattn_peer_reference on them, and returns its output."""
+        q_count = case.batch * case.q_heads * case.seq_q * case.head_dim
+        kv_count = case.batch * case.kv_heads * case.seq_k * case.head_dim
+        for name, count in (("q", q_count), ("k", kv_count), ("v", kv_count)):
+            write_floats(os.path.join(folder, f"{name}.bin"), count, generator)
+        done = subprocess.run([self.reference, folder] + [str(value) for value in (
+            case.batch, case.q_heads, case.kv_heads, case.seq_q, case.seq_k, case.head_dim)] +
+            ["1" if case.causal else "0"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"simdattn_peer_reference failed on {case.describe()}: {done.stderr.strip()}")
+        return read_floats(os.path.join(folder, "ref.bin"))
+
+    def _judge(self, name, case, answer, reference, output):
+        """Keeps the variant `name` in the run when its `output` on `case` agrees with `reference`."""
         entry = self.variants[name]
         precision = VARIANTS_BY_NAME[name].precision
         if not answer.get("ok"):
             entry.update(status="failed", detail=f"on the check case ({case.describe()}): {answer.get('error')}")
             return
         entry["computed"], entry["version"] = answer.get("computed", ""), answer.get("version", entry.get("version"))
-        output = read_floats(output_path) if os.path.exists(output_path) else ()
+        output = output or ()
         if len(output) != len(reference):
             entry.update(status="failed", detail=f"on the check case: wrote {len(output)} values, expected {len(reference)}")
             return
@@ -259,12 +339,15 @@ class Peers:
                                                     f"on {case.describe()}")
 
     def time_shape(self, shape, threads, min_time, cold_bytes, round_index):
-        """Times every runnable variant on one standard shape; a failure takes the variant out."""
-        names = self.runnable()
+        """Times every runnable variant on one standard shape, or with a ServingShape every runnable
+        serving variant; a failure on one shape leaves the variant in the run for the others."""
+        serving = isinstance(shape, ServingShape)
+        names = self.runnable(serving=serving)
         if not names:
             return
         self.say(f"peers: timing {', '.join(names)} on {shape.name} (round {round_index + 1})")
-        cold = cold_bytes if shape.is_decode() else 0.0
+        # A serving shape's K and V (one copy, hundreds of MB for decoding) are read from memory.
+        cold = cold_bytes if shape.is_decode() and not serving else 0.0
         for name, answer in self._run(names, shape, threads, min_time=min_time, cold_bytes=cold).items():
             entry = self.variants[name]
             if not answer.get("ok"):
@@ -272,13 +355,15 @@ class Peers:
                 # the run for the other shapes, and the report lists the failure.
                 entry.setdefault("failures", []).append(f"{shape.name}: {answer.get('error')}")
                 self.results.append({"implementation": name, "shape": shape.name, "threads": threads,
-                                     "error": answer.get("error") or "failed", "round": round_index})
+                                     "error": answer.get("error") or "failed", "round": round_index,
+                                     "serving": serving})
                 continue
             entry["status"] = "measured"
             entry["computed"] = answer.get("computed", entry.get("computed", ""))
             entry["version"] = answer.get("version", entry.get("version"))
             self.results.append({"implementation": name, "shape": shape.name, "threads": threads,
-                                 "seconds": answer["seconds"], "calls": answer.get("calls"), "round": round_index})
+                                 "seconds": answer["seconds"], "calls": answer.get("calls"), "round": round_index,
+                                 "serving": serving})
 
     def stored(self):
         """What the run keeps: a copy, so that saving mid-run changes nothing for later shapes."""

@@ -7,8 +7,9 @@ A stored run is a dict (bench/compare writes it with --save-json and reads it wi
   repeats  the JSON of each further run of the same benchmarks (--repeat), in order; absent or
          empty for a single run
   peers  peers.Peers.stored(): each peer variant's status, what it computed, its checks, and
-         "results": [{"implementation", "shape", "threads", "seconds", "round"}], round 0 being
-         the round the tables show (the one bench holds)
+         "results": [{"implementation", "shape", "threads", "seconds", "round", "serving"}], round 0
+         being the round the tables show (the one bench holds); "serving" marks the rows of a
+         serving shape (bench/report/shapes.py's ServingShape, from the bench's context)
 Everything here is derived from that dict alone, so a re-render gives the same report."""
 import statistics
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Dict, List, Optional
 
 from .bench_run import iteration_entries, parse_name, seconds_per_iteration
 from .peers import VARIANTS, VARIANTS_BY_NAME
-from .shapes import SCALING_SHAPE, SHAPES_BY_NAME, Shape
+from .shapes import SCALING_SHAPE, SHAPES_BY_NAME, Shape, serving_shapes
 
 FORMAT = "simdattn-compare/1"
 SIMD = "simd"
@@ -129,6 +130,9 @@ class Report:
     spread: Optional[RunsSpread] = None  # with --repeat: over every bench run, the first included
     bf16_peak: Optional[Row] = None    # machine/bf16_peak (roof: its GFLOP/s), where the bench ran it
     amx_peak: Optional[Row] = None     # machine/amx_peak, likewise
+    # The serving shapes (first round): simdattn's layouts (simd-paged, simd-packed, ...) and the
+    # peers called once per sequence; table.shape is a ServingShape
+    serving_tables: List[ShapeTable] = field(default_factory=list)
 
     def sixteen_bit_roof(self, threads):
         """What a 16-bit row on `threads` threads divides by: the highest of the FMA peak and the
@@ -167,6 +171,8 @@ class Report:
         found += [(f"{row.implementation}", row.error) for row in self.stages if row.error]
         found += [(f"scaling/{row.implementation}/threads:{row.threads}", row.error)
                   for rows in self.scaling.values() for row in rows if row.error]
+        found += [(f"serving/{table.name}/{row.implementation}", row.error)
+                  for table in self.serving_tables for row in table.rows if row.error]
         return found
 
 
@@ -239,7 +245,8 @@ def build_report(stored, round_index=0, with_spread=True):
     warnings = []
     fma_peak = read_bandwidth = None
     divided_by = {"peak": {}, "bandwidth": []}
-    tables = {}
+    tables, serving = {}, {}
+    serving_by_name = serving_shapes(bench.get("context", {}))
     stages, scaling = [], {}
     stage_shape = None
 
@@ -270,6 +277,15 @@ def build_report(stored, round_index=0, with_spread=True):
             else:
                 stage_shape = parsed.shape
                 stages.append(row)
+        elif parsed.kind == "serving":
+            shape = serving_by_name.get(parsed.shape)
+            row = _row_from_entry(entry, parsed.implementation)
+            _collect_denominators(row, divided_by)
+            _check_flops(name, shape, row, warnings)
+            serving.setdefault(parsed.shape, ShapeTable(parsed.shape, shape)).rows.append(row)
+            if shape is None:
+                warnings.append(f"{name}: the bench's context does not describe serving shape '{parsed.shape}'")
+            continue
         if parsed.shape and parsed.shape not in SHAPES_BY_NAME and parsed.kind != "roof":
             warnings.append(f"{name}: shape '{parsed.shape}' is not in bench/report/shapes.py; "
                             "it has a table but no roofline point")
@@ -279,7 +295,14 @@ def build_report(stored, round_index=0, with_spread=True):
     peer_status = stored.get("peers", {})
     variants = peer_status.get("variants", {})
     for result in peer_status.get("results", []):
-        if result.get("round", 0) != round_index or result["shape"] not in tables:
+        if result.get("round", 0) != round_index:
+            continue
+        if result.get("serving"):
+            table = serving.get(result["shape"])
+            if table is not None and table.shape is not None:
+                table.rows.append(_peer_row(result, table.shape, peak_by_threads, read_bytes, variants))
+            continue
+        if result["shape"] not in tables:
             continue
         row = _peer_row(result, SHAPES_BY_NAME[result["shape"]], peak_by_threads, read_bytes, variants)
         tables[result["shape"]].rows.append(row)
@@ -295,7 +318,8 @@ def build_report(stored, round_index=0, with_spread=True):
                     shape_tables=ordered, stages=stages, stage_shape=stage_shape, scaling=scaling,
                     peers=peers, peer_status=peer_status, warnings=warnings,
                     spread=spread_over_runs(stored) if with_spread else None,
-                    bf16_peak=sixteen_bit_peaks.get("bf16_peak"), amx_peak=sixteen_bit_peaks.get("amx_peak"))
+                    bf16_peak=sixteen_bit_peaks.get("bf16_peak"), amx_peak=sixteen_bit_peaks.get("amx_peak"),
+                    serving_tables=list(serving.values()))
     for table in ordered:
         for row in table.rows:
             if computes_in_16_bits(row.implementation) and row.gflops:

@@ -7,12 +7,14 @@ Skips (exit status 77, which ctest reports as skipped) when no peer is installed
 - each installed peer agrees with simdattn's reference on cases bench/compare's own check does not
   cover: a rectangular bottom-right causal case (Sq < Sk), where is_causal-style flags are top-left,
   and a grouped-query one with uneven sizes;
-- `bench/compare --quick` on encoder, prefill_gqa and decode_gqa exits 0; every installed variant
+- `bench/compare --quick` on encoder, prefill_gqa, decode_gqa and the serving shape mixed_prefill
+  exits 0; every installed variant, the serving ones (a peer called once per sequence) included,
   ends measured (none disagrees or fails) and the rest say why they did not run;
 - the report parses (every numeric cell a number; GFLOP/s × time = the shape's FLOPs; the speedup
   column = the row's time over simdattn's), every shape table has a row per measured variant, no
   row's peak fraction (of the 16-bit roof for 16-bit rows, which may run on AMX tiles) and no fp32
-  row's bandwidth fraction exceeds 1 by more than noise.
+  row's bandwidth fraction exceeds 1 by more than noise; the serving table has simdattn's layouts and
+  a row per measured serving variant, its figures agreeing as report.quick checks them.
 Exit status 0 when all hold, 1 listing each failed check, 77 when there is nothing to test."""
 import argparse
 import json
@@ -26,12 +28,14 @@ REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests" / "report"))
 
-from check_report import Checks, check_numbers, parse_tables  # noqa: E402
+from check_report import SERVING_HEADING, Checks, check_numbers, check_serving_table, parse_tables, serving_tables  # noqa: E402
 from report import peers  # noqa: E402
 from report.shapes import Shape  # noqa: E402
 
 SKIP = 77
-SHAPES = "^(encoder|prefill_gqa|decode_gqa)$"
+SHAPES = "^(encoder|prefill_gqa|decode_gqa|mixed_prefill)$"
+# mixed_prefill's layouts in simdattn_bench (serving/mixed_prefill/<layout>).
+SERVING_SHAPE, SERVING_LAYOUTS = "mixed_prefill", ["simd-packed", "simd-per_sequence", "simd-padded"]
 # A fraction of a roof measured by the same processes: above 1 only by timer noise.
 FRACTION_NOISE = 0.05
 # Rows computed in fp32 from fp32 K/V: their bandwidth fraction is bounded by the roof.
@@ -51,6 +55,7 @@ def main():
     reference = str(Path(arguments.bench).parent / "simdattn_peer_reference")
     found = peers.Peers(arguments.python, arguments.ggml_peer, reference, say=lambda message: print(message, flush=True))
     installed = found.runnable()
+    serving_installed = found.runnable(serving=True)
     if not installed:
         print("SKIP: no peer is installed: run bench/peers/install (or pass --python/--ggml-peer); "
               + "; ".join(f"{name}: {entry['detail']}" for name, entry in found.variants.items()))
@@ -78,14 +83,15 @@ def main():
         return report(checks)
     stored = json.loads(Path(saved).read_text(encoding="utf-8"))
     variants = stored["peers"]["variants"]
-    for name in installed:
+    for name in installed + serving_installed:
         checks.expect(variants[name]["status"] == "measured",
                       f"{name}: expected measured, got {variants[name]['status']}: {variants[name]['detail']}")
     for name, entry in variants.items():
         checks.expect(entry["status"] == "measured" or entry.get("detail"), f"{name}: {entry['status']} without a reason")
 
     text = Path(arguments.work_dir, "performance.md").read_text(encoding="utf-8")
-    tables = check_numbers(checks, parse_tables(text))
+    # The serving section's tables are checked on their own below; the standard ones come before it.
+    tables = check_numbers(checks, parse_tables(text.split(SERVING_HEADING)[0]))
     flops = dict(re.findall(r"^### (\S+)\n\n.*?; ([0-9.]+) GFLOP per call", text, re.MULTILINE))
     measured = [name for name in installed if variants[name]["status"] == "measured"]
     for heading, _, rows in tables:
@@ -108,6 +114,14 @@ def main():
                 value = row.get(column)
                 checks.expect(value is None or value <= 1 + FRACTION_NOISE,
                               f"{what}: {column} {value} exceeds 1 by more than {FRACTION_NOISE}")
+    serving = serving_tables(text)
+    if checks.expect(SERVING_SHAPE in serving, f"no serving table for {SERVING_SHAPE}"):
+        header, rows = serving[SERVING_SHAPE]
+        roofs = {heading: rows for heading, _, rows in tables}.get("## Roofs measured in this run", [])
+        peak = {int(row["threads"]): row["value"] for row in roofs if row["roof"] == "FMA peak" and row["value"]}
+        serving_measured = [name for name in serving_installed if variants[name]["status"] == "measured"]
+        check_serving_table(checks, SERVING_SHAPE, header, rows, SERVING_LAYOUTS + serving_measured,
+                            float(flops.get(SERVING_SHAPE, 0)), peak)
     return report(checks)
 
 

@@ -12,6 +12,9 @@ there cannot hide itself):
 - every cell of a numeric column parses as a number (or is '—'), and the numbers agree with each
   other: GFLOP/s × time = the FLOPs per call the shape's line states, peak fraction × FMA peak (the
   16-bit roof for a row named -bf16, -fp16 or -f16) = GFLOP/s, a speedup = the peer's time over the row's, a roof = min(peak, intensity × bandwidth);
+- the serving shapes a quick run keeps (mixed_prefill) have a table under '## Serving shapes' with a
+  row per layout the bench registers, whose figures agree likewise, the last column being each row's
+  time over the first layout's;
 - the PNGs the report links exist and are PNGs when some python3 here has matplotlib, and
   otherwise the report says the plots were skipped;
 - a re-render of the saved run with --no-plots says the plots were skipped, writes no PNG, and
@@ -28,8 +31,10 @@ import time
 NONE = "—"
 # What the report calls a row with 16-bit Q, K and V (its "## Per shape" text says so).
 SIXTEEN_BIT_SUFFIXES = ("-bf16", "-fp16", "-f16")
-# Shapes a quick run leaves out (bench/compare --help says why).
+# Shapes a quick run leaves out (bench/compare --help says why), and the serving shapes it leaves out.
 QUICK_SKIPPED_SHAPES = {"long"}
+QUICK_SKIPPED_SERVING = {"serve_decode", "chunked_prefill"}
+SERVING_HEADING = "## Serving shapes"
 SECTIONS = ["## Machine", "## Roofs measured in this run", "## Implementations", "## Summary", "## Per shape",
             "## The three stages on their own", "## Thread scaling", "## Roofline", "## Notes"]
 PLOT_KEYS = ["gflops", "threads", "roofline"]
@@ -120,7 +125,7 @@ def check_numbers(checks, tables):
     return converted
 
 
-def check_report(checks, text, expected_shapes, isa):
+def check_report(checks, text, expected_shapes, expected_serving, isa):
     """The report's sections, tables and the agreement of its numbers."""
     checks.expect("**Quick run**" in text, "the report does not say it was a quick run")
     for section in SECTIONS:
@@ -164,6 +169,15 @@ def check_report(checks, text, expected_shapes, isa):
     if checks.expect(spread, f"no table under '{SPREAD_HEADING}'"):
         check_spread(checks, *spread[0], summary, expected_shapes)
 
+    serving_rows = serving_tables(text)
+    for shape, layouts in expected_serving.items():
+        found = serving_rows.get(shape)
+        if not checks.expect(found, f"no table for serving shape {shape} under '{SERVING_HEADING}'"):
+            continue
+        header, rows = found
+        checks.expect(shape in flops_per_call, f"### {shape}: no 'GFLOP per call' line")
+        check_serving_table(checks, shape, header, rows, layouts, float(flops_per_call.get(shape, 0)), peak)
+
     scaling = [rows for heading, _, rows in tables if heading.startswith("## Thread scaling")]
     checks.expect(scaling and any(row["implementation"] == "simd" for row in scaling[0]),
                   "the thread scaling table has no simd row")
@@ -177,6 +191,48 @@ def check_report(checks, text, expected_shapes, isa):
             checks.close(row["roof (GFLOP/s)"], expected_roof, f"roofline {row['shape']}: roof")
             checks.close(row["GFLOP per call"], float(flops_per_call.get(row["shape"], 0)),
                          f"roofline {row['shape']}: GFLOP per call")
+
+
+def serving_tables(text):
+    """{shape: (header, rows of cells)} of the tables under '## Serving shapes'."""
+    if SERVING_HEADING not in text:
+        return {}
+    section = text[text.index(SERVING_HEADING):]
+    following = re.search(r"^## ", section[len(SERVING_HEADING):], re.MULTILINE)
+    if following:
+        section = section[:len(SERVING_HEADING) + following.start()]
+    return {heading[len("### "):]: (header, rows) for heading, header, rows in parse_tables(section)
+            if heading.startswith("### ")}
+
+
+def check_serving_table(checks, shape, header, rows, layouts, gflop_per_call, peak):
+    """A serving shape's table: a row per layout, none failed, and figures that agree: GFLOP/s × time
+    = the GFLOP per call, peak fraction × FMA peak = GFLOP/s, the last column = the row's time over
+    the first layout's (simd-paged, else simd-packed)."""
+    cells = [dict(zip(header, row)) for row in rows]
+    names = [row.get("implementation") for row in cells]
+    checks.expect(sorted(names) == sorted(layouts), f"### {shape}: rows {names}, expected {sorted(layouts)}")
+    first = next((name for name in ("simd-paged", "simd-packed") if name in names), None)
+    speedup_column = header[-1]
+    checks.expect(first and speedup_column == f"{first} speedup over this row",
+                  f"### {shape}: last column '{speedup_column}', expected '{first} speedup over this row'")
+    try:
+        values = [{name: number(row[name]) for name in ("threads", "time (ms)", "GFLOP/s", "peak fraction",
+                                                        speedup_column)} for row in cells]
+    except (KeyError, ValueError) as error:
+        checks.expect(False, f"### {shape}: a cell is not a number ({error}): {rows}")
+        return
+    first_time = next((value["time (ms)"] for row, value in zip(cells, values) if row["implementation"] == first), None)
+    for row, value in zip(cells, values):
+        what = f"### {shape}, {row['implementation']}"
+        if not checks.expect(value["time (ms)"] and value["GFLOP/s"], f"{what}: no time or GFLOP/s"):
+            continue
+        checks.close(value["GFLOP/s"] * value["time (ms)"] / 1e3, gflop_per_call, f"{what}: GFLOP/s × time")
+        if checks.expect(value["threads"] in peak, f"{what}: no FMA peak for its threads"):
+            checks.close(value["peak fraction"] * peak[int(value["threads"])], value["GFLOP/s"],
+                         f"{what}: peak fraction × FMA peak")
+        if row["implementation"] != first and first_time:
+            checks.close(value[speedup_column], value["time (ms)"] / first_time, f"{what}: {speedup_column}")
 
 
 def check_spread(checks, header, rows, summary, expected_shapes):
@@ -297,6 +353,12 @@ def main():
                            check=True).stdout.split()
     shapes = [name.split("/")[1] for name in names if re.fullmatch(r"attention/[^/]+/simd", name)]
     expected_shapes = [shape for shape in shapes if shape not in QUICK_SKIPPED_SHAPES]
+    # serving/<shape>/<layout> -> {shape: [simd-<layout>, ...]}: the rows a quick report shows.
+    expected_serving = {}
+    for name in names:
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "serving" and parts[1] not in QUICK_SKIPPED_SERVING:
+            expected_serving.setdefault(parts[1], []).append("simd-" + parts[2])
 
     # The peers (PyTorch, ggml, ...) have their own test, peers.quick; this one checks the report itself.
     status = run([sys.executable, arguments.compare, "--quick", "--repeat", str(REPEAT), "--bench", arguments.bench,
@@ -305,7 +367,7 @@ def main():
         with open(os.path.join(quick_dir, "performance.md"), encoding="utf-8") as report:
             text = report.read()
         isa_match = re.search(r'"simdattn_isa": "([^"]+)"', open(saved, encoding="utf-8").read())
-        check_report(checks, text, expected_shapes, isa_match.group(1) if isa_match else "?")
+        check_report(checks, text, expected_shapes, expected_serving, isa_match.group(1) if isa_match else "?")
         check_plots(checks, text, quick_dir, matplotlib_somewhere())
 
         status = run([sys.executable, arguments.compare, "--from-json", saved, "--no-plots", "--out", tables_dir],
@@ -322,7 +384,8 @@ def main():
     if checks.failures:
         print(f"{len(checks.failures)} checks failed; the run is kept in {arguments.work_dir}")
         return 1
-    print(f"report complete: {len(expected_shapes)} shape tables, numbers consistent ({arguments.work_dir})")
+    print(f"report complete: {len(expected_shapes)} shape tables, {len(expected_serving)} serving tables, "
+          f"numbers consistent ({arguments.work_dir})")
     return 0
 
 
