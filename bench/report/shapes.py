@@ -110,7 +110,8 @@ class ServingShape:
         keys = [k for _, k in self.sequences]
         span = lambda values: f"{min(values)}" if min(values) == max(values) else f"{min(values)}–{max(values)}"
         mask = "causal (bottom-right per sequence)" if self.causal else "dense"
-        return (f"{len(self.sequences)} sequences, {span(queries)} queries and {span(keys)} keys each "
+        noun = "query" if max(queries) == 1 else "queries"
+        return (f"{len(self.sequences)} sequences, {span(queries)} {noun} and {span(keys)} keys each "
                 f"({sum(queries)} queries, {sum(keys)} keys in all), Hq {self.q_heads}, Hkv {self.kv_heads}, "
                 f"D {self.head_dim}, {mask}")
 
