@@ -300,28 +300,7 @@ class Writer:
         self.add("## Per shape", "A row's peak fraction divides its GFLOP/s by the FMA peak, or, for a row with 16-bit "
                  "Q, K and V (a name ending in -bf16, -fp16 or -f16), by the 16-bit roof of the roofs table.")
         for shape_table in report.shape_tables:
-            shape = shape_table.shape
-            decode = bool(shape and shape.is_decode())
-            header = ["implementation", "code", "threads", "time (ms)", "GFLOP/s", "peak fraction"]
-            if decode:
-                header += ["GB/s (K, V)", "bandwidth fraction"]
-            header += ["simd speedup over this row"]
-            simd_row = shape_table.row(SIMD)
-            rows = []
-            for row in shape_table.rows:
-                if row.error:
-                    rows.append([row.implementation, f"error: {row.error}"] + [NONE] * (len(header) - 2))
-                    continue
-                cells = [row.implementation, row.label, str(row.threads), milliseconds(row.seconds),
-                         significant(row.gflops), fraction(row.peak_fraction)]
-                if decode:
-                    cells += [significant(row.gbytes_per_second), fraction(row.bandwidth_fraction)]
-                cells.append(NONE if row.implementation == SIMD else ratio(speedup(simd_row, row)))
-                rows.append(cells)
-            about = f"{shape.describe()}; {shape.useful_flops() / 1e9:.4g} GFLOP per call" if shape else "sizes unknown"
-            if decode:
-                about += f"; {shape.kv_bytes() / 1e6:.4g} MB of K and V per call"
-            self.add(f"### {shape_table.name}", about + ".", table(header, rows))
+            self.shape_table(shape_table, SIMD)
 
     def serving(self):
         report = self.report
@@ -338,32 +317,37 @@ class Writer:
                  "calls it once per sequence over that sequence's own K and V, as an engine without paged or "
                  "packed CPU attention serves a batch. The last column is simdattn's first layout (paged where "
                  "there is one, else packed) against each row: the row's time over its time.")
-        for table_of_shape in report.serving_tables:
-            shape = table_of_shape.shape
-            decode = bool(shape and shape.is_decode())
-            header = ["implementation", "code", "threads", "time (ms)", "GFLOP/s", "peak fraction"]
-            if decode:
-                header += ["GB/s (K, V)", "bandwidth fraction"]
-            names = [row.implementation for row in table_of_shape.rows if row.seconds]
+        for shape_table in report.serving_tables:
+            names = [row.implementation for row in shape_table.rows if row.seconds]
             first = next((name for name in (SIMD + "-paged", SIMD + "-packed") if name in names),
-                         names[0] if names else None)
-            header += [f"{first} speedup over this row" if first else "speedup"]
-            first_row = table_of_shape.row(first) if first else None
-            rows = []
-            for row in table_of_shape.rows:
-                if row.error:
-                    rows.append([row.implementation, f"error: {row.error}"] + [NONE] * (len(header) - 2))
-                    continue
-                cells = [row.implementation, row.label, str(row.threads), milliseconds(row.seconds),
-                         significant(row.gflops), fraction(row.peak_fraction)]
-                if decode:
-                    cells += [significant(row.gbytes_per_second), fraction(row.bandwidth_fraction)]
-                cells.append(NONE if row.implementation == first else ratio(speedup(first_row, row)))
-                rows.append(cells)
-            about = f"{shape.describe()}; {shape.useful_flops() / 1e9:.4g} GFLOP per call" if shape else "sizes unknown"
+                         names[0] if names else SIMD)
+            self.shape_table(shape_table, first)
+
+    def shape_table(self, shape_table, baseline):
+        """One shape's heading, sizes and table: every row's figures, and the last column the time of
+        each row over the `baseline` row's."""
+        shape = shape_table.shape
+        decode = bool(shape and shape.is_decode())
+        header = ["implementation", "code", "threads", "time (ms)", "GFLOP/s", "peak fraction"]
+        if decode:
+            header += ["GB/s (K, V)", "bandwidth fraction"]
+        header += [f"{baseline} speedup over this row"]
+        baseline_row = shape_table.row(baseline)
+        rows = []
+        for row in shape_table.rows:
+            if row.error:
+                rows.append([row.implementation, f"error: {row.error}"] + [NONE] * (len(header) - 2))
+                continue
+            cells = [row.implementation, row.label, str(row.threads), milliseconds(row.seconds),
+                     significant(row.gflops), fraction(row.peak_fraction)]
             if decode:
-                about += f"; {shape.kv_bytes() / 1e6:.4g} MB of K and V per call"
-            self.add(f"### {table_of_shape.name}", about + ".", table(header, rows))
+                cells += [significant(row.gbytes_per_second), fraction(row.bandwidth_fraction)]
+            cells.append(NONE if row.implementation == baseline else ratio(speedup(baseline_row, row)))
+            rows.append(cells)
+        about = f"{shape.describe()}; {shape.useful_flops() / 1e9:.4g} GFLOP per call" if shape else "sizes unknown"
+        if decode:
+            about += f"; {shape.kv_bytes() / 1e6:.4g} MB of K and V per call"
+        self.add(f"### {shape_table.name}", about + ".", table(header, rows))
 
     def stages(self):
         report = self.report
