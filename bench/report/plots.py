@@ -34,6 +34,9 @@ STYLE = {
 }
 FALLBACK_STYLE = ("#2ca02c", "P")
 DPI = 120
+# The GFLOP/s plot's legend, below its panels: entries a row, and the height of a row.
+LEGEND_COLUMNS = 6
+LEGEND_ROW_INCHES = 0.28
 
 
 def matplotlib_missing():
@@ -87,8 +90,14 @@ def plot_gflops(report, path):
     compute = [t for t in report.shape_tables if not (t.shape and t.shape.is_decode())]
     decode = [t for t in report.shape_tables if t.shape and t.shape.is_decode()]
     panels = [panel for panel in (compute, decode) if panel]
-    figure, axes_list = pyplot.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1, 4.5), squeeze=False)
     implementations = _implementations(report)
+    # One legend for both panels, below them: with twenty implementations, a legend inside a panel
+    # covers its bars.
+    entries = len(implementations) + 2
+    columns = min(LEGEND_COLUMNS, entries)
+    legend_height = LEGEND_ROW_INCHES * ((entries + columns - 1) // columns)
+    figure, axes_list = pyplot.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1, 4.5 + legend_height),
+                                        squeeze=False)
     for axes, tables in zip(axes_list[0], panels):
         if tables is compute:
             _grouped_bars(axes, tables, implementations, lambda row, shape: row.gflops)
@@ -106,9 +115,14 @@ def plot_gflops(report, path):
             axes.set_ylabel("GB/s of K and V read")
             axes.set_title("decode shapes")
         axes.grid(axis="y", alpha=0.3)
-        axes.legend(fontsize="small")
+    legend = {}
+    for axes in axes_list[0]:
+        for handle, label in zip(*axes.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    figure.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=columns, fontsize="small",
+                  frameon=False)
     figure.suptitle(report.title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, legend_height / (4.5 + legend_height), 1, 1))
     figure.savefig(path, dpi=DPI)
     pyplot.close(figure)
 
@@ -156,7 +170,7 @@ def plot_roofline(report, path):
     ridge = peak / bandwidth
     intensities = [intensity for _, intensity in points] + [ridge]
     low, high = min(intensities) / 4, max(intensities) * 4
-    figure, axes = pyplot.subplots(figsize=(7, 5))
+    figure, axes = pyplot.subplots(figsize=(9.5, 5))
     xs = [low, ridge, high]
     axes.plot(xs, [min(peak, x * bandwidth) for x in xs], color="black", linewidth=1.5,
               label=f"roof: {peak:.0f} GFLOP/s, {bandwidth:.1f} GB/s")
@@ -176,7 +190,8 @@ def plot_roofline(report, path):
     axes.set_ylabel("GFLOP/s")
     axes.set_title(f"{report.title}\nroofline", fontsize="medium")
     axes.grid(which="both", alpha=0.3)
-    axes.legend(fontsize="small")
+    # Beside the axes: inside, twenty implementations' entries cover the points.
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     pyplot.close(figure)
