@@ -2,8 +2,10 @@
 # The whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer: configures the
 # `asan-ubsan` preset of CMakePresets.json (g++, -O1 -g, asserts on, -fno-sanitize-recover=all),
 # builds everything it enables and runs its test preset, which sets ASAN_OPTIONS (leak checks
-# on) and UBSAN_OPTIONS. The gtest cases run as 4 shard processes (a process per case spent more
-# on ASan's start-up and exit than on the cases) and leave out HardeningMemory.* (a resident-set
+# on) and UBSAN_OPTIONS. The library fills its scratch with NaN as it allocates it
+# (SIMDATTN_POISON_SCRATCH), so that reading scratch before writing it fails a test. The gtest
+# cases run as 4 shard processes (a process per case spent more on ASan's start-up and exit
+# than on the cases) and leave out HardeningMemory.* (a resident-set
 # bound that would measure ASan's shadow memory; the release run has it). Any report fails the
 # run. About 4-5 minutes of tests after the build on 2 cores.
 #
