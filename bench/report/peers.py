@@ -368,10 +368,13 @@ class Peers:
     def stored(self):
         """What the run keeps: a copy, so that saving mid-run changes nothing for later shapes."""
         variants = {name: dict(entry) for name, entry in self.variants.items()}
-        for entry in variants.values():
+        for name, entry in variants.items():
             if entry["status"] == "pending" and entry.get("failures"):
                 entry.update(status="failed", detail="; ".join(entry["failures"]))
-            elif entry["status"] == "pending":
+            elif entry["status"] == "pending" and entry["checks"]:
                 entry.update(status="not timed", detail="checked, but no shape of this run timed it")
+            elif entry["status"] == "pending":
+                kind = "serving" if VARIANTS_BY_NAME[name].serving else "standard"
+                entry.update(status="not run", detail=f"this run has no {kind} shape for it")
         return {"python": self.python, "ggml": self.ggml, "modules": self.modules,
                 "variants": variants, "results": list(self.results)}
