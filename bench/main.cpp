@@ -61,6 +61,7 @@ void register_benchmarks() {
     register_stage_benchmarks(shape);
   }
   register_serving_benchmarks();
+  register_merge_benchmarks();
   register_thread_scaling_benchmarks(standard_shape("encoder"));
 }
 

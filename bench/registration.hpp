@@ -31,4 +31,8 @@ void register_thread_scaling_benchmarks(const Shape& shape);
 // holds the same keys (bench_serving.cpp).
 void register_serving_benchmarks();
 
+// merge_states/<count>: merge_attention_states over `count` states of a chunked prefill's output
+// (bench_merge.cpp).
+void register_merge_benchmarks();
+
 }  // namespace simdattn::bench
