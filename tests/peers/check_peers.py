@@ -28,14 +28,14 @@ REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests" / "report"))
 
-from check_report import SERVING_HEADING, Checks, check_numbers, check_serving_table, parse_tables, serving_tables  # noqa: E402
+from check_report import (SERVING_HEADING, Checks, check_numbers, check_serving_table, fma_peaks,  # noqa: E402
+                          parse_tables, quick_serving_rows, serving_tables)
 from report import peers  # noqa: E402
 from report.shapes import Shape  # noqa: E402
 
 SKIP = 77
-SHAPES = "^(encoder|prefill_gqa|decode_gqa|mixed_prefill)$"
-# mixed_prefill's layouts in simdattn_bench (serving/mixed_prefill/<layout>).
-SERVING_SHAPE, SERVING_LAYOUTS = "mixed_prefill", ["simd-packed", "simd-per_sequence", "simd-padded"]
+SERVING_SHAPE = "mixed_prefill"
+SHAPES = f"^(encoder|prefill_gqa|decode_gqa|{SERVING_SHAPE})$"
 # A fraction of a roof measured by the same processes: above 1 only by timer noise.
 FRACTION_NOISE = 0.05
 # Rows computed in fp32 from fp32 K/V: their bandwidth fraction is bounded by the roof.
@@ -117,10 +117,13 @@ def main():
     serving = serving_tables(text)
     if checks.expect(SERVING_SHAPE in serving, f"no serving table for {SERVING_SHAPE}"):
         header, rows = serving[SERVING_SHAPE]
-        roofs = {heading: rows for heading, _, rows in tables}.get("## Roofs measured in this run", [])
-        peak = {int(row["threads"]): row["value"] for row in roofs if row["roof"] == "FMA peak" and row["value"]}
+        peak = fma_peaks({heading: rows for heading, _, rows in tables}.get("## Roofs measured in this run", []))
+        # simdattn's layouts, as the bench registers them, and every measured serving variant.
+        names = subprocess.run([arguments.bench, "--benchmark_list_tests"], capture_output=True, text=True,
+                               check=True).stdout.split()
         serving_measured = [name for name in serving_installed if variants[name]["status"] == "measured"]
-        check_serving_table(checks, SERVING_SHAPE, header, rows, SERVING_LAYOUTS + serving_measured,
+        check_serving_table(checks, SERVING_SHAPE, header, rows,
+                            quick_serving_rows(names).get(SERVING_SHAPE, []) + serving_measured,
                             float(flops.get(SERVING_SHAPE, 0)), peak)
     return report(checks)
 

@@ -142,7 +142,7 @@ def check_report(checks, text, expected_shapes, expected_serving, isa):
     checks.expect(machine.get("compiler") not in (None, "", "?"), "the machine table names no compiler")
 
     roofs = by_heading.get("## Roofs measured in this run", [])
-    peak = {int(row["threads"]): row["value"] for row in roofs if row["roof"] == "FMA peak" and row["value"]}
+    peak = fma_peaks(roofs)
     # The roofline's roof is the FMA loop's own run (the first FMA peak row), not a lazily measured one.
     roof_peak = next((row["value"] for row in roofs if row["roof"] == "FMA peak"), None)
     bandwidth = next((row["value"] for row in roofs if row["roof"] == "read bandwidth"), None)
@@ -191,6 +191,22 @@ def check_report(checks, text, expected_shapes, expected_serving, isa):
             checks.close(row["roof (GFLOP/s)"], expected_roof, f"roofline {row['shape']}: roof")
             checks.close(row["GFLOP per call"], float(flops_per_call.get(row["shape"], 0)),
                          f"roofline {row['shape']}: GFLOP per call")
+
+
+def fma_peaks(roofs):
+    """{threads: GFLOP/s} of the FMA peak rows of the roofs table (rows with numbers converted)."""
+    return {int(row["threads"]): row["value"] for row in roofs if row["roof"] == "FMA peak" and row["value"]}
+
+
+def quick_serving_rows(names):
+    """{shape: [simd-<layout>, ...]} for the bench's serving/<shape>/<layout> benchmarks (`names`, as
+    --benchmark_list_tests gives them) that a quick report keeps: the rows its serving tables show."""
+    rows = {}
+    for name in names:
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "serving" and parts[1] not in QUICK_SKIPPED_SERVING:
+            rows.setdefault(parts[1], []).append("simd-" + parts[2])
+    return rows
 
 
 def serving_tables(text):
@@ -353,12 +369,7 @@ def main():
                            check=True).stdout.split()
     shapes = [name.split("/")[1] for name in names if re.fullmatch(r"attention/[^/]+/simd", name)]
     expected_shapes = [shape for shape in shapes if shape not in QUICK_SKIPPED_SHAPES]
-    # serving/<shape>/<layout> -> {shape: [simd-<layout>, ...]}: the rows a quick report shows.
-    expected_serving = {}
-    for name in names:
-        parts = name.split("/")
-        if len(parts) == 3 and parts[0] == "serving" and parts[1] not in QUICK_SKIPPED_SERVING:
-            expected_serving.setdefault(parts[1], []).append("simd-" + parts[2])
+    expected_serving = quick_serving_rows(names)
 
     # The peers (PyTorch, ggml, ...) have their own test, peers.quick; this one checks the report itself.
     status = run([sys.executable, arguments.compare, "--quick", "--repeat", str(REPEAT), "--bench", arguments.bench,
