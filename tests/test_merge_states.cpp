@@ -3,7 +3,9 @@
 // plus the merge's own), on every ISA, in float and 16-bit; against its oracle on random states
 // with empty ones among them; empty, NaN and +inf rows; the same bits on 1 and 2 threads; and
 // every rejected argument leaving the outputs untouched.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -167,6 +169,103 @@ TEST(MergeStatesThreads, SameBitsOnOneAndTwoThreads) {
   merge_attention_states(out_views.data(), lse_views.data(), count, one.view, std::nullopt, 1);
   merge_attention_states(out_views.data(), lse_views.data(), count, two.view, std::nullopt, 2);
   EXPECT_TRUE(bitwise_equal(one, two));
+}
+
+// The weighted sum is a multiply and an add per term in state order on every ISA (no FMA: the
+// library builds with -ffp-contract=off), so every ISA gives the bits of the first one, for states
+// of mixed dtypes, every output dtype, and a Dv that leaves a partial block of registers and a
+// scalar tail on each vector width.
+TEST(MergeStatesIsas, EveryIsaGivesTheSameBits) {
+  const int64_t B = 1, H = 2, S = 9, Dv = 83;
+  const DType state_dtypes[] = {DType::f32, DType::bf16, DType::f16};
+  std::vector<Tensor> wide, lses;
+  std::vector<std::vector<unsigned char>> storage;
+  std::vector<AnyConstTensorView> out_views;
+  std::vector<ConstTensorView> lse_views;
+  wide.reserve(3);  // the views below point into these tensors: they must not move
+  lses.reserve(3);
+  for (int64_t i = 0; i < 3; ++i) {
+    wide.emplace_back(B, H, S, Dv);
+    wide.back().fill_uniform(60 + i, -3.0f, 3.0f);
+    lses.emplace_back(B, H, S, 1);
+    lses.back().fill_uniform(70 + i, -4.0f, 4.0f);
+    storage.emplace_back(wide.back().storage.size() * 4);
+    AnyTensorView stored(storage.back().data(), state_dtypes[i], wide.back().view.shape, wide.back().view.strides);
+    convert(wide.back().in(), stored);
+    out_views.push_back(stored);
+    lse_views.push_back(lses.back().in());
+  }
+  for (const DType out_dtype : {DType::f32, DType::bf16, DType::f16}) {
+    std::vector<unsigned char> first;
+    for (const Isa isa : host_isas()) {
+      detail::ScopedIsaOverride cap(isa);
+      std::vector<unsigned char> bytes(static_cast<size_t>(B * H * S * Dv) * dtype_size(out_dtype), 0xAB);
+      const Tensor& shape = wide.front();
+      AnyTensorView merged(bytes.data(), out_dtype, shape.view.shape, shape.view.strides);
+      merge_attention_states(out_views.data(), lse_views.data(), 3, merged);
+      if (first.empty()) {
+        first = bytes;
+      } else {
+        EXPECT_TRUE(bytes == first) << detail::isa_name(isa) << " into " << dtype_name(out_dtype);
+      }
+    }
+  }
+}
+
+// An f32 output of 16 MiB or more is written with non-temporal stores where a row is aligned to a
+// whole register, and with ordinary stores where it is not: the same bits either way. The
+// yardstick merges one head at a time (2 MiB each, below the threshold).
+TEST(MergeStatesIsas, LargeOutputsGetTheSameBitsAlignedOrNot) {
+  const int64_t B = 1, H = 8, S = 4096, Dv = 128;  // 16 MiB of output
+  std::vector<Tensor> outs, lses;
+  std::vector<AnyConstTensorView> out_views;
+  std::vector<ConstTensorView> lse_views;
+  for (int64_t i = 0; i < 2; ++i) {
+    outs.emplace_back(B, H, S, Dv);
+    outs.back().fill_uniform(80 + i);
+    lses.emplace_back(B, H, S, 1);
+    lses.back().fill_uniform(90 + i, -3.0f, 3.0f);
+  }
+  for (int64_t i = 0; i < 2; ++i) {  // after the last emplace_back, which may move the tensors
+    out_views.push_back(outs[i].in());
+    lse_views.push_back(lses[i].in());
+  }
+  for (const Isa isa : host_isas()) {
+    detail::ScopedIsaOverride cap(isa);
+    Tensor by_head(B, H, S, Dv);
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<AnyConstTensorView> head_outs;
+      std::vector<ConstTensorView> head_lses;
+      for (int64_t i = 0; i < 2; ++i) {
+        ConstTensorView head_out = outs[i].in(), head_lse = lses[i].in();
+        head_out.data = outs[i].view.row(0, h, 0);
+        head_lse.data = lses[i].view.row(0, h, 0);
+        head_out.shape[1] = head_lse.shape[1] = 1;
+        head_outs.push_back(head_out);
+        head_lses.push_back(head_lse);
+      }
+      TensorView head = by_head.view;
+      head.data = by_head.view.row(0, h, 0);
+      head.shape[1] = 1;
+      merge_attention_states(head_outs.data(), head_lses.data(), 2, head);
+    }
+    // Every row aligned to 64 bytes, then rows of 131 floats (one in sixteen aligned).
+    std::vector<float> raw(static_cast<size_t>(B * H * S * Dv + 16));
+    float* aligned = raw.data() + (64 - reinterpret_cast<std::uintptr_t>(raw.data()) % 64) % 64 / sizeof(float);
+    const TensorView whole(aligned, {B, H, S, Dv}, {H * S * Dv, S * Dv, Dv, 1});
+    Tensor padded(B, H, S, Dv, Layout::padded);
+    merge_attention_states(out_views.data(), lse_views.data(), 2, whole);
+    merge_attention_states(out_views.data(), lse_views.data(), 2, padded.view);
+    const std::string name = detail::isa_name(isa);
+    EXPECT_TRUE(bitwise_equal(by_head, padded)) << name << ", padded rows";
+    bool same = true;
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t s = 0; s < S; ++s) {
+        same = same && std::equal(by_head.view.row(0, h, s), by_head.view.row(0, h, s) + Dv, whole.row(0, h, s));
+      }
+    }
+    EXPECT_TRUE(same) << name << ", aligned rows";
+  }
 }
 
 // A call that must throw std::invalid_argument whose message is `expected`.
