@@ -1,5 +1,5 @@
-// merge_attention_states (simdattn/merge.hpp): validate, then one pass over the rows, each
-// combining its states with weights exp(lse_i - M) / Σ w in state order (the weighted sum is the
+// merge_attention_states (simdattn/merge.hpp): validate, then one pass over the rows in work
+// items of 16, each row combining its states with weights exp(lse_i - M) / Σ w in state order (the weighted sum is the
 // ISA's WeightedSumRowKernel; every ISA gives the same bits). Rows are independent,
 // so the threads split them and the bits do not depend on how many there are.
 #include <omp.h>
@@ -33,12 +33,14 @@ constexpr int64_t kRowsPerWorkItem = 16;
 // a two-state merge's memory traffic by a quarter.
 constexpr int64_t kStreamingBytes = int64_t(16) << 20;
 
-// What one row of a work item sums: `terms` states, their rows, dtypes and weights.
+// What one row of a work item sums: `terms` states, their rows, dtypes and weights, into
+// `destination` (the row of out).
 struct RowTerms {
   const void** sources;
   DType* dtypes;
   float* weights;
   int64_t terms;
+  void* destination;
 };
 
 // A thread's working space for a work item: kRowsPerWorkItem rows of `count` terms each, and Dv
@@ -59,7 +61,7 @@ class MergeScratch {
   RowTerms terms(int thread, int64_t row) {
     const int64_t first = row * count_;
     return {sources_.data() + thread * term_stride_ + first, dtypes_.data() + thread * term_stride_ + first,
-            floats_.data() + thread * float_stride_ + first, 0};
+            floats_.data() + thread * float_stride_ + first, 0, nullptr};
   }
   float* filler(int thread) { return floats_.data() + thread * float_stride_ + kRowsPerWorkItem * count_; }
 
@@ -93,13 +95,14 @@ struct MergeRows {
       largest = std::max(largest, value);
     }
     row.terms = 0;
+    row.destination = out.row(b, h, s);
     float row_lse;
     if (not_a_number || largest == kInfinity || largest == -kInfinity) {
       const bool empty = !not_a_number && largest == -kInfinity;
       const int64_t length = out.shape[3];
       std::fill(filler, filler + length, empty ? 0.0f : std::numeric_limits<float>::quiet_NaN());
       detail::run_for_isa(isa, detail::NarrowRowKernel{}, static_cast<const float*>(filler), length,
-                          out.row(b, h, s), out.dtype);
+                          row.destination, out.dtype);
       row_lse = empty ? -kInfinity : std::numeric_limits<float>::quiet_NaN();
     } else {
       float total = 0.0f;
@@ -121,11 +124,11 @@ struct MergeRows {
     if (lse.has_value()) *lse->row(b, h, s) = row_lse;
   }
 
-  void sum(int64_t b, int64_t h, int64_t s, const RowTerms& row) const {
+  void sum(const RowTerms& row) const {
     if (row.terms == 0) return;  // written by weigh
     detail::run_for_isa(isa, detail::WeightedSumRowKernel{}, static_cast<const void* const*>(row.sources),
                         static_cast<const DType*>(row.dtypes), static_cast<const float*>(row.weights),
-                        row.terms, out.shape[3], out.row(b, h, s), out.dtype, streaming);
+                        row.terms, out.shape[3], row.destination, out.dtype, streaming);
   }
 };
 
@@ -156,9 +159,7 @@ void merge_attention_states(const AnyConstTensorView* outs, const ConstTensorVie
         terms[row - first] = scratch.terms(thread, row - first);
         merge.weigh(row / (heads * seq), row / seq % heads, row % seq, terms[row - first], scratch.filler(thread));
       }
-      for (int64_t row = first; row < last; ++row) {
-        merge.sum(row / (heads * seq), row / seq % heads, row % seq, terms[row - first]);
-      }
+      for (int64_t row = first; row < last; ++row) merge.sum(terms[row - first]);
     }
 #if defined(__x86_64__) || defined(_M_X64)
     // Non-temporal stores are weakly ordered: fence them before the caller can read `out`.

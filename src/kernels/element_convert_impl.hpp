@@ -44,8 +44,11 @@ inline Floats load_i8(const int8_t* source) {
 }
 inline Floats broadcast(float value) { return _mm512_set1_ps(value); }
 inline Floats multiply(Floats a, Floats b) { return _mm512_mul_ps(a, b); }
+inline Floats add(Floats a, Floats b) { return _mm512_add_ps(a, b); }
 inline Floats load(const float* source) { return _mm512_loadu_ps(source); }
 inline void store(float* destination, Floats values) { _mm512_storeu_ps(destination, values); }
+// Around the caches (non-temporal); the destination aligned to a register.
+inline void stream(float* destination, Floats values) { _mm512_stream_ps(destination, values); }
 
 inline void store_bf16(uint16_t* destination, Floats values) {
   const __m512i bits = _mm512_castps_si512(values);
@@ -81,8 +84,11 @@ inline Floats load_i8(const int8_t* source) {
 }
 inline Floats broadcast(float value) { return _mm256_set1_ps(value); }
 inline Floats multiply(Floats a, Floats b) { return _mm256_mul_ps(a, b); }
+inline Floats add(Floats a, Floats b) { return _mm256_add_ps(a, b); }
 inline Floats load(const float* source) { return _mm256_loadu_ps(source); }
 inline void store(float* destination, Floats values) { _mm256_storeu_ps(destination, values); }
+// Around the caches (non-temporal); the destination aligned to a register.
+inline void stream(float* destination, Floats values) { _mm256_stream_ps(destination, values); }
 
 inline void store_bf16(uint16_t* destination, Floats values) {
   const __m256i bits = _mm256_castps_si256(values);
@@ -122,8 +128,11 @@ inline Floats load_i8(const int8_t* source) {
 }
 inline Floats broadcast(float value) { return vdupq_n_f32(value); }
 inline Floats multiply(Floats a, Floats b) { return vmulq_f32(a, b); }
+inline Floats add(Floats a, Floats b) { return vaddq_f32(a, b); }
 inline Floats load(const float* source) { return vld1q_f32(source); }
 inline void store(float* destination, Floats values) { vst1q_f32(destination, values); }
+// NEON has no non-temporal store intrinsic: an ordinary store.
+inline void stream(float* destination, Floats values) { vst1q_f32(destination, values); }
 
 inline void store_bf16(uint16_t* destination, Floats values) {
   const uint32x4_t bits = vreinterpretq_u32_f32(values);
@@ -161,8 +170,11 @@ inline Floats load_i8(const int8_t* source) {
 }
 inline Floats broadcast(float value) { return _mm_set1_ps(value); }
 inline Floats multiply(Floats a, Floats b) { return _mm_mul_ps(a, b); }
+inline Floats add(Floats a, Floats b) { return _mm_add_ps(a, b); }
 inline Floats load(const float* source) { return _mm_loadu_ps(source); }
 inline void store(float* destination, Floats values) { _mm_storeu_ps(destination, values); }
+// Around the caches (non-temporal); the destination aligned to a register.
+inline void stream(float* destination, Floats values) { _mm_stream_ps(destination, values); }
 
 inline void store_bf16(uint16_t* destination, Floats values) {
   const __m128i bits = _mm_castps_si128(values);

@@ -14,18 +14,6 @@ namespace merge_rows {
 
 using namespace convert;
 
-inline Floats add(Floats a, Floats b) {
-#if defined(__AVX512F__)
-  return _mm512_add_ps(a, b);
-#elif defined(__AVX2__)
-  return _mm256_add_ps(a, b);
-#elif defined(__aarch64__)
-  return vaddq_f32(a, b);
-#else
-  return _mm_add_ps(a, b);
-#endif
-}
-
 // Elements [e, e + kLanes) of a row of dtype (f32, bf16 or f16) as floats.
 inline Floats load_row(const void* row, DType dtype, int64_t e) {
   switch (dtype) {
@@ -40,20 +28,6 @@ inline Floats load_row(const void* row, DType dtype, int64_t e) {
       }
     default: return load(static_cast<const float*>(row) + e);
   }
-}
-
-// A store that bypasses the caches (x86's non-temporal stores; a plain store on NEON): the
-// destination must be aligned to a whole register.
-inline void stream(float* destination, Floats values) {
-#if defined(__AVX512F__)
-  _mm512_stream_ps(destination, values);
-#elif defined(__AVX2__)
-  _mm256_stream_ps(destination, values);
-#elif defined(__aarch64__)
-  vst1q_f32(destination, values);
-#else
-  _mm_stream_ps(destination, values);
-#endif
 }
 
 template <bool kStreaming>
