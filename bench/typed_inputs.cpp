@@ -77,10 +77,15 @@ TypedAttentionInputs::TypedAttentionInputs(const Shape& shape, const Precision& 
   store(values.data(), q_dims, precision.queries, q_.data(), nullptr, 1);
   for (int64_t half = 0; half < 2; ++half) {
     fill_uniform(values.data(), shape.kv_elements() / 2, half == 0 ? kSeedK : kSeedV);
-    for (int64_t copy = 0; copy < kv_copies; ++copy) {
-      store(values.data(), kv_dims, precision.cache, const_cast<void*>(cache_view(copy, half).data),
-            const_cast<float*>(scale_view(copy, half).data), scale_groups(shape, precision));
-    }
+    store(values.data(), kv_dims, precision.cache, const_cast<void*>(cache_view(0, half).data),
+          const_cast<float*>(scale_view(0, half).data), scale_groups(shape, precision));
+  }
+  // The other copies (cold decoding) hold the same bytes: copied, not converted again.
+  const size_t copy_bytes = static_cast<size_t>(floats_for(shape.kv_elements(), precision.cache)) * sizeof(float);
+  const size_t scale_floats = precision.cache == DType::i8 ? static_cast<size_t>(scales_.size() / kv_copies) : 0;
+  for (int64_t copy = 1; copy < kv_copies; ++copy) {
+    std::memcpy(kv_pool_.data() + copy * (copy_bytes / sizeof(float)), kv_pool_.data(), copy_bytes);
+    std::memcpy(scales_.data() + copy * scale_floats, scales_.data(), scale_floats * sizeof(float));
   }
 }
 

@@ -4,9 +4,13 @@
 // widened, floats on both sides of every rounding boundary, NaNs, infinities and subnormals
 // narrowed, at every row length around the register width (the scalar tails), with one scale
 // per group of elements for int8, and again under a hostile MXCSR (flush-to-zero,
-// denormals-are-zero, rounding toward zero), which the results must not depend on.
+// denormals-are-zero, rounding toward zero), which the results must not depend on. The int8
+// quantization of quantize_rows (FiniteRowKernel, QuantizeRowKernel) likewise, with values on and
+// beside every rounding tie, groups narrower and wider than a register, and scalar tails.
 #include <cstdint>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -182,6 +186,104 @@ TEST_P(ConvertKernels, NarrowEveryRowLengthAndOffset) {
         detail::narrow_row_scalar(floats.data() + offset, count, scalar_result.data(), dtype);
         ASSERT_EQ(vector_result, scalar_result)
             << dtype_name(dtype) << " offset " << offset << " count " << count;
+      }
+    }
+  }
+}
+
+// Rows of quantization probes, `length` floats each: a group whose largest magnitude is 127 (scale
+// exactly 1) holding every tie n + 0.5 and the floats just beside it, groups of random values
+// at magnitudes from 1e-30 to 1e30, a group of zeros (signed), and groups with a single nonzero.
+std::vector<float> quantization_probes(int64_t length, int64_t rows) {
+  std::mt19937 random(20261207);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(length * rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = values.data() + r * length;
+    for (int64_t e = 0; e < length; ++e) {
+      switch (r % 5) {
+        case 0: {  // ties and their neighbours, scale 1
+          const float tie = float(int(e % 255) - 127) + 0.5f;
+          const int side = int(e / 255 % 3);
+          row[e] = side == 0 ? tie : std::nextafter(tie, side == 1 ? 1e9f : -1e9f);
+          break;
+        }
+        case 1: row[e] = uniform(random) * std::pow(10.0f, float(int(r % 61) - 30)); break;
+        case 2: row[e] = e % 2 == 0 ? 0.0f : -0.0f; break;
+        case 3: row[e] = e % 7 == 3 ? -5.0f : 0.0f; break;
+        default: row[e] = uniform(random) * 3.0f; break;
+      }
+    }
+    if (r % 5 == 0) row[0] = 127.0f;  // every group of this row: check its own largest below
+  }
+  return values;
+}
+
+TEST_P(ConvertKernels, QuantizeAsTheScalarCode) {
+  for (int64_t group : {1, 3, 4, 8, 16, 17, 32, 48, 64, 83, 128, 255}) {
+    for (int64_t per_row : {1, 2, 3}) {
+      const int64_t length = group * per_row, rows = 10;
+      std::vector<float> values = quantization_probes(length, rows);
+      // A tie row's groups each start at 127, so each has scale 1 and its ties stay ties.
+      for (int64_t r = 0; r < rows; r += 5) {
+        for (int64_t g = 0; g < per_row; ++g) values[static_cast<size_t>(r * length + g * group)] = 127.0f;
+      }
+      under_every_mxcsr([&] {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* row = values.data() + r * length;
+          // One byte and one scale slot past the row, and scales two apart: all must stay as they were.
+          std::vector<int8_t> vector_bytes(length + 1, 99), scalar_bytes(length + 1, 99);
+          std::vector<float> vector_scales(2 * per_row + 1, -7.0f), scalar_scales(2 * per_row + 1, -7.0f);
+          detail::run_for_isa(GetParam(), detail::QuantizeRowKernel{}, row, length, group,
+                              vector_bytes.data(), vector_scales.data(), int64_t(2));
+          detail::quantize_row_scalar(row, length, group, scalar_bytes.data(), scalar_scales.data(), 2);
+          ASSERT_EQ(bits_of(vector_scales), bits_of(scalar_scales)) << "group " << group << " row " << r;
+          for (int64_t e = 0; e <= length; ++e) {
+            ASSERT_EQ(vector_bytes[e], scalar_bytes[e])
+                << "group " << group << " row " << r << " element " << e << " of value "
+                << (e < length ? row[e] : 0.0f);
+          }
+        }
+      });
+    }
+  }
+}
+
+TEST(ScalarQuantization, RoundsTiesToEvenAndClamps) {
+  // The oracle of the test above, against values worked by hand (scale 1, then scale 0.5).
+  EXPECT_EQ(detail::quantized_scalar(2.5f, 1.0f), 2);
+  EXPECT_EQ(detail::quantized_scalar(3.5f, 1.0f), 4);
+  EXPECT_EQ(detail::quantized_scalar(-2.5f, 1.0f), -2);
+  EXPECT_EQ(detail::quantized_scalar(-3.5f, 1.0f), -4);
+  EXPECT_EQ(detail::quantized_scalar(0.5f, 1.0f), 0);
+  EXPECT_EQ(detail::quantized_scalar(std::nextafter(0.5f, 1.0f), 1.0f), 1);
+  EXPECT_EQ(detail::quantized_scalar(-126.5f, 1.0f), -126);
+  EXPECT_EQ(detail::quantized_scalar(200.0f, 1.0f), 127);
+  EXPECT_EQ(detail::quantized_scalar(-200.0f, 1.0f), -127);
+  EXPECT_EQ(detail::quantized_scalar(1.25f, 0.5f), 2);
+  EXPECT_EQ(detail::quantized_scalar(1.75f, 0.5f), 4);
+}
+
+TEST_P(ConvertKernels, FiniteRowFindsEveryNonFiniteElement) {
+  const float bad_values[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                              std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()};
+  const auto finite_row = [](const float* row, int64_t count) {
+    bool finite = false;
+    detail::run_for_isa(GetParam(), detail::FiniteRowKernel{}, row, count, &finite);
+    return finite;
+  };
+  for (int64_t count = 0; count <= 70; ++count) {
+    std::vector<float> row(count + 1, std::numeric_limits<float>::max());
+    for (int64_t e = 0; e < count; e += 2) row[e] = -std::numeric_limits<float>::max();
+    row[count] = std::numeric_limits<float>::quiet_NaN();  // past the row: never read
+    EXPECT_TRUE(finite_row(row.data(), count)) << count;
+    for (int64_t e = 0; e < count; ++e) {
+      for (float bad : bad_values) {
+        const float kept = row[e];
+        row[e] = bad;
+        EXPECT_FALSE(finite_row(row.data(), count))
+            << bad << " at " << e << " of " << count;
+        row[e] = kept;
       }
     }
   }

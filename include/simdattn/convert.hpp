@@ -27,7 +27,8 @@ SIMDATTN_API void convert(AnyConstTensorView source, AnyTensorView destination);
 //   scale = max |x| / 127,  destination = round-to-nearest-even(x / scale), in [-127, 127],
 // and an all-zero group gets scale 0 and zeros. destination [B, H, S, D] int8, scales
 // [B, H, S, G] f32. Every source element must be finite. Then scale · destination is within
-// scale / 2 (plus the rounding of x / scale) of x.
+// scale / 2 (plus the rounding of x / scale) of x. The same bits on every ISA and whatever the
+// rounding mode (the division aside, which is IEEE's in the current mode).
 SIMDATTN_API void quantize_rows(AnyConstTensorView source, BasicTensorView<int8_t> destination,
                                 TensorView scales);
 

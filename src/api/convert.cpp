@@ -44,22 +44,6 @@ void for_each_row(const std::array<int64_t, 4>& shape, int64_t scratch_floats, V
   }
 }
 
-// x / scale rounded to nearest, ties to even, whatever the rounding mode: |x / scale| <= 127
-// after the clamp, so the truncation to int and every step after it are exact. Comparisons and
-// integer arithmetic rather than libm calls. GCC still does not vectorise the loop over a group
-// (it keeps the float comparisons as branches under -ftrapping-math): a per-ISA kernel would.
-inline int8_t quantized(float x, float scale) {
-  float value = x / scale;
-  value = value > 127.0f ? 127.0f : value;
-  value = value < -127.0f ? -127.0f : value;
-  const int32_t whole = static_cast<int32_t>(value);
-  const float fraction = value - static_cast<float>(whole);
-  const float distance = fraction < 0.0f ? -fraction : fraction;
-  const int32_t away = (distance > 0.5f) | ((distance == 0.5f) & (whole & 1));
-  const int32_t direction = value < 0.0f ? -1 : 1;
-  return static_cast<int8_t>(whole + away * direction);
-}
-
 }  // namespace
 
 void convert(AnyConstTensorView source, AnyTensorView destination) {
@@ -99,10 +83,15 @@ void quantize_rows(AnyConstTensorView source, BasicTensorView<int8_t> destinatio
   // non-finite element is found by all threads, then named from this one.
   const int64_t rows = source.shape[0] * source.shape[1] * source.shape[2];
   std::atomic<int64_t> first_bad_row{rows};
-  for_each_row(source.shape, length, [&](int64_t b, int64_t h, int64_t s, float* row) {
+  // An f32 row is read where it is; other dtypes are widened first.
+  const auto floats_of = [&](int64_t b, int64_t h, int64_t s, float* row) -> const float* {
+    if (source.dtype == DType::f32) return static_cast<const float*>(source.row(b, h, s));
     widen(b, h, s, row);
-    bool finite = true;
-    for (int64_t d = 0; d < length; ++d) finite &= std::isfinite(row[d]);
+    return row;
+  };
+  for_each_row(source.shape, length, [&](int64_t b, int64_t h, int64_t s, float* row) {
+    bool finite = false;
+    detail::run_for_isa(isa, detail::FiniteRowKernel{}, floats_of(b, h, s, row), length, &finite);
     if (finite) return;
     const int64_t index = (b * source.shape[1] + h) * source.shape[2] + s;
     int64_t seen = first_bad_row.load();
@@ -121,23 +110,8 @@ void quantize_rows(AnyConstTensorView source, BasicTensorView<int8_t> destinatio
     throw std::invalid_argument(message.str());
   }
   for_each_row(source.shape, length, [&](int64_t b, int64_t h, int64_t s, float* row) {
-    widen(b, h, s, row);
-    int8_t* out = destination.row(b, h, s);
-    float* scale_row = scales.row(b, h, s);
-    for (int64_t g = 0; g < groups; ++g) {
-      float largest = 0.0f;
-      for (int64_t d = g * group; d < (g + 1) * group; ++d) {
-        const float magnitude = row[d] < 0.0f ? -row[d] : row[d];
-        largest = magnitude > largest ? magnitude : largest;
-      }
-      const float scale = largest / 127.0f;
-      scale_row[g * scales.strides[3]] = scale;
-      if (scale > 0.0f) {
-        for (int64_t d = g * group; d < (g + 1) * group; ++d) out[d] = quantized(row[d], scale);
-      } else {
-        std::fill(out + g * group, out + (g + 1) * group, int8_t(0));
-      }
-    }
+    detail::run_for_isa(isa, detail::QuantizeRowKernel{}, floats_of(b, h, s, row), length, group,
+                        destination.row(b, h, s), scales.row(b, h, s), scales.strides[3]);
   });
 }
 

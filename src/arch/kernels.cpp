@@ -8,6 +8,7 @@
 #include "kernels/fused_tile_impl.hpp"
 #include "kernels/isa_namespace.hpp"
 #include "kernels/merge_rows_impl.hpp"
+#include "kernels/quantize_row_impl.hpp"
 #include "kernels/softmax_row_impl.hpp"
 #include "kernels/stage_tiles_impl.hpp"
 
@@ -36,6 +37,9 @@ template void WidenRowKernel::operator()<UnitArch>(UnitArch, const void*, DType,
                                                    const float*, int64_t) const;
 template void NarrowRowKernel::operator()<UnitArch>(UnitArch, const float*, int64_t, void*,
                                                     DType) const;
+template void FiniteRowKernel::operator()<UnitArch>(UnitArch, const float*, int64_t, bool*) const;
+template void QuantizeRowKernel::operator()<UnitArch>(UnitArch, const float*, int64_t, int64_t, int8_t*,
+                                                      float*, int64_t) const;
 template void WeightedSumRowKernel::operator()<UnitArch>(UnitArch, const void* const*, const DType*,
                                                          const float*, int64_t, int64_t, void*,
                                                          DType, bool) const;

@@ -1,6 +1,7 @@
 // Row conversions of one ISA as functors: the vectorised widen_row and narrow_row
-// (element_convert_impl.hpp) without a plan, for convert() and quantize_rows() (src/api/convert.cpp)
-// and for the kernel tests, which check each ISA bit for bit against the scalar conversions.
+// (element_convert_impl.hpp) and int8 quantization (quantize_row_impl.hpp) without a plan, for
+// convert() and quantize_rows() (src/api/convert.cpp) and for the kernel tests, which check each
+// ISA bit for bit against the scalar conversions (scalar_convert.hpp).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,21 @@ struct WidenRowKernel {
 struct NarrowRowKernel {
   template <class Arch>
   void operator()(Arch, const float* source, int64_t count, void* destination, DType dtype) const;
+};
+
+// *finite = whether every one of row[0, count) is finite.
+struct FiniteRowKernel {
+  template <class Arch>
+  void operator()(Arch, const float* row, int64_t count, bool* finite) const;
+};
+
+// quantize_row_scalar (scalar_convert.hpp), bit for bit: a finite row of `length` floats as int8,
+// one scale per group of `group` elements (group divides length), the scale of group g stored at
+// scales[g * scale_stride].
+struct QuantizeRowKernel {
+  template <class Arch>
+  void operator()(Arch, const float* row, int64_t length, int64_t group, int8_t* out, float* scales,
+                  int64_t scale_stride) const;
 };
 
 }  // namespace simdattn::detail

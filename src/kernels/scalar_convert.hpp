@@ -113,4 +113,47 @@ inline void narrow_row_scalar(const float* source, int64_t count, void* destinat
   }
 }
 
+// int8 quantization (quantize_rows), one group of a row at a time: the group's scale is its
+// largest magnitude / 127 (0 for a group of zeros, whose values then stay 0), and each value is
+// x / scale rounded to nearest, ties to even, whatever the rounding mode: |x / scale| <= 127
+// after the clamp, so the truncation to int and every step after it are exact. Comparisons and
+// integer arithmetic rather than libm calls; the vectorised kernel (quantize_row_impl.hpp) does
+// the same operations lane by lane and gives the same bits. The values must be finite.
+inline int8_t quantized_scalar(float x, float scale) {
+  float value = x / scale;
+  value = value > 127.0f ? 127.0f : value;
+  value = value < -127.0f ? -127.0f : value;
+  const int32_t whole = static_cast<int32_t>(value);
+  const float fraction = value - static_cast<float>(whole);
+  const float distance = fraction < 0.0f ? -fraction : fraction;
+  const int32_t away = (distance > 0.5f) | ((distance == 0.5f) & (whole & 1));
+  const int32_t direction = value < 0.0f ? -1 : 1;
+  return static_cast<int8_t>(whole + away * direction);
+}
+
+inline float largest_magnitude_scalar(const float* values, int64_t count) {
+  float largest = 0.0f;
+  for (int64_t e = 0; e < count; ++e) {
+    const float magnitude = values[e] < 0.0f ? -values[e] : values[e];
+    largest = magnitude > largest ? magnitude : largest;
+  }
+  return largest;
+}
+
+// values[0, count) quantized with `scale` into out (all zeros when scale is 0).
+inline void quantize_values_scalar(const float* values, int64_t count, float scale, int8_t* out) {
+  for (int64_t e = 0; e < count; ++e) out[e] = scale > 0.0f ? quantized_scalar(values[e], scale) : int8_t(0);
+}
+
+// A finite row of `length` floats as int8, one scale per group of `group` elements (group divides
+// length), the scale of group g stored at scales[g * scale_stride].
+inline void quantize_row_scalar(const float* row, int64_t length, int64_t group, int8_t* out,
+                                float* scales, int64_t scale_stride) {
+  for (int64_t begin = 0; begin < length; begin += group) {
+    const float scale = largest_magnitude_scalar(row + begin, group) / 127.0f;
+    scales[begin / group * scale_stride] = scale;
+    quantize_values_scalar(row + begin, group, scale, out + begin);
+  }
+}
+
 }  // namespace simdattn::detail
