@@ -6,7 +6,8 @@
 # (SIMDATTN_POISON_SCRATCH), so that reading scratch before writing it fails a test. The gtest
 # cases run as 4 shard processes (a process per case spent more on ASan's start-up and exit
 # than on the cases) and leave out HardeningMemory.* (a resident-set
-# bound that would measure ASan's shadow memory; the release run has it). Any report fails the
+# bound that would measure ASan's shadow memory; the release run has it) and the amx instances of
+# the fp32-only suites, which run the avx512 kernels' source (CMakePresets.json says which). Any report fails the
 # run. About 4-5 minutes of tests after the build on 2 cores.
 #
 #   .ci/sanitize.sh        (SIMDATTN_JOBS=n: parallelism, default 2;
