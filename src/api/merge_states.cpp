@@ -155,9 +155,15 @@ void merge_attention_states(const AnyConstTensorView* outs, const ConstTensorVie
     for (int64_t item = 0; item < items; ++item) {
       const int64_t first = item * kRowsPerWorkItem, last = std::min(rows, first + kRowsPerWorkItem);
       RowTerms terms[kRowsPerWorkItem];
+      // (b, h, s) of the item's first row, then stepped along: no divisions per row.
+      int64_t b = first / (heads * seq), h = first / seq % heads, s = first % seq;
       for (int64_t row = first; row < last; ++row) {
         terms[row - first] = scratch.terms(thread, row - first);
-        merge.weigh(row / (heads * seq), row / seq % heads, row % seq, terms[row - first], scratch.filler(thread));
+        merge.weigh(b, h, s, terms[row - first], scratch.filler(thread));
+        if (++s == seq) {
+          s = 0;
+          if (++h == heads) h = 0, ++b;
+        }
       }
       for (int64_t row = first; row < last; ++row) merge.sum(terms[row - first]);
     }
