@@ -22,7 +22,9 @@
 #include "kernels/head_rows.hpp"
 #include "kernels/logit_transforms.hpp"
 #include "kernels/online_softmax.hpp"
+#include "kernels/decode_page_runs.hpp"
 #include "kernels/query_packing.hpp"
+#include "kernels/row_sums.hpp"
 #include "kernels/stored_rows.hpp"
 #include "kernels/tile_columns.hpp"
 #include "kernels/tile_outputs.hpp"
@@ -35,61 +37,6 @@ namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 // FMA works for padding.
 inline constexpr int kDecodeColumnGroup = 4;
 
-// Decoding streams K and V from memory once. The hardware prefetchers stop at every 4 KiB page
-// (8 rows at head_dim 128), so the kernels ask for the rows this far ahead themselves.
-inline constexpr int64_t kDecodePrefetchRows = 16;
-
-// Which lane of xsimd::haddp(rows) holds the sum of rows[i]. It should be lane i, but xsimd 8.1's
-// AVX-512 haddp returns lanes 0 1 4 5 2 3 6 7 8 9 12 13 10 11 14 15; probing once keeps the
-// kernel right with this xsimd and with one that fixes it.
-template <class Arch>
-inline const std::array<int32_t, xsimd::batch<float, Arch>::size>& haddp_lane_of_row() {
-  using Floats = xsimd::batch<float, Arch>;
-  static constexpr int W = static_cast<int>(Floats::size);
-  static const std::array<int32_t, W> lane_of_row = [] {
-    Floats rows[W];
-    for (int i = 0; i < W; ++i) rows[i] = Floats(static_cast<float>(i));
-    alignas(64) float sums[W];
-    xsimd::haddp(rows).store_aligned(sums);
-    std::array<int32_t, W> lanes{};
-    for (int lane = 0; lane < W; ++lane) lanes[static_cast<int>(sums[lane]) / W] = lane;
-    return lanes;
-  }();
-  return lane_of_row;
-}
-
-// The sums of W registers, lane i holding the sum of rows[i]: xsimd::haddp, its lanes put in
-// order by one permute (AVX, AVX-512) or, where SSE2's haddp ever needs it, through memory.
-template <class Arch>
-class RowSums {
- public:
-  using Floats = xsimd::batch<float, Arch>;
-  static constexpr int W = static_cast<int>(Floats::size);
-
-  RowSums() : lane_of_row_(haddp_lane_of_row<Arch>()) {}
-
-  Floats operator()(const Floats* rows) const {
-    const Floats sums = xsimd::haddp(rows);
-#if defined(__x86_64__) || defined(_M_X64)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-      return _mm512_permutexvar_ps(_mm512_loadu_si512(lane_of_row_.data()), sums);
-    } else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
-      return _mm256_permutevar8x32_ps(
-          sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lane_of_row_.data())));
-    } else
-#endif
-    {
-      alignas(64) float lanes[W], ordered[W];
-      sums.store_aligned(lanes);
-      for (int i = 0; i < W; ++i) ordered[i] = lanes[lane_of_row_[i]];
-      return Floats::load_aligned(ordered);
-    }
-  }
-
- private:
-  const std::array<int32_t, W>& lane_of_row_;
-};
-
 // scores[r][c] = Σ_d packed[c][d] · k_r[d] for keys [0, rows) and the groups' columns, padded_columns
 // floats a key, packed holding the scaled queries row by row (head_dim_padded floats each, zero
 // beyond head_dim and past the real columns). keys.available key rows exist from the first; the
@@ -97,7 +44,7 @@ class RowSums {
 // together by one haddp, whose lanes are those 16 (AVX-512), 8 or 4 sums. int8 keys are widened
 // and multiplied by their scale register by register, as widen_row does, before the FMA; with
 // kScaleSums (one scale a row) the scale multiplies each key's sums instead.
-template <class Arch, int Group, bool kPaged, DType kStored, bool kScaleSums>
+template <class Arch, int Group, DType kStored, bool kScaleSums>
 inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_dim_padded,
                           int64_t column_groups, const StoredRows<Arch, kStored>& keys,
                           int64_t rows, const StoredRows<Arch, kStored>& values,
@@ -122,12 +69,7 @@ inline void decode_scores(const float* packed, int64_t head_dim, int64_t head_di
       key_rows[kk] = keys.row(key_index[kk]);
     }
     // The key rows a few pages ahead, and this block's value rows, which P·V reads next.
-    // A paged cache's rows continue on its next page, whose place the hardware cannot guess.
-    if constexpr (kPaged) {
-      keys.prefetch_ahead(r0 + kPrefetchRows, KeysPerStep, head_dim);
-    } else if (r0 + kPrefetchRows < keys.available) {
-      keys.prefetch(r0 + kPrefetchRows, KeysPerStep, head_dim);
-    }
+    if (r0 + kPrefetchRows < keys.available) keys.prefetch(r0 + kPrefetchRows, KeysPerStep, head_dim);
     values.prefetch(r0, std::min<int64_t>(KeysPerStep, rows - r0), value_dim);
     // Lane i: the scale of the key whose sum haddp puts there (kScaleSums).
     [[maybe_unused]] Floats sum_scales;
@@ -338,56 +280,131 @@ inline void run_decode_tile_on(const TileProblem& problem, const TileJob& job,
 
   const RowSource<Arch> key_rows = key_source<Arch>(problem, job, scratch);
   const RowSource<Arch> value_rows = value_source<Arch>(problem, job, scratch);
-  for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
-       first_key = next_key_block(hole, first_key + rows)) {
-    // Within one page of a paged cache, so that every dtype reads its rows in place.
-    rows = std::min(key_block_rows(keys, hole, first_key, problem.key_block),
-                    key_rows.contiguous_rows(first_key));
-    // Columns past the groups, and the lanes of the last register past the last key, hold zeros
-    // until the softmax (the scores are written for the groups' columns only).
-    if (grouped_columns < padded_columns) {
-      for (int64_t r = 0; r < rows; ++r) {
-        std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
+  if constexpr (kPaged) {
+    // A paged cache: a key block is up to page_runs() pages, their parts read side by side
+    // (PageRuns, decode_page_runs.hpp), every page in place. A source widened into the thread's
+    // buffer (kStored f32 over a cache this unit cannot read in place) holds one page's rows at a
+    // time, so its blocks stay within one page.
+    const int most_runs = kStored == DType::f32 && key_rows.dtype != DType::f32 ? 1 : page_runs<Arch, Group>();
+    for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
+         first_key = next_key_block(hole, first_key + rows)) {
+      const int64_t block = key_block_rows(keys, hole, first_key, problem.key_block);
+      PageRuns<Arch, kStored> key_pages, value_pages;
+      // Rows past the block, up to the tile's last key, are offered for prefetching only.
+      for (rows = 0; key_pages.runs < most_runs && rows < block;) {
+        const int run = key_pages.runs;
+        const int64_t count = std::min(block - rows, key_rows.contiguous_rows(first_key + rows));
+        const int64_t limit = keys.end - first_key - rows;
+        key_pages.rows[run] = decode_rows<Arch, kStored>(key_rows, first_key + rows, count, limit);
+        value_pages.rows[run] = decode_rows<Arch, kStored>(value_rows, first_key + rows, count, limit);
+        key_pages.begin[run] = value_pages.begin[run] = rows;
+        key_pages.count[run] = value_pages.count[run] = count;
+        key_pages.runs = value_pages.runs = run + 1;
+        rows += count;
+      }
+      // As the contiguous loop below: zeros past the groups' columns and the last key.
+      if (grouped_columns < padded_columns) {
+        for (int64_t r = 0; r < rows; ++r) {
+          std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
+        }
+      }
+      const int64_t floats = rows * padded_columns;
+      std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
+      decode_scores_of_pages<Arch, Group, kStored, kOneScaleARow>(packed, problem.head_dim, head_dim_padded,
+                                                                  column_groups, key_pages, value_pages,
+                                                                  problem.value_dim, scratch.scores, padded_columns);
+      const bool some_key_hidden =
+          transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
+      online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
+                                 scratch.running_sum, scratch.correction);
+      for (int64_t c = 0; c < grouped_columns; ++c) {
+        const Floats correction(c < real_columns ? scratch.correction[c] : 0.0f);
+        float* row = output + c * value_dim_padded;
+        for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
+      }
+      if (!some_key_hidden) {
+        decode_values_of_pages<Arch, Group, kStored, kOneScaleARow>(scratch.scores, padded_columns, column_groups,
+                                                                    value_pages, problem.value_dim, output,
+                                                                    value_dim_padded);
+        continue;
+      }
+      // A hidden key's weight is 0, and 0 · inf would be NaN: each page's values as floats,
+      // checked before the fast loop, as below.
+      for (int run = 0; run < value_pages.runs; ++run) {
+        const int64_t begin = value_pages.begin[run], count = value_pages.count[run];
+        PageRuns<Arch, DType::f32> float_values;
+        if constexpr (kStored == DType::f32) {
+          float_values.rows[0] = value_pages.rows[run];
+        } else {
+          float_values.rows[0] = decode_rows<Arch, DType::f32>(value_rows, first_key + begin, count,
+                                                              keys.end - first_key - begin);
+        }
+        float_values.begin[0] = begin;
+        float_values.count[0] = count;
+        float_values.runs = 1;
+        const StoredRows<Arch, DType::f32>& page = float_values.rows[0];
+        if (rows_are_finite<Arch>(page.first, page.stride, count, problem.value_dim)) {
+          decode_values_of_pages<Arch, Group, DType::f32, false>(scratch.scores, padded_columns, column_groups,
+                                                                 float_values, problem.value_dim, output,
+                                                                 value_dim_padded);
+        } else {
+          accumulate_visible_values(scratch.scores + begin * padded_columns, count, padded_columns, real_columns,
+                                    page.first, page.stride, problem.value_dim, output, layout);
+        }
       }
     }
-    const int64_t floats = rows * padded_columns;
-    std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
-    // Rows past this block, up to the tile's last key, are prefetched where the source reads in
-    // place (a widened block holds just its rows), never used.
-    const int64_t limit = keys.end - first_key;
-    const StoredRows<Arch, kStored> key_block = decode_rows<Arch, kStored>(key_rows, first_key, rows, limit);
-    const StoredRows<Arch, kStored> value_block = decode_rows<Arch, kStored>(value_rows, first_key, rows, limit);
-    decode_scores<Arch, Group, kPaged, kStored, kOneScaleARow>(packed, problem.head_dim, head_dim_padded,
-                                                               column_groups, key_block, rows, value_block,
-                                                               problem.value_dim, scratch.scores, padded_columns);
-    const bool some_key_hidden =
-        transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
-    online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
-                               scratch.running_sum, scratch.correction);
-    for (int64_t c = 0; c < grouped_columns; ++c) {
-      const Floats correction(c < real_columns ? scratch.correction[c] : 0.0f);
-      float* row = output + c * value_dim_padded;
-      for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
-    }
-    if (!some_key_hidden) {
-      decode_values<Arch, Group, kStored, kOneScaleARow>(scratch.scores, padded_columns, column_groups, rows,
-                                                         value_block, problem.value_dim, output, value_dim_padded);
-      continue;
-    }
-    // A hidden key's weight is 0, and 0 · inf would be NaN: the values as floats (widened if
-    // stored narrower, the same floats the stored rows give), checked before the fast loop.
-    StoredRows<Arch, DType::f32> float_values;
-    if constexpr (kStored == DType::f32) {
-      float_values = value_block;
-    } else {
-      float_values = decode_rows<Arch, DType::f32>(value_rows, first_key, rows, limit);
-    }
-    if (rows_are_finite<Arch>(float_values.first, float_values.stride, rows, problem.value_dim)) {
-      decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, float_values,
-                                 problem.value_dim, output, value_dim_padded);
-    } else {
-      accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, float_values.first,
-                                float_values.stride, problem.value_dim, output, layout);
+  } else {
+    for (int64_t first_key = keys.begin, rows = 0; first_key < keys.end;
+         first_key = next_key_block(hole, first_key + rows)) {
+      // (A contiguous source's rows all lie one stride apart: the min changes nothing.)
+      rows = std::min(key_block_rows(keys, hole, first_key, problem.key_block),
+                      key_rows.contiguous_rows(first_key));
+      // Columns past the groups, and the lanes of the last register past the last key, hold zeros
+      // until the softmax (the scores are written for the groups' columns only).
+      if (grouped_columns < padded_columns) {
+        for (int64_t r = 0; r < rows; ++r) {
+          std::fill(scratch.scores + r * padded_columns, scratch.scores + (r + 1) * padded_columns, 0.0f);
+        }
+      }
+      const int64_t floats = rows * padded_columns;
+      std::fill(scratch.scores + floats, scratch.scores + (floats + W - 1) / W * W, 0.0f);
+      // Rows past this block, up to the tile's last key, are prefetched where the source reads in
+      // place (a widened block holds just its rows), never used.
+      const int64_t limit = keys.end - first_key;
+      const StoredRows<Arch, kStored> key_block = decode_rows<Arch, kStored>(key_rows, first_key, rows, limit);
+      const StoredRows<Arch, kStored> value_block = decode_rows<Arch, kStored>(value_rows, first_key, rows, limit);
+      decode_scores<Arch, Group, kStored, kOneScaleARow>(packed, problem.head_dim, head_dim_padded,
+                                                         column_groups, key_block, rows, value_block,
+                                                         problem.value_dim, scratch.scores, padded_columns);
+      const bool some_key_hidden =
+          transform_logits<Arch>(problem, job, scratch, real_columns, padded_columns, first_key, rows);
+      online_softmax_block<Arch>(scratch.scores, rows, padded_columns, scratch.running_max,
+                                 scratch.running_sum, scratch.correction);
+      for (int64_t c = 0; c < grouped_columns; ++c) {
+        const Floats correction(c < real_columns ? scratch.correction[c] : 0.0f);
+        float* row = output + c * value_dim_padded;
+        for (int64_t n = 0; n < value_dim_padded; n += W) (Floats::load_aligned(row + n) * correction).store_aligned(row + n);
+      }
+      if (!some_key_hidden) {
+        decode_values<Arch, Group, kStored, kOneScaleARow>(scratch.scores, padded_columns, column_groups, rows,
+                                                           value_block, problem.value_dim, output, value_dim_padded);
+        continue;
+      }
+      // A hidden key's weight is 0, and 0 · inf would be NaN: the values as floats (widened if
+      // stored narrower, the same floats the stored rows give), checked before the fast loop.
+      StoredRows<Arch, DType::f32> float_values;
+      if constexpr (kStored == DType::f32) {
+        float_values = value_block;
+      } else {
+        float_values = decode_rows<Arch, DType::f32>(value_rows, first_key, rows, limit);
+      }
+      if (rows_are_finite<Arch>(float_values.first, float_values.stride, rows, problem.value_dim)) {
+        decode_values<Arch, Group>(scratch.scores, padded_columns, column_groups, rows, float_values,
+                                   problem.value_dim, output, value_dim_padded);
+      } else {
+        accumulate_visible_values(scratch.scores, rows, padded_columns, real_columns, float_values.first,
+                                  float_values.stride, problem.value_dim, output, layout);
+      }
     }
   }
   finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, layout);

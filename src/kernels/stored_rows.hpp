@@ -29,6 +29,10 @@
 
 namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE {
 
+// Decoding streams K and V from memory once. The hardware prefetchers stop at every 4 KiB page
+// (8 rows at head_dim 128), so the kernels ask for the rows this far ahead themselves.
+inline constexpr int64_t kDecodePrefetchRows = 16;
+
 template <DType kStored>
 struct StorageOf {
   using type = uint16_t;  // bf16, f16: their bits
