@@ -675,5 +675,57 @@ TEST(DtypeRules, AreClearErrorsAndWriteNothing) {
   }
 }
 
+// Scale tensors large enough that the check is shared among threads (validate.cpp,
+// all_scales_valid): a bad scale in any (batch, kv head), at either end of a thread's share, or in
+// a strided layout, is found and named whatever the thread count, and nothing is written.
+TEST(DtypeRules, LargeScaleTensorsAreCheckedWhole) {
+  const int64_t heads = 6, keys = 4096, groups = 2;  // 49152 scales a tensor
+  const Tensor q32 = Tensor(1, heads, 1, 8).fill_uniform(4);
+  const Tensor k32 = Tensor(1, heads, keys, 8).fill_uniform(5), v32 = Tensor(1, heads, keys, 8).fill_uniform(6);
+  const TypedTensor k8 = TypedTensor::from(k32, DType::i8, groups), v8 = TypedTensor::from(v32, DType::i8, groups);
+  // The same scales with a key's groups a head apart: no run of adjacent rows.
+  Tensor strided(1, keys, heads, groups);
+  ConstTensorView strided_view = strided.in();
+  strided_view.shape = {1, heads, keys, groups};
+  strided_view.strides = {strided.view.strides[0], groups, heads * groups, 1};
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t s = 0; s < keys; ++s)
+      for (int64_t g = 0; g < groups; ++g) strided.at(0, s, h, g) = v8.scales->at(0, h, s, g);
+  Tensor out = Tensor(1, heads, 1, 8).fill(7.0f);
+  const Tensor before = out;
+  for (const bool strided_scales : {false, true}) {
+    for (const std::array<int64_t, 3>& bad : std::vector<std::array<int64_t, 3>>{
+             {0, 0, 0}, {2, keys - 1, 1}, {3, 0, 0}, {heads - 1, keys - 1, groups - 1}}) {
+      Tensor scales = *v8.scales;
+      float& stored = strided_scales ? strided.at(0, bad[1], bad[0], bad[2]) : scales.at(0, bad[0], bad[1], bad[2]);
+      const float good = stored;
+      stored = -std::numeric_limits<float>::infinity();
+      for (const int threads : {0, 1, 2}) {
+        AttentionOptions options;
+        options.k_scale = k8.scale_view();
+        options.v_scale = strided_scales ? strided_view : scales.in();
+        options.num_threads = threads;
+        const std::string where = "[0, " + std::to_string(bad[0]) + ", " + std::to_string(bad[1]) + ", " +
+                                  std::to_string(bad[2]) + "]";
+        EXPECT_EQ(error_of([&] { simdattn::attention(q32.in(), k8.in(), v8.in(), out.view, options); }),
+                  "simdattn::attention: options.v_scale" + where + " must be finite and >= 0, got -inf")
+            << "threads " << threads << (strided_scales ? ", strided" : "");
+        EXPECT_TRUE(bitwise_equal(before, out));
+      }
+      stored = good;
+    }
+  }
+  // Every scale valid: the call runs, and strided scales give the bits of contiguous ones.
+  AttentionOptions options;
+  options.k_scale = k8.scale_view();
+  options.v_scale = strided_view;
+  simdattn::attention(q32.in(), k8.in(), v8.in(), out.view, options);
+  Tensor contiguous_out = Tensor(1, heads, 1, 8).fill(7.0f);
+  options.v_scale = v8.scale_view();
+  simdattn::attention(q32.in(), k8.in(), v8.in(), contiguous_out.view, options);
+  EXPECT_FALSE(bitwise_equal(before, out));
+  EXPECT_TRUE(bitwise_equal(contiguous_out, out));
+}
+
 }  // namespace
 }  // namespace simdattn::testing

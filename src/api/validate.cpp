@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "plan/attention_plan.hpp"
+
 namespace simdattn::detail {
 namespace {
 
@@ -392,39 +394,56 @@ inline bool invalid_scale_bits(float value) {
   return bits >= 0x7f800000u && bits != 0x80000000u;
 }
 
-// Whether every scale is finite and >= 0. A decoding step reads each scale once, so this scan is
-// a visible part of its time: rows that follow each other in memory (the usual [.., Sk, groups]
-// layout) are scanned as one run, without branches, which the compiler vectorises.
-bool all_scales_valid(const ConstTensorView& scale) {
+// Whether every scale of one (batch, kv head) is finite and >= 0. Rows that follow each other in
+// memory (the usual [.., Sk, groups] layout) are scanned as one run, without branches, which the
+// compiler vectorises.
+bool head_scales_valid(const ConstTensorView& scale, int64_t b, int64_t h) {
   const int64_t groups = scale.shape[3];
   const int64_t element_stride = groups == 1 ? 1 : scale.strides[3];  // free when unused
   const bool rows_adjacent = element_stride == 1 && scale.strides[2] == groups;
   const int64_t run = rows_adjacent ? scale.shape[2] * groups : groups;
-  const int64_t runs_per_head = rows_adjacent ? 1 : scale.shape[2];
-  for (int64_t b = 0; b < scale.shape[0]; ++b) {
-    for (int64_t h = 0; h < scale.shape[1]; ++h) {
-      for (int64_t j = 0; j < runs_per_head; ++j) {
-        const float* values = scale.row(b, h, j);
-        if (element_stride != 1) {
-          for (int64_t g = 0; g < groups; ++g) {
-            if (invalid_scale_bits(values[g * element_stride])) return false;
-          }
-          continue;
-        }
-        uint32_t invalid = 0;
-        for (int64_t e = 0; e < run; ++e) invalid |= invalid_scale_bits(values[e]) ? 1u : 0u;
-        if (invalid != 0) return false;
+  const int64_t runs = rows_adjacent ? 1 : scale.shape[2];
+  for (int64_t j = 0; j < runs; ++j) {
+    const float* values = scale.row(b, h, j);
+    if (element_stride != 1) {
+      for (int64_t g = 0; g < groups; ++g) {
+        if (invalid_scale_bits(values[g * element_stride])) return false;
       }
+      continue;
     }
+    uint32_t invalid = 0;
+    for (int64_t e = 0; e < run; ++e) invalid |= invalid_scale_bits(values[e]) ? 1u : 0u;
+    if (invalid != 0) return false;
   }
   return true;
+}
+
+// Scales a thread scans at the least: below it, starting a team costs more than the scan.
+constexpr int64_t kScalesPerThread = int64_t{1} << 14;
+
+// Whether every scale is finite and >= 0. A decoding step reads each scale once, and reads it
+// here first, cold: over a long cache with a scale per 32 elements that is megabytes, and one
+// thread scanning them took about a tenth of the step (decode_gqa, int8 cache). Large checks
+// share the (batch, kv head) pairs among the call's threads (num_threads as the call's option).
+bool all_scales_valid(const ConstTensorView& scale, int num_threads) {
+  const int64_t heads = scale.shape[0] * scale.shape[1];
+  const int64_t count = heads * scale.shape[2] * scale.shape[3];
+  const int threads = count < 2 * kScalesPerThread
+                          ? 1
+                          : threads_for_call(num_threads, std::min(heads, count / kScalesPerThread));
+  bool valid = true;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static) reduction(&& : valid)
+  for (int64_t i = 0; i < heads; ++i) {
+    valid = valid && head_scales_valid(scale, i / scale.shape[1], i % scale.shape[1]);
+  }
+  return valid;
 }
 
 // Every scale of `scale` finite and >= 0, else an error naming the first bad one as
 // name[first_index + b, h, j, g], followed by `note`.
 void check_scale_values(const char* function, const char* name, const ConstTensorView& scale,
-                        int64_t first_index = 0, const std::string& note = "") {
-  if (all_scales_valid(scale)) return;
+                        int num_threads, int64_t first_index = 0, const std::string& note = "") {
+  if (all_scales_valid(scale, num_threads)) return;
   for (int64_t b = 0; b < scale.shape[0]; ++b) {
     for (int64_t h = 0; h < scale.shape[1]; ++h) {
       for (int64_t j = 0; j < scale.shape[2]; ++j) {
@@ -443,7 +462,7 @@ void check_scale_values(const char* function, const char* name, const ConstTenso
 
 void check_scales(const char* function, const char* name,
                   const std::optional<ConstTensorView>& scales, const char* cache_name,
-                  const AnyConstTensorView& cache, std::vector<NamedRange>& inputs) {
+                  const AnyConstTensorView& cache, std::vector<NamedRange>& inputs, int num_threads) {
   if (cache.dtype != DType::i8) {
     if (scales.has_value()) {
       fail(function, name, " must be absent unless ", cache_name, ".dtype is i8, got a scale ",
@@ -471,7 +490,7 @@ void check_scales(const char* function, const char* name,
     fail(function, name, ".shape[3] (scales per row) must divide ", cache_shape, "[3] = ", row,
          " (1: one scale per row), got ", groups);
   }
-  check_scale_values(function, name, scale);
+  check_scale_values(function, name, scale, num_threads);
 }
 
 }  // namespace
@@ -494,7 +513,7 @@ void validate_qk_scores(const char* function, AnyConstTensorView q, AnyConstTens
                  {"Sq", "q.shape[2]", q.shape[2]},
                  {"Sk", "k.shape[2]", k.shape[2]}}});
   expect_num_threads(function, "num_threads", num_threads);
-  check_scales(function, "k_scale", k_scale, "k", k, inputs);
+  check_scales(function, "k_scale", k_scale, "k", k, inputs, num_threads);
   check_no_overlap(function, {{"scores", scores_bytes}}, inputs);
 }
 
@@ -526,7 +545,7 @@ void validate_weights_v(const char* function, ConstTensorView weights, AnyConstT
                  {"Sq", "weights.shape[2]", weights.shape[2]},
                  {"Dv", "v.shape[3]", v.shape[3]}}});
   expect_num_threads(function, "num_threads", num_threads);
-  check_scales(function, "v_scale", v_scale, "v", v, inputs);
+  check_scales(function, "v_scale", v_scale, "v", v, inputs, num_threads);
   check_no_overlap(function, {{"out", out_bytes}}, inputs);
 }
 
@@ -652,8 +671,8 @@ void validate_attention(const char* function, AnyConstTensorView q, AnyConstTens
   inputs.push_back({"options.sinks", array_range(options.sinks, query_heads)});
 
   const Shape scores_shape = {batch, query_heads, queries, keys};
-  check_scales(function, "options.k_scale", options.k_scale, "k", k, inputs);
-  check_scales(function, "options.v_scale", options.v_scale, "v", v, inputs);
+  check_scales(function, "options.k_scale", options.k_scale, "k", k, inputs, options.num_threads);
+  check_scales(function, "options.v_scale", options.v_scale, "v", v, inputs, options.num_threads);
   if (options.mask.has_value()) {
     const AnyConstTensorView& mask = *options.mask;
     // A mask with a single key may be an expanded view along it too.
@@ -805,7 +824,7 @@ void check_scale_pages(const char* function, const char* name,
       ConstTensorView page = scale;
       page.data = scale.row(block, 0, 0);
       page.shape[0] = 1;
-      check_scale_values(function, name, page, block,
+      check_scale_values(function, name, page, /*num_threads=*/1, block,
                          " (block " + std::to_string(block) + " is sequence " + std::to_string(b) +
                              "'s block " + std::to_string(i) + ")");
     }
