@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "kernels/scalar_convert.hpp"
+#include "plan/attention_plan.hpp"
 #include "reference/stored_values.hpp"
 #include "simdattn/reference.hpp"
 #include "test_support.hpp"
@@ -218,7 +219,8 @@ struct Shape {
 
 std::vector<Shape> shapes() {
   std::vector<Shape> all;
-  // Around micro-tile rows, panels, the key block (256) and the single-block limit (512).
+  // Around micro-tile rows, panels, the key block (256; 64 where AVX2 widens 16-bit and int8 K
+  // and V, so 257 and 513 end one key past a block) and the single-block limit (512).
   for (int64_t n : {1, 7, 17, 65, 257, 513}) {
     all.push_back({"square", 1, 2, 2, n, n, 64, 64});
     all.push_back({"causal", 1, 2, 1, n, n, 32, 32, Layout::padded, Causal::bottom_right});
@@ -400,14 +402,17 @@ TEST_P(TypedAttention, MatchesOracle) {
   EXPECT_TRUE(all_close(expected.read(), actual.read(), typed_tolerance(isa, config, p, s), context));
   // The kernels read stored rows (widened into a buffer, or in place a register at a time) as
   // exactly the floats they stand for, int8 · scale rounded once as the widening does: the
-  // fp32 call on those floats, with the same ISA and algorithm, gives the same bits. Not where an
+  // fp32 call on those floats, with the same ISA, algorithm and key blocks (AVX2 widens K and V in
+  // smaller blocks than it reads fp32 rows), gives the same bits. Not where an
   // int8 row has one scale: decoding multiplies the dot products and weights by it instead (one
   // rounding moved), nor where AMX's tiles may have rounded the weights to bf16: there the
   // comparison with the oracle above is the check.
   Tensor unrounded = like_out;
+  int64_t key_block = 0;  // the blocks of this call's plan, which the fp32 call below takes too
   {
     detail::ScopedIsaOverride use(isa);
     attention(p.q.in(), p.k.in(), p.v.in(), unrounded.view, fast_options);
+    key_block = detail::make_attention_plan(p.q.in(), p.k.in(), p.v.in(), unrounded.view, fast_options).key_block;
   }
   if (!config.one_scale_a_row(s.head_dim, s.value_dim) && !config.may_round_weights(isa)) {
     AttentionOptions f32_options = fast_options;
@@ -417,6 +422,7 @@ TEST_P(TypedAttention, MatchesOracle) {
     if (p.mask.has_value()) f32_options.mask = p.mask->values.in();
     Tensor from_floats = like_out;
     detail::ScopedIsaOverride use(isa);
+    detail::ScopedKeyBlockOverride same_blocks(key_block);
     attention(p.q.values.in(), p.k.values.in(), p.v.values.in(), from_floats.view, f32_options);
     EXPECT_TRUE(bitwise_equal(from_floats, unrounded))
         << context << ": not the fp32 path's result on the widened inputs";

@@ -33,6 +33,13 @@ struct BlockingSizes {
   // run over them: 64 + 256 KiB at 256 keys and head_dim 128, for the 512 KiB L2 of Zen 2-4.
   // Smaller blocks cost more rescaling and per-block overhead (docs/tuning.md).
   int key_block;
+  // Keys per block when a prefill tile widens K and V (16-bit or int8 inputs) into the thread's
+  // buffers: 2 · key_block · head_dim floats written a block, which store past L1 once the block
+  // outgrows it. With AVX2's 256 the widening took 10-12% of a bf16 prefill; blocks of 64 keys
+  // (32 KiB of K at head_dim 128) ran bf16 prefill_gqa 1.10x and prefill 1.06x as fast (paired,
+  // the fp32 rows of the same builds 1.01x). On AVX-512 (64-byte stores) and SSE2 (slower
+  // arithmetic) the block size changed nothing beyond the noise (docs/tuning.md).
+  int widened_key_block;
   // Up to this many keys, all of them make one block: no rescaling and a single softmax pass per
   // tile. AVX-512 machines have 1-2 MiB of L2, enough for 512 keys (128 + 512 KiB). Only whole
   // short sequences gain: as the block size of every shape, 512 slows causal prefill, whose
@@ -46,14 +53,14 @@ struct BlockingSizes {
 };
 
 // SSE2: 4 floats a register, the same register budget as AVX2.
-inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 0, 256, 256, 2};
+inline constexpr BlockingSizes kSse2Blocking{4, {12, 6, 0}, 2, 64, 0, 256, 256, 256, 2};
 // AVX2 + FMA (Haswell to Zen 4): BLIS's haswell sgemm tile is 6 × 16 as well.
-inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 0, 256, 256, 2};
+inline constexpr BlockingSizes kAvx2Blocking{8, {12, 6, 0}, 2, 64, 0, 256, 64, 256, 2};
 // AVX-512: twice the registers, twice the width. Full tiles take 6 × 64: per key (Q·Kᵀ) or
 // value row (P·V) it loads 4 registers and broadcasts 6 elements for 24 FMAs, where 14 × 32
 // needs 16 loads for 28 FMAs and more address registers than x86 has (docs/tuning.md). 14 × 32
 // stays for tiles of 17-32 columns, which a 64-wide panel would pad to twice their work.
-inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 512, 4};
+inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 256, 512, 4};
 // NEON (AArch64 Advanced SIMD): 4 floats a register like SSE2, but 32 registers, FMA, and FMLA
 // by element, so every broadcast element of the micro-kernel is one scalar load (LDR s, or LD1R).
 // The shapes: 24 × 4 (24 + 1 + 1 = 26 of 32), 12 × 8 (24 + 2 + 1 = 27) and 6 × 16
@@ -72,7 +79,7 @@ inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 
 // the AVX-512 machines. Decoding keeps 4 columns × 4 value registers in flight: 4·4 + 4 + 1 = 21
 // of 32 registers, 16 independent FMA chains for the 4-cycle FMA latency of N1/V1/V2.
 // None of these is measured yet (docs/performance.md, "ARM servers").
-inline constexpr BlockingSizes kNeonBlocking{4, {24, 12, 6}, 4, 64, 64, 256, 512, 4};
+inline constexpr BlockingSizes kNeonBlocking{4, {24, 12, 6}, 4, 64, 64, 256, 256, 512, 4};
 
 // Keys per chunk when decoding (few query rows, many keys) is split across threads. A constant of
 // the plan, not of the thread count, so that the merge order — and the result's bits — never

@@ -14,6 +14,9 @@
 namespace simdattn::detail {
 namespace {
 
+// ScopedKeyBlockOverride's value for this thread; 0: none.
+thread_local int64_t key_block_override = 0;
+
 // Decoding: so few query rows that the work must be split along the keys to use every core.
 constexpr int64_t kDecodeMaxQueries = 16;
 
@@ -89,10 +92,10 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   int64_t longest = 0;
   for (int64_t b = 0; b < plan.batch; ++b) longest = std::max(longest, query_count(plan, b));
   const bool decoding = !plan.composed && longest <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
+  const bool amx_tiles = !decoding && !plan.composed && amx_tiles_fit(plan.isa, plan);
   const int64_t tile_columns =
-      !decoding && !plan.composed && amx_tiles_fit(plan.isa, plan)
-          ? kAmxTileColumns
-          : blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
+      amx_tiles ? kAmxTileColumns
+                : blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
   plan.queries_per_tile = decoding ? std::max<int64_t>(longest, 1)
                                    : std::clamp<int64_t>(tile_columns / plan.group, 1,
                                                          std::max<int64_t>(longest, 1));
@@ -104,8 +107,13 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
     plan.panel_vectors *= 2;
   }
   plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
+  // The fused prefill tile widens a 16-bit or int8 K and V block by block (decoding reads them
+  // in place, the AMX tiles take bf16 as it is).
+  const bool widens_blocks = plan.k.dtype != DType::f32 && !decoding && !amx_tiles;
   plan.key_block = plan.sk <= blocking.single_block_keys ? std::max<int64_t>(plan.sk, 1)
-                                                         : blocking.key_block;
+                   : widens_blocks                     ? blocking.widened_key_block
+                                                       : blocking.key_block;
+  if (key_block_override > 0) plan.key_block = key_block_override;
   // Decoding splits each batch's own keys (a packed or paged sequence's, or kv_lengths') into
   // chunks, so that a short sequence beside a long one is one job, not as many as the longest
   // needs with most of them empty.
@@ -267,5 +275,11 @@ AttentionPlan make_weights_v_plan(ConstTensorView weights, AnyConstTensorView v,
   cut_into_work_items(plan, options);
   return plan;
 }
+
+ScopedKeyBlockOverride::ScopedKeyBlockOverride(int64_t key_block) : previous_(key_block_override) {
+  key_block_override = key_block;
+}
+
+ScopedKeyBlockOverride::~ScopedKeyBlockOverride() { key_block_override = previous_; }
 
 }  // namespace simdattn::detail

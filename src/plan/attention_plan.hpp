@@ -48,6 +48,21 @@ struct AttentionPlan : TileProblem {
   AttentionPlan& operator=(const AttentionPlan&) = delete;
 };
 
+// For the calling thread only, makes every plan take `key_block` keys per block of the fused loop
+// while the object lives. The plan sizes blocks apart for fp32 and for K and V it widens
+// (BlockingSizes::widened_key_block); the tests use this to run the fp32 call on a 16-bit call's
+// widened inputs with that call's blocks, so that the two must give the same bits.
+class ScopedKeyBlockOverride {
+ public:
+  explicit ScopedKeyBlockOverride(int64_t key_block);
+  ~ScopedKeyBlockOverride();
+  ScopedKeyBlockOverride(const ScopedKeyBlockOverride&) = delete;
+  ScopedKeyBlockOverride& operator=(const ScopedKeyBlockOverride&) = delete;
+
+ private:
+  int64_t previous_;
+};
+
 // Throws nothing: the arguments were validated. Chooses composed or fused, the tile shape, the
 // key split and the work items, for the ISA of this call.
 AttentionPlan make_attention_plan(AnyConstTensorView q, AnyConstTensorView k, AnyConstTensorView v,
