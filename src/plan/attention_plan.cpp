@@ -107,8 +107,9 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
     plan.panel_vectors *= 2;
   }
   plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
-  // The fused prefill tile widens a 16-bit or int8 K and V block by block (decoding reads them
-  // in place, the AMX tiles take bf16 as it is).
+  // Prefill tiles widen a 16-bit or int8 K (and V, whose dtype is K's) a key block at a time;
+  // decoding reads them in place and the AMX tiles take bf16 as it is. weights_v's plan has no K
+  // and keeps key_block for a 16-bit V: not measured, so not changed.
   const bool widens_blocks = plan.k.dtype != DType::f32 && !decoding && !amx_tiles;
   plan.key_block = plan.sk <= blocking.single_block_keys ? std::max<int64_t>(plan.sk, 1)
                    : widens_blocks                     ? blocking.widened_key_block
