@@ -6,7 +6,7 @@
 # Each processor has its own list (src/isa/registry.hpp has the same two); a processor without
 # one gets no ISA list, and the configure step says so.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
-  set(SIMDATTN_ISAS sse2 avx2 avx512 amx)
+  set(SIMDATTN_ISAS sse2 avx2 avx512 avx512bf16 amx)
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   set(SIMDATTN_ISAS neon)
 else()
@@ -31,10 +31,11 @@ set(SIMDATTN_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
 set(SIMDATTN_ISA_FLAGS_avx512 -mavx512f -mavx512cd -mavx512dq -mavx512bw -mfma
     $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized$<SEMICOLON>-Wno-uninitialized>)
 
-# AMX: the avx512 unit's flags (xsimd computes exactly as there) plus the tile instructions and
-# AVX512-BF16's conversions, which only the fused bf16 prefill tile uses
-# (src/kernels/amx_fused_tile_impl.hpp).
-set(SIMDATTN_ISA_FLAGS_amx ${SIMDATTN_ISA_FLAGS_avx512} -mavx512bf16 -mamx-tile -mamx-bf16)
+# AVX512-BF16: the avx512 unit's flags (xsimd computes exactly as there) plus VDPBF16PS and the
+# bf16 conversions, which only the fused bf16 prefill tile uses (src/kernels/dot_products.hpp).
+set(SIMDATTN_ISA_FLAGS_avx512bf16 ${SIMDATTN_ISA_FLAGS_avx512} -mavx512bf16)
+# AMX: those plus the tile instructions (src/kernels/amx_products.hpp).
+set(SIMDATTN_ISA_FLAGS_amx ${SIMDATTN_ISA_FLAGS_avx512bf16} -mamx-tile -mamx-bf16)
 
 find_program(SIMDATTN_OBJCOPY NAMES ${CMAKE_OBJCOPY} objcopy REQUIRED)
 set(SIMDATTN_SEAL_ISA_OBJECT "${CMAKE_CURRENT_LIST_DIR}/seal_isa_object.sh")

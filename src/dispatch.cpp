@@ -1,4 +1,5 @@
-// Chooses the ISA once per process: the best registered one this CPU runs, capped by SIMDATTN_ISA.
+// Chooses the ISA once per process: the best registered one this CPU runs and that is its default
+// (an entry's chosen_by_default), or the one SIMDATTN_ISA names (capped by what the CPU runs).
 #include "dispatch.hpp"
 
 #include <cctype>
@@ -21,6 +22,26 @@
 namespace simdattn::detail {
 
 #if defined(__x86_64__) || defined(_M_X64)
+bool cpu_has_avx512_bf16() {
+  static const bool has = [] {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0 || eax < 1) return false;
+    __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx);
+    return (eax & (1u << 5)) != 0;
+  }();
+  return has;
+}
+
+bool cpu_is_amd() {
+  static const bool amd = [] {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    // "AuthenticAMD" in EBX, EDX, ECX.
+    return ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;
+  }();
+  return amd;
+}
+
 bool amx_tiles_usable() {
   static const bool usable = [] {
     unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -51,6 +72,28 @@ bool amx_tiles_usable() {
 #endif
 
 namespace {
+
+// An entry's chosen_by_default(cpu) where it declares one; every other entry the CPU runs is.
+template <Isa I>
+auto chosen_by_default(const CpuFeatures& cpu, int) -> decltype(IsaTraits<I>::chosen_by_default(cpu)) {
+  return IsaTraits<I>::chosen_by_default(cpu);
+}
+template <Isa I>
+bool chosen_by_default(const CpuFeatures&, long) {
+  return true;
+}
+
+// The best ISA this CPU runs that is its default and not above `cap`.
+Isa default_isa_up_to(Isa cap) {
+  const auto cpu = xsimd::available_architectures();
+  Isa found = Isa{};
+  for_each_isa([&](auto entry) {
+    constexpr Isa isa = decltype(entry)::value;
+    if (isa <= cap && IsaTraits<isa>::runs_on(cpu) && chosen_by_default<isa>(cpu, 0)) found = isa;
+    return false;
+  });
+  return found;
+}
 
 Isa best_isa_of_this_cpu() {
   static const Isa best = [] {
@@ -84,11 +127,13 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-// A cap can only lower the choice: a value above what the CPU runs leaves the CPU's best, so a
-// cap can never make the library execute an illegal instruction.
-Isa capped_by_environment(Isa best) {
+// Unset, the CPU's default. A value the CPU runs selects that ISA, even one that is not a default
+// (avx512bf16 on Intel); a value above what the CPU runs leaves the CPU's default, so a cap can
+// never make the library execute an illegal instruction.
+Isa chosen_with_environment(Isa best) {
   const std::optional<Isa> cap = parse_isa_cap(std::getenv("SIMDATTN_ISA"));
-  return cap && *cap < best ? *cap : best;
+  if (cap && *cap <= best) return *cap;
+  return default_isa_up_to(best);
 }
 
 // -1: no override on this thread; otherwise the Isa's value.
@@ -114,14 +159,14 @@ std::optional<Isa> parse_isa_cap(const char* value) {
   throw std::invalid_argument("simdattn: SIMDATTN_ISA='" + std::string(value) +
                               "' names no instruction set; expected one of " +
                               accepted_isa_names() +
-                              " (any case), or unset or blank for the CPU's best");
+                              " (any case), or unset or blank for the CPU's default");
 }
 
 Isa active_isa_enum() {
   // A function-local static: initialised once, thread-safely, and never written again. When
   // SIMDATTN_ISA is invalid the initialisation throws, stays undone, and the next call throws
   // again.
-  static const Isa active = capped_by_environment(best_isa_of_this_cpu());
+  static const Isa active = chosen_with_environment(best_isa_of_this_cpu());
   return active;
 }
 

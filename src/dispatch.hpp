@@ -10,14 +10,15 @@
 
 namespace simdattn::detail {
 
-// The best ISA this CPU runs, capped by SIMDATTN_ISA when it is set (read once). Throws
+// The ISA calls run with (read once): the one SIMDATTN_ISA names when the CPU runs it; else the
+// best this CPU runs that is its default (avx512bf16 is only on AMD: IsaTraits). Throws
 // std::invalid_argument, at every call, when SIMDATTN_ISA holds no registered name
 // (parse_isa_cap).
 Isa active_isa_enum();
 
 // SIMDATTN_ISA's value as a cap: a registered name (isa_name), compared case-insensitively after
 // trimming blanks; nullopt for no value (nullptr) or one that is blank, which leaves the CPU's
-// best. Anything else throws std::invalid_argument naming SIMDATTN_ISA, the value and the
+// default. Anything else throws std::invalid_argument naming SIMDATTN_ISA, the value and the
 // accepted names: a misspelt cap must not silently run another ISA than the one asked for.
 std::optional<Isa> parse_isa_cap(const char* value);
 

@@ -7,8 +7,10 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   set(simdattn_environment_cases "valid_mixed_case= NEON " "valid_lowest=neon" "invalid_word=garbage"
                                  "invalid_close_name=neon64")
 else()
-  set(simdattn_environment_cases "valid_mixed_case= AVX2 " "valid_lowest=sse2" "invalid_word=garbage"
-                                 "invalid_close_name=sse4")
+  # avx512bf16 selects it where the CPU runs it (even where it is not the default), and leaves the
+  # default elsewhere; amx does the same.
+  set(simdattn_environment_cases "valid_mixed_case= AVX2 " "valid_lowest=sse2" "valid_pairs=avx512bf16"
+                                 "valid_highest=amx" "invalid_word=garbage" "invalid_close_name=sse4")
 endif()
 foreach(case IN LISTS simdattn_environment_cases)
   string(REGEX MATCH "^([a-z_]+)=(.*)$" unused "${case}")

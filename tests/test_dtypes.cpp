@@ -189,10 +189,10 @@ struct Config {
   bool one_scale_a_row(int64_t head_dim, int64_t value_dim) const {
     return cache == DType::i8 && scales_per_row(head_dim) == 1 && scales_per_row(value_dim) == 1;
   }
-  // Whether the fused tile may multiply on AMX tiles (uses_amx_tiles in src/kernels/amx_tiles.hpp:
-  // bf16 q, k and v on the amx ISA), which round the weights to bf16 before P·V.
+  // Whether the fused tile may multiply bf16 pairs (uses_pair_tiles in src/kernels/pair_tiles.hpp:
+  // bf16 q, k and v on the avx512bf16 or amx ISA), which round the weights to bf16 before P·V.
   bool may_round_weights(detail::Isa isa) const {
-    return q == DType::bf16 && cache == DType::bf16 && std::string(detail::isa_name(isa)) == "amx";
+    return q == DType::bf16 && cache == DType::bf16 && multiplies_bf16_pairs(isa);
   }
 };
 
@@ -509,34 +509,37 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(detail::isa_name(std::get<0>(info.param))) + "_" + std::get<1>(info.param).name;
     });
 
-// On a CPU with AMX, bf16 prefill takes the tile path: its weights, rounded to bf16, give other
-// bits than the AVX-512 tile's on the same inputs (both within the bound, checked above). A
-// tile path that silently fell back would give the same bits. Skipped, saying so, where the CPU
-// or its OS offers no AMX.
-TEST(AmxTiles, Bf16PrefillRunsOnTheTiles) {
-  const std::vector<detail::Isa> isas = host_isas();
-  const auto amx = std::find_if(isas.begin(), isas.end(),
-                                [](detail::Isa isa) { return std::string(detail::isa_name(isa)) == "amx"; });
-  if (amx == isas.end()) GTEST_SKIP() << "this CPU or OS offers no AMX-BF16 tiles";
+// Where the CPU runs avx512bf16 or amx, bf16 prefill multiplies bf16 pairs: its weights, rounded
+// to bf16, give other bits than the AVX-512 tile's on the same inputs (both within the bound,
+// checked above). A pair tile that silently fell back to widening would give the same bits.
+// Skipped, saying so, where the CPU runs neither.
+TEST(PairTiles, Bf16PrefillMultipliesPairs) {
   const Config bf16 = configs()[0];
   ASSERT_EQ(bf16.q, DType::bf16);
   const Shape s{"square", 1, 2, 2, 100, 100, 64, 64};
   Problem p(bf16, s);
-  Tensor like_out(s.batch, s.q_heads, s.sq, s.value_dim, s.layout);
-  Tensor on_avx512 = like_out, on_amx = like_out;
-  {
-    detail::ScopedIsaOverride use(static_cast<detail::Isa>(static_cast<int>(*amx) - 1));
-    attention(p.q.in(), p.k.in(), p.v.in(), on_avx512.view, p.options);
+  Tensor on_avx512(s.batch, s.q_heads, s.sq, s.value_dim, s.layout);
+  int pair_isas = 0;
+  for (detail::Isa isa : host_isas()) {
+    if (std::string(detail::isa_name(isa)) == "avx512") {
+      detail::ScopedIsaOverride use(isa);
+      attention(p.q.in(), p.k.in(), p.v.in(), on_avx512.view, p.options);
+    }
+    if (!multiplies_bf16_pairs(isa)) continue;
+    ++pair_isas;
+    Tensor on_pairs = on_avx512;
+    {
+      detail::ScopedIsaOverride use(isa);
+      attention(p.q.in(), p.k.in(), p.v.in(), on_pairs.view, p.options);
+    }
+    EXPECT_FALSE(bitwise_equal(on_avx512, on_pairs))
+        << "the " << detail::isa_name(isa) << " ISA computed bf16 prefill as avx512 does";
   }
-  {
-    detail::ScopedIsaOverride use(*amx);
-    attention(p.q.in(), p.k.in(), p.v.in(), on_amx.view, p.options);
-  }
-  EXPECT_FALSE(bitwise_equal(on_avx512, on_amx)) << "the amx ISA computed bf16 prefill as avx512 does";
+  if (pair_isas == 0) GTEST_SKIP() << "this CPU runs neither AVX512-BF16 nor AMX-BF16 tiles";
 }
 
 // V holding inf in a key the causal mask hides from a tile's earlier queries: a weight of 0 must
-// not multiply it (0 · inf is NaN; the AMX tile then adds the visible keys one by one), so those
+// not multiply it (0 · inf is NaN; the pair tile then adds the visible keys one by one), so those
 // queries stay finite and the later ones get inf, as in the oracle, on every ISA and algorithm.
 TEST(NonFiniteValues, ReachOnlyTheQueriesThatSeeThem) {
   const Config bf16 = configs()[0];

@@ -32,13 +32,14 @@ std::vector<Isa> registered_isas() {
 #if defined(__x86_64__) || defined(_M_X64)
 TEST(IsaRegistry, ListsEveryIsaOnceLowestFirst) {
   const std::vector<Isa> isas = registered_isas();
-  ASSERT_EQ(isas.size(), 4u);
+  ASSERT_EQ(isas.size(), 5u);
   for (size_t i = 0; i < isas.size(); ++i) {
     EXPECT_EQ(static_cast<int>(isas[i]), static_cast<int>(i)) << detail::isa_name(isas[i]);
   }
   EXPECT_STREQ(detail::isa_name(Isa::sse2), "sse2");
   EXPECT_STREQ(detail::isa_name(Isa::avx2), "avx2");
   EXPECT_STREQ(detail::isa_name(Isa::avx512), "avx512");
+  EXPECT_STREQ(detail::isa_name(Isa::avx512bf16), "avx512bf16");
   EXPECT_STREQ(detail::isa_name(Isa::amx), "amx");
 }
 
@@ -46,6 +47,7 @@ TEST(IsaRegistry, BlockingFollowsTheArchitecture) {
   // blocking_for (the plan, at run time) and blocking_of<Arch> (the kernels, at compile time)
   // read the same entry; a register holds Arch's width of floats.
   static_assert(detail::blocking_of<xsimd::avx512f>().vector_floats == 16);
+  static_assert(detail::blocking_of<detail::avx512_bf16>().vector_floats == 16);
   static_assert(detail::blocking_of<detail::avx512_amx>().vector_floats == 16);
   static_assert(detail::blocking_of<xsimd::fma3<xsimd::avx2>>().vector_floats == 8);
   static_assert(detail::blocking_of<xsimd::sse2>().vector_floats == 4);
@@ -86,6 +88,8 @@ TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
   EXPECT_EQ(parse_isa_cap(" AVX2 "), Isa::avx2);
   EXPECT_EQ(parse_isa_cap("Sse2"), Isa::sse2);
   EXPECT_EQ(parse_isa_cap("\tavx512\n"), Isa::avx512);
+  EXPECT_EQ(parse_isa_cap("AVX512BF16"), Isa::avx512bf16);
+  EXPECT_EQ(parse_isa_cap("amx"), Isa::amx);
 }
 #else
 TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
@@ -97,7 +101,7 @@ TEST(IsaCap, AcceptsRegisteredNamesInAnyCaseAndBlanks) {
 
 // The names this processor's registry accepts, as the parser's message lists them.
 #if defined(__x86_64__) || defined(_M_X64)
-constexpr const char* kAcceptedNames = "sse2, avx2, avx512, amx";
+constexpr const char* kAcceptedNames = "sse2, avx2, avx512, avx512bf16, amx";
 #else
 constexpr const char* kAcceptedNames = "neon";
 #endif
@@ -123,7 +127,25 @@ TEST(IsaRegistry, ReportsArmVectorExtensions) {
 #endif
 }
 
-TEST(IsaCap, UnsetOrBlankLeavesTheBest) {
+// What a process runs without SIMDATTN_ISA: the best ISA the CPU runs, except avx512bf16 where
+// VDPBF16PS is slower than the FMAs it replaces (every CPU but AMD's; IsaTraits<avx512bf16>).
+Isa expected_default_isa() {
+  Isa expected = detail::supported_isas().front();
+  for (Isa isa : detail::supported_isas()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512bf16 && !detail::cpu_is_amd()) continue;
+#endif
+    expected = isa;
+  }
+  return expected;
+}
+
+TEST(IsaDefault, IsTheBestTheCpuRunsFastest) {
+  if (std::getenv("SIMDATTN_ISA") != nullptr) GTEST_SKIP() << "SIMDATTN_ISA is set: IsaEnvironment checks it";
+  EXPECT_STREQ(active_isa(), detail::isa_name(expected_default_isa()));
+}
+
+TEST(IsaCap, UnsetOrBlankLeavesTheDefault) {
   EXPECT_EQ(parse_isa_cap(nullptr), std::nullopt);
   EXPECT_EQ(parse_isa_cap(""), std::nullopt);
   EXPECT_EQ(parse_isa_cap("  \t "), std::nullopt);
@@ -182,8 +204,10 @@ TEST(IsaEnvironment, CallsFollowTheCap) {
     }
     return;
   }
+  // A name the CPU runs selects that ISA, even one it would not choose itself; one above what it
+  // runs leaves its default.
   const Isa best = detail::supported_isas().back();
-  const Isa expected = cap && *cap < best ? *cap : best;
+  const Isa expected = cap && *cap <= best ? *cap : expected_default_isa();
   EXPECT_STREQ(active_isa(), detail::isa_name(expected)) << "SIMDATTN_ISA='" << value << "'";
   EXPECT_STREQ(simdattn_active_isa(), detail::isa_name(expected));
   EXPECT_EQ(simdattn_attention(&tensors[0], &tensors[1], &tensors[2], &tensors[3], nullptr),

@@ -301,7 +301,7 @@ std::vector<ServingCase> serving_cases() {
       add("decode", kDecode, bs).dtype = dtype;
     }
   }
-  // bf16 queries over a bf16 cache, the fused tile's AMX inputs (uses_amx_tiles): packed keys,
+  // bf16 queries over a bf16 cache, the fused tile's AMX inputs (uses_pair_tiles): packed keys,
   // pages of 16 (a tile's group of keys crosses no page), 24 (groups cross pages) and 48, with
   // the biases, sinks and windows that act on its scores.
   for (int64_t bs : {0, 16, 24, 48}) {
@@ -355,8 +355,8 @@ TEST_P(Serving, MatchesOracle) {
   }();
   const double logits = in.logit_bound(c);
   double tolerance = attention_tolerance(logits, c.head_dim, in.max_k + 1, max_magnitude(in.v));
-  // AMX's tile rounds the weights to bf16 from a coarser 2^x (README, Guarantees; kAmxWeightError).
-  if (c.bf16_queries && c.dtype == DType::bf16 && std::string(detail::isa_name(isa)) == "amx") {
+  // The pair tile rounds the weights to bf16 from a coarser 2^x (README, Guarantees; kAmxWeightError).
+  if (c.bf16_queries && c.dtype == DType::bf16 && multiplies_bf16_pairs(isa)) {
     tolerance += kAmxWeightError * max_magnitude(in.v);
   }
   EXPECT_TRUE(all_close(expected, actual.first, tolerance, describe(isa, c)));

@@ -90,6 +90,13 @@ struct Tensor {
 // Every ISA this host runs, for INSTANTIATE_TEST_SUITE_P.
 inline std::vector<detail::Isa> host_isas() { return detail::supported_isas(); }
 
+// Whether this ISA's fused tile multiplies bf16 pairs for bf16 q, k and v (AMX tiles or
+// AVX512-BF16's VDPBF16PS: src/kernels/pair_tiles.hpp), rounding the weights to bf16 before P·V.
+inline bool multiplies_bf16_pairs(detail::Isa isa) {
+  const std::string name = detail::isa_name(isa);
+  return name == "amx" || name == "avx512bf16";
+}
+
 inline std::string isa_test_name(const ::testing::TestParamInfo<detail::Isa>& info) {
   return detail::isa_name(info.param);
 }

@@ -25,9 +25,10 @@ std::string& roof_isa_setting() {
   return isa;
 }
 
-// FmaLoop with the instruction set roof_isa() names.
+// FmaLoop with the instruction set roof_isa() names: the library's avx512bf16 and amx compute
+// their fp32 on AVX-512's FMAs.
 FmaLoopResult run_named_fma_loop(const std::string& isa, int64_t rounds) {
-  if (isa == "avx512") return FmaLoop{}(xsimd::avx512f{}, rounds);
+  if (isa == "avx512" || isa == "avx512bf16" || isa == "amx") return FmaLoop{}(xsimd::avx512f{}, rounds);
   if (isa == "avx2") return FmaLoop{}(xsimd::fma3<xsimd::avx2>{}, rounds);
   return FmaLoop{}(xsimd::sse2{}, rounds);
 }

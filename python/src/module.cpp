@@ -664,6 +664,6 @@ NB_MODULE(_simdattn, m) {
         "weighted_sum(softmax(scale * keys . query), values) for one query.");
 
   m.def("active_isa", &simdattn::active_isa,
-        "The instruction set the kernels run with: 'sse2', 'avx2', 'avx512' or 'amx' (x86-64), 'neon' (AArch64).");
+        "The instruction set the kernels run with: 'sse2', 'avx2', 'avx512', 'avx512bf16' or 'amx' (x86-64), 'neon' (AArch64).");
   m.def("version", &simdattn::version, "The library's version, 'MAJOR.MINOR.PATCH'.");
 }

@@ -193,7 +193,7 @@ def test_package_metadata():
     import re
 
     assert re.fullmatch(r"\d+\.\d+\.\d+", simdattn.__version__)
-    assert simdattn.active_isa() in ("sse2", "avx2", "avx512", "amx")
+    assert simdattn.active_isa() in ("sse2", "avx2", "avx512", "avx512bf16", "amx")
     package = pathlib.Path(simdattn.__file__).parent
     assert (package / "py.typed").exists(), "py.typed marker missing from the package"
     stub = package / "_simdattn.pyi"

@@ -7,7 +7,7 @@
 // SIMDATTN_ISAS with its flags (cmake/SimdattnIsas.cmake), and a blocking table
 // (kernels/blocking.hpp). A lookup for an architecture that has no entry does not compile.
 //
-// Each processor has its own list: x86-64 (sse2, avx2, avx512, amx) and AArch64 (neon). A build sees
+// Each processor has its own list: x86-64 (sse2, avx2, avx512, avx512bf16, amx) and AArch64 (neon). A build sees
 // only its processor's entries, so no x86 header or instruction reaches an ARM build, and the
 // lowest entry of the list (value 0) is the baseline every CPU of that processor runs.
 #pragma once
@@ -26,10 +26,14 @@
 #error "simdattn: no ISA is registered for this processor (src/isa/registry.hpp)"
 #endif
 
-// Whether this translation unit is compiled with AMX-BF16 and AVX512-BF16 (the amx unit's flags):
-// GCC spells the macros __AMX_TILE__ and __AMX_BF16__, clang __AMXTILE__ and __AMXBF16__.
+// Whether this translation unit is compiled with AVX512-BF16 (the avx512bf16 and amx units' flags),
+// and with AMX-BF16 too (the amx unit's): GCC spells the AMX macros __AMX_TILE__ and __AMX_BF16__,
+// clang __AMXTILE__ and __AMXBF16__.
+#if defined(__AVX512BF16__) && defined(__AVX512BW__)
+#define SIMDATTN_AVX512_BF16_UNIT 1
+#endif
 #if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
-    defined(__AVX512BF16__)
+    defined(SIMDATTN_AVX512_BF16_UNIT)
 #define SIMDATTN_AMX_BF16_UNIT 1
 #endif
 
@@ -37,7 +41,7 @@ namespace simdattn::detail {
 
 // Lowest first: a higher value runs on fewer CPUs, and SIMDATTN_ISA caps by this order.
 #if defined(__x86_64__) || defined(_M_X64)
-enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2, amx = 3 };
+enum class Isa { sse2 = 0, avx2 = 1, avx512 = 2, avx512bf16 = 3, amx = 4 };
 #else
 enum class Isa { neon = 0 };
 #endif
@@ -92,10 +96,49 @@ struct IsaTraits<Isa::avx512> {
   }
 };
 
+// Whether this CPU has AVX512-BF16 (CPUID leaf 7 subleaf 1, EAX bit 5), which xsimd 8.1 does not
+// report; and whether it is an AMD one (Zen 4 and later), whose VDPBF16PS runs at about twice
+// the rate of its fp32 FMAs (826 against 457 GFLOP/s on a Zen 5, bench-shapes.md), where Intel's
+// runs at half of theirs (233 against 471 on an Emerald Rapids, docs/precision-performance.md).
+// Defined in dispatch.cpp, read once.
+bool cpu_has_avx512_bf16();
+bool cpu_is_amd();
+
+// AVX-512 with AVX512-BF16 (Zen 4 and later, Cooper Lake, Sapphire Rapids and later). As for amx
+// below, a tag of the project's own on xsimd's avx512f: every kernel compiles to the avx512 unit's
+// code, except the fused tile of bf16 prefill, which multiplies bf16 pairs with VDPBF16PS
+// (kernels/dot_products.hpp) instead of widening them to fp32.
+struct avx512_bf16 : xsimd::avx512f {
+  static constexpr bool supported() noexcept {
+#if defined(SIMDATTN_AVX512_BF16_UNIT)
+    return XSIMD_WITH_AVX512F;
+#else
+    return false;
+#endif
+  }
+  static constexpr bool available() noexcept { return true; }
+  static constexpr unsigned version() noexcept { return xsimd::generic::version(3, 8, 0); }
+  static constexpr char const* name() noexcept { return "avx512_bf16"; }
+};
+
+template <>
+struct IsaTraits<Isa::avx512bf16> {
+  static constexpr const char* name = "avx512bf16";
+  using Arch = avx512_bf16;
+  static constexpr BlockingSizes blocking = kAvx512Blocking;
+  static bool runs_on(const CpuFeatures& cpu) {
+    return IsaTraits<Isa::avx512>::runs_on(cpu) && cpu_has_avx512_bf16();
+  }
+  // The CPU's default only where VDPBF16PS outruns the FMAs it replaces: on Intel cores it
+  // multiplies at half their rate, and the avx512 tile's widening to fp32 is faster. SIMDATTN_ISA
+  // naming it still selects it on any CPU that runs it.
+  static bool chosen_by_default(const CpuFeatures&) { return cpu_is_amd(); }
+};
+
 // AVX-512 with AMX tiles (Sapphire Rapids and later). xsimd 8.1 has no such architecture, so this
 // is a tag of the project's own: xsimd computes with it exactly as with avx512f (its base class,
 // and the register alias below), so every kernel compiles to the avx512 unit's code, except the
-// fused tile of bf16 prefill, which multiplies on the tiles (kernels/amx_fused_tile_impl.hpp).
+// fused tile of bf16 prefill, which multiplies on the tiles (kernels/amx_products.hpp).
 // A type of its own keeps the two units' entry points (instantiated per Arch) apart.
 struct avx512_amx : xsimd::avx512f {
   static constexpr bool supported() noexcept {
@@ -122,11 +165,11 @@ struct IsaTraits<Isa::amx> {
   using Arch = avx512_amx;
   static constexpr BlockingSizes blocking = kAvx512Blocking;
   static bool runs_on(const CpuFeatures& cpu) {
-    return IsaTraits<Isa::avx512>::runs_on(cpu) && amx_tiles_usable();
+    return IsaTraits<Isa::avx512bf16>::runs_on(cpu) && amx_tiles_usable();
   }
 };
 
-using RegisteredIsas = IsaList<Isa::sse2, Isa::avx2, Isa::avx512, Isa::amx>;
+using RegisteredIsas = IsaList<Isa::sse2, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx>;
 
 #else  // AArch64
 
@@ -148,8 +191,14 @@ using RegisteredIsas = IsaList<Isa::neon>;
 }  // namespace simdattn::detail
 
 #if (defined(__x86_64__) || defined(_M_X64)) && XSIMD_WITH_AVX512F
-// avx512_amx's registers are avx512f's (xsimd's own derived architectures declare theirs so).
+// avx512_bf16's and avx512_amx's registers are avx512f's (xsimd's own derived architectures
+// declare theirs so).
 namespace xsimd::types {
+template <class T>
+struct get_bool_simd_register<T, ::simdattn::detail::avx512_bf16> {
+  using type = simd_avx512_bool_register<T>;
+};
+XSIMD_DECLARE_SIMD_REGISTER_ALIAS(::simdattn::detail::avx512_bf16, avx512f);
 template <class T>
 struct get_bool_simd_register<T, ::simdattn::detail::avx512_amx> {
   using type = simd_avx512_bool_register<T>;

@@ -4,14 +4,16 @@
 // of Sk. Layout is key-major: scores[key][column], so the softmax runs down columns in registers.
 #pragma once
 
-#include "kernels/amx_fused_tile_impl.hpp"
+#include "kernels/amx_products.hpp"
 #include "kernels/decode_tile_impl.hpp"
+#include "kernels/dot_products.hpp"
 #include "kernels/gemm_microkernel.hpp"
 #include "kernels/head_rows.hpp"
 #include "kernels/isa_namespace.hpp"
 #include "kernels/key_major_tile.hpp"
 #include "kernels/logit_transforms.hpp"
 #include "kernels/online_softmax.hpp"
+#include "kernels/pair_fused_tile_impl.hpp"
 #include "kernels/query_packing.hpp"
 #include "kernels/register_visibility.hpp"
 #include "kernels/tile_columns.hpp"
@@ -137,15 +139,24 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
 namespace simdattn::detail {
 
 // A tile of at most one register of columns (decoding) takes the kernel vectorised along
-// head_dim; wider tiles the key-major micro-kernel, or AMX's tiles where uses_amx_tiles says so.
+// head_dim; wider tiles the key-major micro-kernel, or bf16 pairs (on AMX's tiles in the amx unit,
+// with VDPBF16PS in the avx512bf16 unit) where uses_pair_tiles says so.
 template <class Arch>
 void FusedTile::operator()(Arch, const TileProblem& problem, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
   using namespace SIMDATTN_ISA_NAMESPACE;
 #if defined(SIMDATTN_AMX_BF16_UNIT)
   if constexpr (std::is_same_v<Arch, avx512_amx>) {
-    if (uses_amx_tiles(Isa::amx, problem)) {
-      run_amx_fused_tile<Arch>(problem, job, scratch, partials);
+    if (uses_pair_tiles(Isa::amx, problem)) {
+      run_pair_fused_tile<Arch, AmxProducts>(problem, job, scratch, partials);
+      return;
+    }
+  }
+#endif
+#if defined(SIMDATTN_AVX512_BF16_UNIT)
+  if constexpr (std::is_same_v<Arch, avx512_bf16>) {
+    if (uses_pair_tiles(Isa::avx512bf16, problem)) {
+      run_pair_fused_tile<Arch, DotProducts>(problem, job, scratch, partials);
       return;
     }
   }

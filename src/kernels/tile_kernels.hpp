@@ -64,10 +64,11 @@ struct TileScratch {
   float* widened_queries;  // columns × head_dim_padded: the tile's q rows, before packing
   float* widened_mask;     // key block: one column's mask entries of a key block
   float* output_rows;      // columns × value_dim_padded: a tile's outputs before rounding
-  // Fused tiles on AMX only (uses_amx_tiles, kernels/amx_tiles.hpp; null otherwise), bf16 bits:
+  // Fused tiles that multiply bf16 pairs only (uses_pair_tiles, kernels/pair_tiles.hpp; null
+  // otherwise), bf16 bits:
   uint16_t* tile_keys;     // 32 × head_dim: groups of 16 key rows not one stride apart, or short
-  uint16_t* tile_weights;  // columns × amx_key_rows(key block): Pᵀ, the weights rounded to bf16
-  uint16_t* tile_values;   // amx_key_rows(key block) / 2 × value_dim × 2: V rows in pairs of keys
+  uint16_t* tile_weights;  // columns × pair_key_rows(key block): Pᵀ, the weights rounded to bf16
+  uint16_t* tile_values;   // pair_key_rows(key block) / 2 × value_dim × 2: V rows in pairs of keys
 };
 
 // Unnormalised partial results of key chunks (decoding), merged in a fixed order afterwards.

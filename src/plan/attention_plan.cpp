@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "isa/registry.hpp"
-#include "kernels/amx_tiles.hpp"
+#include "kernels/pair_tiles.hpp"
 #include "kernels/visible_keys.hpp"
 
 namespace simdattn::detail {
@@ -92,9 +92,9 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   int64_t longest = 0;
   for (int64_t b = 0; b < plan.batch; ++b) longest = std::max(longest, query_count(plan, b));
   const bool decoding = !plan.composed && longest <= kDecodeMaxQueries && plan.sk > kDecodeKeyChunk;
-  const bool amx_tiles = !decoding && !plan.composed && amx_tiles_fit(plan.isa, plan);
+  const bool pair_tiles = !decoding && !plan.composed && pair_tiles_fit(plan.isa, plan);
   const int64_t tile_columns =
-      amx_tiles ? kAmxTileColumns
+      pair_tiles ? kPairTileColumns
                 : blocking.tile_columns * (plan.head_dim <= blocking.double_tile_max_head_dim ? 2 : 1);
   plan.queries_per_tile = decoding ? std::max<int64_t>(longest, 1)
                                    : std::clamp<int64_t>(tile_columns / plan.group, 1,
@@ -108,9 +108,9 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   }
   plan.columns_padded = round_up(columns, plan.panel_vectors * int64_t{blocking.vector_floats});
   // Prefill tiles widen a 16-bit or int8 K (and V, whose dtype is K's) a key block at a time;
-  // decoding reads them in place and the AMX tiles take bf16 as it is. weights_v's plan has no K
+  // decoding reads them in place and the pair tiles take bf16 as it is. weights_v's plan has no K
   // and keeps key_block for a 16-bit V: not measured, so not changed.
-  const bool widens_blocks = plan.k.dtype != DType::f32 && !decoding && !amx_tiles;
+  const bool widens_blocks = plan.k.dtype != DType::f32 && !decoding && !pair_tiles;
   plan.key_block = plan.sk <= blocking.single_block_keys ? std::max<int64_t>(plan.sk, 1)
                    : widens_blocks                     ? blocking.widened_key_block
                                                        : blocking.key_block;

@@ -6,7 +6,7 @@
 #include <limits>
 #include <new>
 
-#include "kernels/amx_tiles.hpp"
+#include "kernels/pair_tiles.hpp"
 
 namespace simdattn::detail {
 namespace {
@@ -50,9 +50,9 @@ AlignedFloats::AlignedFloats(int64_t count) {
 
 ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_rows) {
   const int64_t columns = plan.columns_padded;
-  // AMX tiles store scores 16 key rows at a time and multiply weights 32 keys at a time.
-  const bool amx = !plan.composed && uses_amx_tiles(plan.isa, plan);
-  if (amx) score_rows = amx_key_rows(score_rows);
+  // Pair tiles store scores 16 key rows at a time and multiply weights 32 keys at a time.
+  const bool pairs = !plan.composed && uses_pair_tiles(plan.isa, plan);
+  if (pairs) score_rows = pair_key_rows(score_rows);
   // head_dim and value_dim rounded up to the widest register: the decoding tile keeps its queries
   // and outputs in rows of whole registers.
   const int64_t queries = round_up_to_alignment(checked_size(round_up_to_alignment(plan.head_dim), columns));
@@ -73,11 +73,11 @@ ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_r
   const int64_t widened_queries = unless_f32(plan.q.dtype, round_up_to_alignment(checked_size(columns, head_row)));
   const int64_t widened_mask = plan.has_mask ? unless_f32(plan.mask.dtype, round_up_to_alignment(score_rows)) : 0;
   const int64_t output_rows = unless_f32(plan.out.dtype, round_up_to_alignment(checked_size(columns, value_row)));
-  // AMX's bf16 buffers, in floats (two bf16 a float).
-  const auto amx_only = [amx](int64_t bf16s) { return amx ? round_up_to_alignment((bf16s + 1) / 2) : 0; };
-  const int64_t tile_keys = amx_only(checked_size(2 * kAmxRows, plan.head_dim));
-  const int64_t tile_weights = amx_only(checked_size(columns, score_rows));
-  const int64_t tile_values = amx_only(checked_size(score_rows, plan.value_dim));
+  // The pair tiles' bf16 buffers, in floats (two bf16 a float).
+  const auto pairs_only = [pairs](int64_t bf16s) { return pairs ? round_up_to_alignment((bf16s + 1) / 2) : 0; };
+  const int64_t tile_keys = pairs_only(checked_size(2 * kPairRows, plan.head_dim));
+  const int64_t tile_weights = pairs_only(checked_size(columns, score_rows));
+  const int64_t tile_values = pairs_only(checked_size(score_rows, plan.value_dim));
   const int64_t per_thread = queries + scores + accumulator +
                              static_cast<int64_t>(std::size(kColumnArrays)) * column_array +
                              widened_keys + widened_values + widened_queries + widened_mask + output_rows +
