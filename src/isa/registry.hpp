@@ -7,9 +7,11 @@
 // SIMDATTN_ISAS with its flags (cmake/SimdattnIsas.cmake), and a blocking table
 // (kernels/blocking.hpp). A lookup for an architecture that has no entry does not compile.
 //
-// Each processor has its own list: x86-64 (sse2, avx2, avx512, avx512bf16, amx) and AArch64 (neon). A build sees
-// only its processor's entries, so no x86 header or instruction reaches an ARM build, and the
-// lowest entry of the list (value 0) is the baseline every CPU of that processor runs.
+// Each processor has its own list: x86-64 (sse2, avx2, avx512, avx512bf16, amx) and AArch64
+// (neon). A build sees only its processor's entries, so no x86 header or instruction reaches an
+// ARM build, and the lowest entry of the list (value 0) is the baseline every CPU of that
+// processor runs. An entry may also say whether a CPU that runs it should pick it by itself
+// (chosen_by_default; dispatch.cpp): without one, every entry the CPU runs may be its default.
 #pragma once
 
 #include <cstdint>
