@@ -106,22 +106,43 @@ struct IsaTraits<Isa::avx512> {
 bool cpu_has_avx512_bf16();
 bool cpu_is_amd();
 
-// AVX-512 with AVX512-BF16 (Zen 4 and later, Cooper Lake, Sapphire Rapids and later). As for amx
-// below, a tag of the project's own on xsimd's avx512f: every kernel compiles to the avx512 unit's
-// code, except the fused tile of bf16 prefill, which multiplies bf16 pairs with VDPBF16PS
-// (kernels/dot_products.hpp) instead of widening them to fp32.
-struct avx512_bf16 : xsimd::avx512f {
-  static constexpr bool supported() noexcept {
+// AVX-512 with more instructions than avx512f's, which only bf16 prefill's fused tile uses: VDPBF16PS
+// (AVX512-BF16: Zen 4 and later, Cooper Lake, Sapphire Rapids and later) or AMX tiles (Sapphire
+// Rapids and later). xsimd 8.1 has no such architectures, so these are tags of the project's own:
+// xsimd computes with them exactly as with avx512f (their base class, and the register aliases at
+// the end of this file), so every kernel compiles to the avx512 unit's code, except that tile
+// (kernels/dot_products.hpp, kernels/amx_products.hpp). A type for each keeps the units' entry
+// points (instantiated per Arch) apart. kExtension's value orders them for xsimd, above avx512f.
+enum class Avx512Extension : unsigned { bf16 = 8, amx = 9 };
+
+// Whether this translation unit is compiled with the extension's instructions.
+constexpr bool unit_compiles(Avx512Extension extension) {
 #if defined(SIMDATTN_AVX512_BF16_UNIT)
-    return XSIMD_WITH_AVX512F;
+  constexpr bool bf16 = XSIMD_WITH_AVX512F;
 #else
-    return false;
+  constexpr bool bf16 = false;
 #endif
-  }
+#if defined(SIMDATTN_AMX_BF16_UNIT)
+  constexpr bool amx = XSIMD_WITH_AVX512F;
+#else
+  constexpr bool amx = false;
+#endif
+  return extension == Avx512Extension::amx ? amx : bf16;
+}
+
+template <Avx512Extension kExtension>
+struct avx512_with : xsimd::avx512f {
+  static constexpr bool supported() noexcept { return unit_compiles(kExtension); }
   static constexpr bool available() noexcept { return true; }
-  static constexpr unsigned version() noexcept { return xsimd::generic::version(3, 8, 0); }
-  static constexpr char const* name() noexcept { return "avx512_bf16"; }
+  static constexpr unsigned version() noexcept {
+    return xsimd::generic::version(3, static_cast<unsigned>(kExtension), 0);
+  }
+  static constexpr char const* name() noexcept {
+    return kExtension == Avx512Extension::bf16 ? "avx512_bf16" : "avx512_amx";
+  }
 };
+using avx512_bf16 = avx512_with<Avx512Extension::bf16>;
+using avx512_amx = avx512_with<Avx512Extension::amx>;
 
 template <>
 struct IsaTraits<Isa::avx512bf16> {
@@ -135,24 +156,6 @@ struct IsaTraits<Isa::avx512bf16> {
   // multiplies at half their rate, and the avx512 tile's widening to fp32 is faster. SIMDATTN_ISA
   // naming it still selects it on any CPU that runs it.
   static bool chosen_by_default(const CpuFeatures&) { return cpu_is_amd(); }
-};
-
-// AVX-512 with AMX tiles (Sapphire Rapids and later). xsimd 8.1 has no such architecture, so this
-// is a tag of the project's own: xsimd computes with it exactly as with avx512f (its base class,
-// and the register alias below), so every kernel compiles to the avx512 unit's code, except the
-// fused tile of bf16 prefill, which multiplies on the tiles (kernels/amx_products.hpp).
-// A type of its own keeps the two units' entry points (instantiated per Arch) apart.
-struct avx512_amx : xsimd::avx512f {
-  static constexpr bool supported() noexcept {
-#if defined(SIMDATTN_AMX_BF16_UNIT)
-    return XSIMD_WITH_AVX512F;
-#else
-    return false;
-#endif
-  }
-  static constexpr bool available() noexcept { return true; }
-  static constexpr unsigned version() noexcept { return xsimd::generic::version(3, 9, 0); }
-  static constexpr char const* name() noexcept { return "avx512_amx"; }
 };
 
 // Whether this CPU and its OS let the process use AMX-BF16 tiles: CPUID's AMX-TILE, AMX-BF16 and
@@ -193,18 +196,14 @@ using RegisteredIsas = IsaList<Isa::neon>;
 }  // namespace simdattn::detail
 
 #if (defined(__x86_64__) || defined(_M_X64)) && XSIMD_WITH_AVX512F
-// avx512_bf16's and avx512_amx's registers are avx512f's (xsimd's own derived architectures
-// declare theirs so).
+// avx512_with's registers are avx512f's (xsimd's own derived architectures declare theirs so; its
+// alias macro names one architecture, hence a line for each).
 namespace xsimd::types {
-template <class T>
-struct get_bool_simd_register<T, ::simdattn::detail::avx512_bf16> {
+template <class T, ::simdattn::detail::Avx512Extension kExtension>
+struct get_bool_simd_register<T, ::simdattn::detail::avx512_with<kExtension>> {
   using type = simd_avx512_bool_register<T>;
 };
 XSIMD_DECLARE_SIMD_REGISTER_ALIAS(::simdattn::detail::avx512_bf16, avx512f);
-template <class T>
-struct get_bool_simd_register<T, ::simdattn::detail::avx512_amx> {
-  using type = simd_avx512_bool_register<T>;
-};
 XSIMD_DECLARE_SIMD_REGISTER_ALIAS(::simdattn::detail::avx512_amx, avx512f);
 }  // namespace xsimd::types
 #endif

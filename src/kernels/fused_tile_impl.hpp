@@ -134,6 +134,30 @@ inline void run_fused_tile(const TileProblem& problem, const TileJob& job, TileS
   finish_online_tile<Arch>(problem, job, scratch, partials, real_columns, {padded_columns, 1});
 }
 
+// The pair tile of a unit's Arch (run_pair_fused_tile, pair_fused_tile_impl.hpp), and the ISA whose
+// tiles it is: on AMX's tiles for the amx unit, with VDPBF16PS for the avx512bf16 unit; none
+// (kExists false) for every other Arch.
+template <class Arch>
+struct PairTileOf {
+  static constexpr bool kExists = false;
+};
+#if defined(SIMDATTN_AVX512_BF16_UNIT)  // (the amx unit's flags include AVX512-BF16)
+template <class Arch, class Products, Isa kIsa>
+struct PairTileOn {
+  static constexpr bool kExists = true;
+  static constexpr Isa isa = kIsa;
+  static void run(const TileProblem& problem, const TileJob& job, TileScratch& scratch, const PartialSlots& partials) {
+    run_pair_fused_tile<Arch, Products>(problem, job, scratch, partials);
+  }
+};
+template <>
+struct PairTileOf<avx512_bf16> : PairTileOn<avx512_bf16, DotProducts, Isa::avx512bf16> {};
+#endif
+#if defined(SIMDATTN_AMX_BF16_UNIT)
+template <>
+struct PairTileOf<avx512_amx> : PairTileOn<avx512_amx, AmxProducts, Isa::amx> {};
+#endif
+
 }  // namespace simdattn::detail::SIMDATTN_ISA_NAMESPACE
 
 namespace simdattn::detail {
@@ -145,22 +169,13 @@ template <class Arch>
 void FusedTile::operator()(Arch, const TileProblem& problem, const TileJob& job,
                            TileScratch& scratch, const PartialSlots& partials) const {
   using namespace SIMDATTN_ISA_NAMESPACE;
-#if defined(SIMDATTN_AMX_BF16_UNIT)
-  if constexpr (std::is_same_v<Arch, avx512_amx>) {
-    if (uses_pair_tiles(Isa::amx, problem)) {
-      run_pair_fused_tile<Arch, AmxProducts>(problem, job, scratch, partials);
+  using PairTile = PairTileOf<Arch>;
+  if constexpr (PairTile::kExists) {
+    if (uses_pair_tiles(PairTile::isa, problem)) {
+      PairTile::run(problem, job, scratch, partials);
       return;
     }
   }
-#endif
-#if defined(SIMDATTN_AVX512_BF16_UNIT)
-  if constexpr (std::is_same_v<Arch, avx512_bf16>) {
-    if (uses_pair_tiles(Isa::avx512bf16, problem)) {
-      run_pair_fused_tile<Arch, DotProducts>(problem, job, scratch, partials);
-      return;
-    }
-  }
-#endif
   with_panel_vectors<Arch>(problem.panel_vectors, [&](auto vectors) {
     if constexpr (decltype(vectors)::value == 1) {
       run_decode_tile<Arch>(problem, job, scratch, partials);

@@ -66,7 +66,7 @@ struct TileScratch {
   float* output_rows;      // columns × value_dim_padded: a tile's outputs before rounding
   // Fused tiles that multiply bf16 pairs only (uses_pair_tiles, kernels/pair_tiles.hpp; null
   // otherwise), bf16 bits:
-  uint16_t* tile_keys;     // 32 × head_dim: groups of 16 key rows not one stride apart, or short
+  uint16_t* tile_keys;     // 32 × head_dim, AMX only: groups of 16 key rows not one stride apart, or short
   uint16_t* tile_weights;  // columns × pair_key_rows(key block): Pᵀ, the weights rounded to bf16
   uint16_t* tile_values;   // pair_key_rows(key block) / 2 × value_dim × 2: V rows in pairs of keys
 };
