@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "plan/attention_plan.hpp"
 #include "simdattn/reference.hpp"
 #include "test_support.hpp"
 
@@ -110,6 +111,14 @@ std::vector<Case> cases() {
     decode_dims.value_dim = value_dim;
     decode_dims.softcap = heads == 4 ? 3.0f : 0.0f;
     all.push_back(decode_dims);
+  }
+  // Decoding calls with enough work items for longer key chunks (blocking.hpp): 8 and 16 kv heads
+  // of sequences of 4100, 4096, 4097 and 2500 keys take chunks of 2048 and of 4096 keys
+  // (DecodeChunks below), the last chunk of a sequence as short as 1 or 4 keys.
+  for (int64_t kv_heads : {8, 16}) {
+    Case decode_long_chunks = shape("decode_long_chunks", 4, 2 * kv_heads, kv_heads, 1, 4100, 16, Layout::bshd);
+    decode_long_chunks.kv_lengths = {4100, 4096, 4097, 2500}, decode_long_chunks.lse = true;
+    all.push_back(decode_long_chunks);
   }
   Case decode_window = shape("decode_window", 1, 4, 1, 3, 2000, 32, Layout::bhsd, Causal::bottom_right);
   decode_window.window_left = 700, decode_window.window_right = 0;
@@ -267,6 +276,39 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(Algorithm::composed, Algorithm::automatic),
                        ::testing::ValuesIn(cases())),
     case_name);
+
+// Decoding's key chunks double from 1024 up to 4096 keys while the call keeps 64 work items, whatever
+// the thread count: the plan's shape alone decides (blocking.hpp), so the merge order and the bits
+// stay the same for any number of threads (ThreadCountInvariance). key_chunks is the most chunks
+// one sequence takes.
+TEST(DecodeChunks, GrowWhileTheCallKeepsSixtyFourWorkItems) {
+  struct Expected {
+    int64_t batch, q_heads, kv_heads, sk;
+    std::vector<int64_t> kv_lengths;
+    int64_t key_chunks;
+  };
+  const Expected expected[] = {
+      {1, 32, 8, 8192, {}, 8},                   // decode_gqa: 64 work items of 1024 keys
+      {8, 32, 8, 4096, {}, 1},                   // decode_b8: 64 of 4096 (each a whole sequence)
+      {4, 16, 8, 4100, {4100, 4096, 4097, 2500}, 3},   // 80 of 2048 (48 of 4096 would be too few)
+      {4, 32, 16, 4100, {4100, 4096, 4097, 2500}, 2},  // 96 of 4096
+      {1, 8, 2, 3000, {}, 3},                    // 6 of 1024: too few for anything longer
+      {2, 8, 8, 1500, {0, 1500}, 2},             // an empty sequence has no work item
+  };
+  for (const Expected& e : expected) {
+    for (int threads : {1, 2, 7}) {
+      const Tensor q(e.batch, e.q_heads, 1, 1), k(e.batch, e.kv_heads, e.sk, 1), v(e.batch, e.kv_heads, e.sk, 1);
+      Tensor out(e.batch, e.q_heads, 1, 1);
+      AttentionOptions options;
+      options.num_threads = threads;
+      if (!e.kv_lengths.empty()) options.kv_lengths = e.kv_lengths.data();
+      const detail::AttentionPlan plan =
+          detail::make_attention_plan(q.view, k.view, v.view, out.view, options);
+      EXPECT_EQ(plan.key_chunks, e.key_chunks)
+          << "B=" << e.batch << " Hkv=" << e.kv_heads << " Sk=" << e.sk << ", " << threads << " threads";
+    }
+  }
+}
 
 }  // namespace
 }  // namespace simdattn::testing

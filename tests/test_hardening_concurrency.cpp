@@ -41,12 +41,14 @@ struct Shape {
   Causal causal;
 };
 
-// Several work items each, uneven sizes; decode splits its 3000 keys into six chunks.
+// Several work items each, uneven sizes; decode splits its 3000 keys into three chunks of 1024,
+// decode_long_chunks its 4100 into chunks of 4096 (64 work items: blocking.hpp), the last of 4.
 const Shape kShapes[] = {
     {"prefill", 1, 2, 2, 200, 230, 64, Causal::none},
     {"causal", 1, 2, 1, 600, 600, 32, Causal::bottom_right},
     {"gqa", 2, 8, 2, 70, 150, 48, Causal::top_left},
     {"decode", 1, 8, 2, 1, 3000, 64, Causal::bottom_right},
+    {"decode_long_chunks", 2, 32, 16, 1, 4100, 16, Causal::bottom_right},
 };
 
 // Inputs of one shape, seeded, and the outputs of a call on them with a given thread count.

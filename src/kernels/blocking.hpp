@@ -81,10 +81,18 @@ inline constexpr BlockingSizes kAvx512Blocking{16, {24, 14, 6}, 4, 64, 64, 256, 
 // None of these is measured yet (docs/performance.md, "ARM servers").
 inline constexpr BlockingSizes kNeonBlocking{4, {24, 12, 6}, 4, 64, 64, 256, 256, 512, 4};
 
-// Keys per chunk when decoding (few query rows, many keys) is split across threads. A constant of
-// the plan, not of the thread count, so that the merge order — and the result's bits — never
-// depend on how many threads ran. 1024 rather than 512: half the partial results and merge work,
-// still 64 work items for decode_gqa (docs/tuning.md).
+// Keys per chunk when decoding (few query rows, many keys) is split across threads: the shortest
+// chunk, and the keys above which a call splits at all. The chunk length is a function of the
+// call's shape, never of the thread count, so that the merge order — and the result's bits —
+// never depend on how many threads ran. 1024 rather than 512: half the partial results and merge
+// work, still 64 work items for decode_gqa (docs/tuning.md).
 inline constexpr int64_t kDecodeKeyChunk = 1024;
+// Chunks grow by doubling up to this many keys while the call keeps at least kDecodeMinJobs work
+// items. Every chunk a thread starts costs a cold start of its K and V streams, so longer
+// chunks read faster (2-core Xeon, paired: decode_b8 at 4096 against 1024 1.07x fp32, 1.09x bf16
+// cache, 1.15x int8), while 64 work items still spread over 64 threads, as many as decode_gqa
+// (8192 keys, 8 kv heads) gives at 1024 (docs/tuning.md).
+inline constexpr int64_t kDecodeLongestKeyChunk = 4096;
+inline constexpr int64_t kDecodeMinJobs = 64;
 
 }  // namespace simdattn::detail

@@ -75,7 +75,7 @@ struct TileProblem {
   int64_t queries_per_tile;  // positions per work item; columns = group · positions
   int64_t columns_padded;    // group · queries_per_tile rounded up to the panel width
   int64_t key_block;         // keys per block of the fused loop (composed: all keys)
-  int64_t key_chunks;        // > 1: keys split into chunks of kDecodeKeyChunk (the most any batch has), merged after
+  int64_t key_chunks;        // > 1: keys split into chunks (decode_key_chunk; the most any batch has), merged after
 };
 
 }  // namespace simdattn::detail

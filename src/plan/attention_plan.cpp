@@ -82,6 +82,27 @@ void set_options(AttentionPlan& plan, const AttentionOptions& options) {
   if (plan.has_lse) plan.lse = *options.lse;
 }
 
+// Key chunks of batch b when decoding splits its keys into chunks of key_span: at least one.
+int64_t decode_chunks(const AttentionPlan& plan, int64_t b, int64_t key_span) {
+  const int64_t keys = std::clamp<int64_t>(kv_length(plan, b), 0, plan.sk);
+  return std::max<int64_t>((keys + key_span - 1) / key_span, 1);
+}
+
+// The longest chunk (kDecodeKeyChunk doubled, up to kDecodeLongestKeyChunk) with which a decoding
+// call still has kDecodeMinJobs work items; kDecodeKeyChunk when even that has fewer.
+int64_t decode_key_chunk(const AttentionPlan& plan) {
+  int64_t chunk = kDecodeKeyChunk;
+  while (chunk < kDecodeLongestKeyChunk) {
+    int64_t jobs = 0;
+    for (int64_t b = 0; b < plan.batch; ++b) {
+      if (query_count(plan, b) > 0) jobs += decode_chunks(plan, b, 2 * chunk) * plan.kv_heads;
+    }
+    if (jobs < kDecodeMinJobs) break;
+    chunk *= 2;
+  }
+  return chunk;
+}
+
 // The algorithm, tile shape, key split and work items of a plan whose problem is set.
 void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   plan.isa = isa_for_this_call();
@@ -119,15 +140,14 @@ void cut_into_work_items(AttentionPlan& plan, const AttentionOptions& options) {
   // chunks, so that a short sequence beside a long one is one job, not as many as the longest
   // needs with most of them empty.
   std::vector<int64_t> chunks_of_batch(static_cast<size_t>(plan.batch), 1);
+  const int64_t key_span = decoding ? decode_key_chunk(plan) : std::max<int64_t>(plan.sk, 1);
   plan.key_chunks = 1;
   for (int64_t b = 0; decoding && b < plan.batch; ++b) {
-    const int64_t keys = std::clamp<int64_t>(kv_length(plan, b), 0, plan.sk);
-    chunks_of_batch[b] = std::max<int64_t>((keys + kDecodeKeyChunk - 1) / kDecodeKeyChunk, 1);
+    chunks_of_batch[b] = decode_chunks(plan, b, key_span);
     plan.key_chunks = std::max(plan.key_chunks, chunks_of_batch[b]);
   }
   const bool split_keys = plan.key_chunks > 1;
 
-  const int64_t key_span = decoding ? kDecodeKeyChunk : std::max<int64_t>(plan.sk, 1);
   for (int64_t b = 0; b < plan.batch; ++b) {
     const int64_t queries_begin = first_query(plan, b), queries_end = queries_begin + query_count(plan, b);
     for (int64_t h = 0; h < plan.kv_heads; ++h) {
