@@ -293,7 +293,7 @@ TEST(DecodeChunks, GrowWhileTheCallKeepsSixtyFourWorkItems) {
       {4, 16, 8, 4100, {4100, 4096, 4097, 2500}, 3},   // 80 of 2048 (48 of 4096 would be too few)
       {4, 32, 16, 4100, {4100, 4096, 4097, 2500}, 2},  // 96 of 4096
       {1, 8, 2, 3000, {}, 3},                    // 6 of 1024: too few for anything longer
-      {2, 8, 8, 1500, {0, 1500}, 2},             // an empty sequence has no work item
+      {2, 8, 8, 1500, {0, 1500}, 2},             // a keyless sequence is one chunk: 24 of 1024
   };
   for (const Expected& e : expected) {
     for (int threads : {1, 2, 7}) {
@@ -308,6 +308,26 @@ TEST(DecodeChunks, GrowWhileTheCallKeepsSixtyFourWorkItems) {
           << "B=" << e.batch << " Hkv=" << e.kv_heads << " Sk=" << e.sk << ", " << threads << " threads";
     }
   }
+}
+
+// Only sequences with queries are work items: 15 sequences of one query and 4100 keys over 2 kv
+// heads make 90 items of 2048 keys and 60 of 4096, so 2048; counting the 16th sequence, which has
+// keys but no query, would make 64 of 4096.
+TEST(DecodeChunks, SequencesWithoutQueriesAreNotCounted) {
+  constexpr int64_t kBatch = 16, kKeys = 4100, kQueries = kBatch - 1;
+  Tensor q(1, 4, kQueries, 1, Layout::bshd), out(1, 4, kQueries, 1, Layout::bshd);
+  Tensor k(1, 2, kBatch * kKeys, 1, Layout::bshd), v(1, 2, kBatch * kKeys, 1, Layout::bshd);
+  for (Tensor* t : {&q, &out, &k, &v}) t->view.shape[0] = kBatch, t->view.strides[0] = 0;
+  detail::SequenceTable sequences;
+  for (int64_t b = 0; b <= kBatch; ++b) sequences.query_starts.push_back(std::min(b, kQueries));
+  for (int64_t b = 0; b < kBatch; ++b) {
+    sequences.key_starts.push_back(b * kKeys);
+    sequences.key_lengths.push_back(kKeys);
+  }
+  const detail::AttentionPlan plan =
+      detail::make_batch_plan(q.view, k.view, v.view, out.view, AttentionOptions{}, sequences, kKeys);
+  EXPECT_EQ(plan.key_chunks, 3);
+  EXPECT_EQ(plan.jobs.size(), size_t{90});
 }
 
 }  // namespace

@@ -321,6 +321,11 @@ std::vector<ServingCase> serving_cases() {
     c.dtype = DType::i8, c.groups = 1, c.head_dim = 64;
     c.groups = 2;  // 32-element groups, as ggml's q8_0
   }
+  // Enough decoding work items for key chunks of 2048 (blocking.hpp; the last sequence, keys but
+  // no query, is not one), each sequence's last chunk 4 keys.
+  std::vector<Sequence> long_chunks(15, Sequence{1, 4100});
+  long_chunks.push_back({0, 4100});
+  for (int64_t bs : {0, 16}) add("decode_long_chunks", long_chunks, bs);
   for (int64_t bs : {0, 16}) {
     ServingCase& sinks = add("sinks", kChunks, bs);
     sinks.sinks = kSinks;

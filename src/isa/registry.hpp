@@ -118,16 +118,16 @@ enum class Avx512Extension : unsigned { bf16 = 8, amx = 9 };
 // Whether this translation unit is compiled with the extension's instructions.
 constexpr bool unit_compiles(Avx512Extension extension) {
 #if defined(SIMDATTN_AVX512_BF16_UNIT)
-  constexpr bool bf16 = XSIMD_WITH_AVX512F;
+  constexpr bool with_bf16 = XSIMD_WITH_AVX512F;
 #else
-  constexpr bool bf16 = false;
+  constexpr bool with_bf16 = false;
 #endif
 #if defined(SIMDATTN_AMX_BF16_UNIT)
-  constexpr bool amx = XSIMD_WITH_AVX512F;
+  constexpr bool with_amx = XSIMD_WITH_AVX512F;
 #else
-  constexpr bool amx = false;
+  constexpr bool with_amx = false;
 #endif
-  return extension == Avx512Extension::amx ? amx : bf16;
+  return extension == Avx512Extension::amx ? with_amx : with_bf16;
 }
 
 template <Avx512Extension kExtension>

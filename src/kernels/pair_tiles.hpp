@@ -45,6 +45,17 @@ inline bool uses_pair_tiles(Isa isa, const TileProblem& problem) {
          problem.columns_padded % (2 * kPairRows) == 0;
 }
 
+// Whether the pair tiles of this ISA stage key rows in TileScratch::tile_keys: AMX's do (groups
+// of 16 rows not one stride apart, or short); VDPBF16PS reads K in place.
+inline bool pair_tiles_stage_keys(Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  return isa == Isa::amx;
+#else
+  (void)isa;
+  return false;
+#endif
+}
+
 // Query columns of a prefill tile that multiplies pairs, in place of BlockingSizes::tile_columns.
 // AMX multiplies ~16 times faster than AVX-512's FMAs, so what a tile does once per key block
 // whatever its columns (pairing V's rows, reading K and V from L2) costs as much as the products

@@ -75,8 +75,8 @@ ScratchPool::ScratchPool(const AttentionPlan& plan, int threads, int64_t score_r
   const int64_t output_rows = unless_f32(plan.out.dtype, round_up_to_alignment(checked_size(columns, value_row)));
   // The pair tiles' bf16 buffers, in floats (two bf16 a float).
   const auto pairs_only = [pairs](int64_t bf16s) { return pairs ? round_up_to_alignment((bf16s + 1) / 2) : 0; };
-  // Only AMX stages key rows (the VDPBF16PS tile reads K in place).
-  const int64_t tile_keys = plan.isa == Isa::amx ? pairs_only(checked_size(2 * kPairRows, plan.head_dim)) : 0;
+  const int64_t tile_keys =
+      pair_tiles_stage_keys(plan.isa) ? pairs_only(checked_size(2 * kPairRows, plan.head_dim)) : 0;
   const int64_t tile_weights = pairs_only(checked_size(columns, score_rows));
   const int64_t tile_values = pairs_only(checked_size(score_rows, plan.value_dim));
   const int64_t per_thread = queries + scores + accumulator +
